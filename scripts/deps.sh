@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building and testing Strata need.
+# Idempotent: packages already present are skipped; apt-get update runs only
+# when something is missing. Later issues append to PKGS.
+set -euo pipefail
+
+PKGS=(
+    # build
+    build-essential cmake pkg-config
+    liburing-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler
+    libssl-dev libzstd-dev
+    # tests
+    check clang libclang-rt-14-dev
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "deps: all ${#PKGS[@]} packages present"
+    exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
