@@ -95,7 +95,7 @@ typedef struct {
     long fail_sync_nth;    /* the Nth sync from now fails; 0 = never */
     int fail_sync_errno;
     int short_writes;      /* every write is split into pieces of at most this many bytes */
-    long enospc_after;     /* bytes written from now before every write fails ENOSPC; -1 = off */
+    long enospc_after;     /* bytes written from now before every write fails ENOSPC; 0 = off */
     int sticky;            /* after the first injected failure every op fails the same way */
 } st_io_faults_t;
 
