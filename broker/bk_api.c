@@ -1,0 +1,317 @@
+/*
+ * bk_api -- request dispatch and the request handlers implemented so far:
+ * ApiVersions (18) v0-3 and Metadata (3) v0-6. Runs on the connection's
+ * shard thread.
+ *
+ * Dispatch rules (reference.md §1.4):
+ *   - api_key / api_version / correlation_id are read at their fixed offsets
+ *     first, so even an unparseable request can be logged;
+ *   - ApiVersions above our max: no parsing at all; a v0-format reply with
+ *     UNSUPPORTED_VERSION and our ApiVersions range; the connection stays up;
+ *   - any other key or version not in the table: log and close;
+ *   - a request that does not decode: log and close (Kafka does the same).
+ * The ApiVersions reply is generated from the table, so only what is
+ * implemented is ever advertised.
+ */
+#include "bk_int.h"
+
+#include "sc_err.h"
+#include "sc_log.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <string.h>
+
+#define SUB "kafka"
+
+static int h_api_versions(bk_req_t *req, sc_kw_t *w);
+static int h_metadata(bk_req_t *req, sc_kw_t *w);
+
+static const bk_api_t apis[] = {
+    {SC_KAFKA_API_METADATA, 0, 6, h_metadata},
+    {SC_KAFKA_API_API_VERSIONS, 0, 3, h_api_versions},
+};
+
+const bk_api_t *bk__api_table(size_t *n)
+{
+    *n = sizeof apis / sizeof apis[0];
+    return apis;
+}
+
+const bk_api_t *bk__api_find(int16_t api_key)
+{
+    for (size_t i = 0; i < sizeof apis / sizeof apis[0]; i++)
+        if (apis[i].api_key == api_key)
+            return &apis[i];
+    return NULL;
+}
+
+/* ---- ApiVersions ---------------------------------------------------------- */
+
+static void write_api_keys(sc_kw_t *w, int flexible)
+{
+    size_t n;
+    const bk_api_t *t = bk__api_table(&n);
+    sc_kw_arr(w, flexible, (int32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        sc_kw_i16(w, t[i].api_key);
+        sc_kw_i16(w, t[i].min_version);
+        sc_kw_i16(w, t[i].max_version);
+        if (flexible)
+            sc_kw_tags_empty(w);
+    }
+}
+
+/* Kafka's check for ClientSoftwareName/Version:
+ * [a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])? */
+static int software_field_valid(sc_kstr_t s)
+{
+    if (s.len <= 0)
+        return 0;
+    for (int32_t i = 0; i < s.len; i++) {
+        unsigned char ch = (unsigned char)s.p[i];
+        int edge = i == 0 || i == s.len - 1;
+        if (!isalnum(ch) && (edge || (ch != '-' && ch != '.')))
+            return 0;
+    }
+    return 1;
+}
+
+static int h_api_versions(bk_req_t *req, sc_kw_t *w)
+{
+    int v = req->hdr.api_version;
+    int flexible = v >= 3;
+    int16_t error = 0;
+    if (v >= 3) {
+        sc_kstr_t name, ver;
+        sc_kr_compact_string(&req->body, 0, &name);
+        sc_kr_compact_string(&req->body, 0, &ver);
+        sc_kr_tags_skip(&req->body);
+        if (req->body.err)
+            return req->body.err;
+        if (!software_field_valid(name) || !software_field_valid(ver)) {
+            SC_DEBUG(SUB, "ApiVersions v%d: invalid client software name/version", v);
+            error = SC_ERR_INVALID_REQUEST;
+        }
+    }
+    sc_kw_i16(w, error);
+    if (error)
+        sc_kw_arr(w, flexible, 0); /* Kafka: empty list with the error */
+    else
+        write_api_keys(w, flexible);
+    if (v >= 1)
+        sc_kw_i32(w, 0); /* throttle_time_ms */
+    if (flexible)
+        sc_kw_tags_empty(w);
+    return 0;
+}
+
+/* v0-format reply to an ApiVersions version we do not know (§1.4). */
+static void write_api_versions_unsupported(sc_kw_t *w)
+{
+    const bk_api_t *self = bk__api_find(SC_KAFKA_API_API_VERSIONS);
+    sc_kw_i16(w, SC_ERR_UNSUPPORTED_VERSION);
+    sc_kw_array_len(w, 1);
+    sc_kw_i16(w, SC_KAFKA_API_API_VERSIONS);
+    sc_kw_i16(w, self->min_version);
+    sc_kw_i16(w, self->max_version);
+}
+
+/* ---- Metadata --------------------------------------------------------------- */
+
+/* The host:port to advertise for the listener c arrived on: the matching
+ * advertised listener if any, else the bound one, with a wildcard host
+ * replaced by the local address of this very connection. */
+static void advertised_address(bk_conn_t *c, char *host, size_t hostlen, int *port)
+{
+    bk_server_t *srv = c->shard->srv;
+    const bk_listener_t *l = &srv->listeners[c->listener];
+    for (int i = 0; i < srv->nadvertised; i++) {
+        if (strcmp(srv->advertised[i].name, l->name) == 0) {
+            l = &srv->advertised[i];
+            break;
+        }
+    }
+    snprintf(host, hostlen, "%s", l->host);
+    *port = l->port;
+
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    int wildcard = !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+    if ((wildcard || *port == 0) &&
+        uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            if (wildcard)
+                uv_ip4_name(a, host, hostlen);
+            if (*port == 0)
+                *port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            if (wildcard)
+                uv_ip6_name(a, host, hostlen);
+            if (*port == 0)
+                *port = ntohs(a->sin6_port);
+        }
+    }
+}
+
+static void write_topic(sc_kw_t *w, int v, int32_t node, int16_t error, const char *name,
+                        size_t len, int32_t partitions)
+{
+    sc_kw_i16(w, error);
+    sc_kw_string(w, name, len);
+    if (v >= 1)
+        sc_kw_bool(w, 0); /* is_internal */
+    sc_kw_array_len(w, partitions);
+    for (int32_t p = 0; p < partitions; p++) {
+        sc_kw_i16(w, 0);
+        sc_kw_i32(w, p);
+        sc_kw_i32(w, node); /* leader */
+        sc_kw_array_len(w, 1);
+        sc_kw_i32(w, node); /* replicas */
+        sc_kw_array_len(w, 1);
+        sc_kw_i32(w, node); /* isr */
+        if (v >= 5)
+            sc_kw_array_len(w, 0); /* offline replicas */
+    }
+}
+
+static int h_metadata(bk_req_t *req, sc_kw_t *w)
+{
+    int v = req->hdr.api_version;
+    sc_rd_t *r = &req->body;
+    bk_server_t *srv = req->srv;
+    const bk_config_t *cfg = srv->cfg;
+    int32_t node = cfg->node_id;
+    int32_t ntopics;
+
+    /* First pass: validate the request (names are views, nothing copied). */
+    sc_kr_array_len(r, v >= 1, 2, &ntopics);
+    sc_rd_t names = *r;
+    for (int32_t i = 0; i < ntopics && !r->err; i++) {
+        sc_kstr_t s;
+        sc_kr_string(r, 0, &s);
+    }
+    int allow_auto = 1;
+    if (v >= 4)
+        allow_auto = sc_kr_bool(r);
+    if (r->err)
+        return r->err;
+    /* v0: empty list = all topics; v1+: null = all, empty = none. */
+    int all = ntopics == -1 || (v == 0 && ntopics == 0);
+
+    if (v >= 3)
+        sc_kw_i32(w, 0); /* throttle_time_ms */
+    char host[256];
+    int port;
+    advertised_address(req->conn, host, sizeof host, &port);
+    sc_kw_array_len(w, 1);
+    sc_kw_i32(w, node);
+    sc_kw_cstr(w, 0, host);
+    sc_kw_i32(w, port);
+    if (v >= 1)
+        sc_kw_string(w, NULL, 0); /* rack */
+    if (v >= 2)
+        sc_kw_cstr(w, 0, srv->cluster_id);
+    if (v >= 1)
+        sc_kw_i32(w, node); /* controller: this node */
+
+    if (all) {
+        size_t n = bk_topics_count(srv->topics);
+        sc_kw_array_len(w, (int32_t)n);
+        for (size_t i = 0; i < n; i++) {
+            int32_t parts;
+            const char *name = bk_topics_get(srv->topics, i, &parts);
+            write_topic(w, v, node, 0, name, strlen(name), parts);
+        }
+        return 0;
+    }
+    sc_kw_array_len(w, ntopics);
+    for (int32_t i = 0; i < ntopics; i++) {
+        sc_kstr_t s;
+        int32_t parts = 0;
+        sc_kr_string(&names, 0, &s);
+        int rc = bk_topics_find(srv->topics, s.p, (size_t)s.len, &parts);
+        if (rc && !bk_topic_name_valid(s.p, (size_t)s.len)) {
+            rc = SC_ERR_INVALID_TOPIC_EXCEPTION;
+        } else if (rc && cfg->auto_create_topics_enable && allow_auto) {
+            rc = bk_topics_create(srv->topics, s.p, (size_t)s.len, cfg->num_partitions);
+            if (rc == 0) {
+                parts = cfg->num_partitions;
+                SC_INFO(SUB, "auto-created topic %.*s with %d partition(s)", (int)s.len, s.p,
+                        parts);
+            } else {
+                SC_WARN(SUB, "auto-creating topic %.*s: %s", (int)s.len, s.p, sc_err_str(rc));
+                rc = SC_ERR_LEADER_NOT_AVAILABLE;
+            }
+        }
+        write_topic(w, v, node, sc_err_to_kafka(rc), s.p, (size_t)s.len, rc ? 0 : parts);
+    }
+    return 0;
+}
+
+/* ---- dispatch --------------------------------------------------------------- */
+
+int bk__dispatch(bk_conn_t *c, const uint8_t *body, size_t len)
+{
+    int16_t key, ver;
+    int32_t corr;
+    int rc = sc_kafka_req_peek(body, len, &key, &ver, &corr);
+    if (rc) {
+        SC_WARN(SUB, "conn %llu %s: %zu-byte request is shorter than a header; closing",
+                (unsigned long long)c->id, c->peer, len);
+        return rc;
+    }
+    const bk_api_t *api = bk__api_find(key);
+    int too_new_api_versions = key == SC_KAFKA_API_API_VERSIONS && api && ver > api->max_version;
+    if (!too_new_api_versions && (!api || ver < api->min_version || ver > api->max_version)) {
+        const char *name = sc_kafka_api_name(key);
+        SC_INFO(SUB, "conn %llu %s: unsupported request %s(%d) v%d (correlation id %d); closing",
+                (unsigned long long)c->id, c->peer, name ? name : "?", key, ver, corr);
+        return SC_ERR_UNSUPPORTED_VERSION;
+    }
+
+    bk_req_t req = {.conn = c, .srv = c->shard->srv};
+    if (!too_new_api_versions) {
+        sc_rd_init(&req.body, body, len);
+        if ((rc = sc_kafka_req_hdr_decode(&req.body, &req.hdr)) != 0) {
+            SC_WARN(SUB, "conn %llu %s: bad request header (%s); closing",
+                    (unsigned long long)c->id, c->peer, sc_err_name(rc));
+            return rc;
+        }
+    }
+
+    bk_slot_t *slot = bk__slot_push(c);
+    if (!slot) {
+        SC_WARN(SUB, "conn %llu %s: out of memory for a response; closing",
+                (unsigned long long)c->id, c->peer);
+        return SC_ERR_NO_MEMORY;
+    }
+    sc_kw_t w;
+    sc_kw_init(&w, &slot->buf);
+    size_t size_at = sc_kw_reserve_i32(&w);
+    if (too_new_api_versions) {
+        SC_DEBUG(SUB, "conn %llu %s: ApiVersions v%d is above our max; replying v0 + %d",
+                 (unsigned long long)c->id, c->peer, ver, SC_ERR_UNSUPPORTED_VERSION);
+        sc_kafka_resp_hdr_encode(&w, corr, 0);
+        write_api_versions_unsupported(&w);
+    } else {
+        sc_kafka_resp_hdr_encode(&w, corr, sc_kafka_resp_hdr_version(key, ver));
+        rc = api->fn(&req, &w);
+        if (rc) {
+            SC_WARN(SUB, "conn %llu %s: malformed %s v%d request (correlation id %d): %s; closing",
+                    (unsigned long long)c->id, c->peer, sc_kafka_api_name(key), ver, corr,
+                    sc_err_name(rc));
+            return rc; /* the slot is freed with the connection */
+        }
+    }
+    if (w.err) {
+        SC_WARN(SUB, "conn %llu %s: out of memory building a response; closing",
+                (unsigned long long)c->id, c->peer);
+        return w.err;
+    }
+    sc_kw_patch_i32(&w, size_at, (int32_t)(slot->buf.len - 4));
+    slot->ready = 1;
+    return 0;
+}

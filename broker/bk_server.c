@@ -1,0 +1,213 @@
+/*
+ * bk_server -- server lifecycle: shard 0's loop, listeners, signals, idle
+ * sweep, graceful stop. See bk_server.h for threads and bk_int.h for how
+ * more shards will be added.
+ *
+ * Stop sequence (on shard 0): SIGTERM/SIGINT or bk_server_stop's async ->
+ * stop listening, close every connection, close the timer, signal and async
+ * handles -> uv_run returns once no handle is left -> uv_loop_close.
+ */
+#include "bk_int.h"
+
+#include "sc_err.h"
+#include "sc_log.h"
+#include "sc_mem.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+
+#define SUB "broker"
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    bk_listen_t *l = server->data;
+    bk_shard_t *sh = &l->srv->shard0; /* the only shard; see bk_int.h */
+    if (status < 0) {
+        SC_WARN("net", "accept on %s: %s", l->srv->listeners[l->index].name, uv_strerror(status));
+        return;
+    }
+    bk__conn_accept(sh, server, l->index);
+}
+
+static void on_idle_timer(uv_timer_t *t)
+{
+    bk__shard_idle_sweep(t->data);
+}
+
+static void begin_stop(bk_server_t *s)
+{
+    bk_shard_t *sh = &s->shard0;
+    if (sh->stopping)
+        return;
+    sh->stopping = 1;
+    SC_INFO(SUB, "stopping: closing %zu connection(s)", sh->nconns);
+    for (int i = 0; i < s->nlisteners; i++)
+        if (s->listen[i].open && !uv_is_closing((uv_handle_t *)&s->listen[i].tcp))
+            uv_close((uv_handle_t *)&s->listen[i].tcp, NULL);
+    for (bk_conn_t *c = sh->conns; c; c = c->next)
+        bk__conn_close(c);
+    uv_close((uv_handle_t *)&sh->idle_timer, NULL);
+    uv_close((uv_handle_t *)&sh->stop_async, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    SC_INFO(SUB, "received %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    begin_stop(h->data);
+}
+
+static void on_stop_async(uv_async_t *h) { begin_stop(h->data); }
+
+static int bind_listener(bk_server_t *s, int i)
+{
+    bk_listener_t *l = &s->listeners[i];
+    bk_listen_t *ls = &s->listen[i];
+    struct sockaddr_storage ss;
+    const char *host = *l->host ? l->host : "0.0.0.0";
+    int rc;
+    if (strchr(host, ':'))
+        rc = uv_ip6_addr(host, l->port, (struct sockaddr_in6 *)&ss);
+    else
+        rc = uv_ip4_addr(host, l->port, (struct sockaddr_in *)&ss);
+    if (rc) {
+        SC_ERROR(SUB, "listener %s://%s:%d: not a numeric address (%s)", l->name, l->host,
+                 l->port, uv_strerror(rc));
+        return SC_ERR_BAD_CONFIG;
+    }
+    if ((rc = uv_tcp_init(&s->shard0.loop, &ls->tcp)) != 0)
+        return rc;
+    ls->srv = s;
+    ls->index = i;
+    ls->open = 1;
+    ls->tcp.data = ls;
+    if ((rc = uv_tcp_bind(&ls->tcp, (struct sockaddr *)&ss, 0)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)&ls->tcp, 1024, on_connection)) != 0) {
+        SC_ERROR(SUB, "listener %s://%s:%d: %s", l->name, l->host, l->port, uv_strerror(rc));
+        return rc;
+    }
+    /* Report the real port (listeners may say :0 in tests). */
+    int len = sizeof ss;
+    int port = l->port;
+    if (uv_tcp_getsockname(&ls->tcp, (struct sockaddr *)&ss, &len) == 0)
+        port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                              : ((struct sockaddr_in *)&ss)->sin_port);
+    SC_INFO(SUB, "listening on %s://%s:%d", l->name, host, port);
+    return 0;
+}
+
+/* Closes every handle that was initialised and drains the loop. */
+static void close_all(bk_server_t *s)
+{
+    begin_stop(s);
+    uv_run(&s->shard0.loop, UV_RUN_DEFAULT);
+}
+
+int bk_server_new(const bk_config_t *cfg, bk_server_t **out)
+{
+    int rc = 0;
+    char err[256];
+    int loop_ok = 0;
+    bk_server_t *s = sc_calloc(1, sizeof *s);
+    if (!s)
+        return SC_ERR_NO_MEMORY;
+    s->cfg = cfg;
+    s->out_max_bytes = BK_CONN_OUT_MAX_BYTES;
+    if ((rc = bk_listeners_parse(cfg->listeners, s->listeners, BK_LISTENERS_MAX, &s->nlisteners,
+                                 err, sizeof err)) ||
+        (rc = bk_listeners_parse(cfg->advertised_listeners, s->advertised, BK_LISTENERS_MAX,
+                                 &s->nadvertised, err, sizeof err))) {
+        SC_ERROR(SUB, "listeners: %s", err);
+        goto out;
+    }
+    int cores = get_nprocs();
+    int want = cfg->num_shards ? cfg->num_shards : cores;
+    if (want != 1)
+        SC_INFO(SUB, "num.shards resolves to %d; this build runs 1 shard (multi-shard data "
+                     "path arrives with partition ownership)", want);
+
+    /* log.dirs: only the first directory is used so far. */
+    char dir[4096];
+    size_t dl = strcspn(cfg->log_dirs, ",");
+    if (dl >= sizeof dir) {
+        rc = SC_ERR_BAD_CONFIG;
+        SC_ERROR(SUB, "log.dirs entry too long");
+        goto out;
+    }
+    memcpy(dir, cfg->log_dirs, dl);
+    dir[dl] = 0;
+    if ((rc = bk__meta_load(dir, cfg->node_id, s->cluster_id)) != 0)
+        goto out;
+    if ((rc = bk_topics_new(&s->topics)) != 0)
+        goto out;
+
+    bk_shard_t *sh = &s->shard0;
+    sh->id = 0;
+    sh->srv = s;
+    if ((rc = uv_loop_init(&sh->loop)) != 0)
+        goto out;
+    loop_ok = 1;
+    s->loop_live = 1;
+    /* Every handle is initialised before anything can fail, so close_all can
+     * close them unconditionally. */
+    uv_timer_init(&sh->loop, &sh->idle_timer);
+    sh->idle_timer.data = sh;
+    uv_async_init(&sh->loop, &sh->stop_async, on_stop_async);
+    sh->stop_async.data = s;
+    uv_signal_init(&sh->loop, &s->sigterm);
+    uv_signal_init(&sh->loop, &s->sigint);
+    s->sigterm.data = s;
+    s->sigint.data = s;
+    for (int i = 0; i < s->nlisteners; i++)
+        if ((rc = bind_listener(s, i)) != 0)
+            goto out;
+    SC_INFO(SUB, "node %d, cluster id %s, data in %s", cfg->node_id, s->cluster_id, dir);
+    *out = s;
+    s = NULL;
+out:
+    if (s) {
+        if (loop_ok) {
+            close_all(s);
+            uv_loop_close(&s->shard0.loop);
+        }
+        bk_topics_free(s->topics);
+        sc_free(s);
+    }
+    return rc;
+}
+
+int bk_server_run(bk_server_t *s)
+{
+    bk_shard_t *sh = &s->shard0;
+    /* Sweep often enough that a connection overstays its idle limit by at
+     * most ~10% (and at least every second). */
+    int64_t idle = s->cfg->connections_max_idle_ms;
+    uint64_t every = (uint64_t)(idle / 10 < 10 ? 10 : idle / 10 > 1000 ? 1000 : idle / 10);
+    uv_timer_start(&sh->idle_timer, on_idle_timer, every, every);
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    SC_INFO(SUB, "started");
+    uv_run(&sh->loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(&sh->loop);
+    s->loop_live = 0;
+    if (rc)
+        SC_WARN(SUB, "loop close: %s", uv_strerror(rc));
+    SC_INFO(SUB, "stopped");
+    return 0;
+}
+
+void bk_server_stop(bk_server_t *s) { uv_async_send(&s->shard0.stop_async); }
+
+void bk_server_free(bk_server_t *s)
+{
+    if (!s)
+        return;
+    if (s->loop_live) { /* created but never run */
+        close_all(s);
+        uv_loop_close(&s->shard0.loop);
+    }
+    bk_topics_free(s->topics);
+    sc_free(s);
+}

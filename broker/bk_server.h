@@ -1,0 +1,36 @@
+/*
+ * bk_server -- the single-node Kafka broker: listeners, shards, connections.
+ *
+ * Threads (design.md §3): the data path runs on shards, one thread each, each
+ * owning a libuv loop. A connection lives on exactly one shard for its whole
+ * life and all of its state (read buffer, response queue, timers) is touched
+ * only by that shard's thread. Today one shard runs, on the thread that calls
+ * bk_server_run; it also owns the listeners, the topic registry and the
+ * SIGTERM/SIGINT handlers. num.shards > 1 is accepted and logged, not yet
+ * honoured (see bk_int.h for how accept will hand sockets to other shards).
+ */
+#ifndef BK_SERVER_H
+#define BK_SERVER_H
+
+#include "bk_config.h"
+
+typedef struct bk_server bk_server_t;
+
+/* Creates the server: reads/creates <log.dirs[0]>/meta.properties (cluster
+ * id), binds every listener. cfg is borrowed and must outlive the server.
+ * 0, -errno (bind/listen failure, logged with the address), SC_ERR_BAD_CONFIG
+ * or SC_ERR_NO_MEMORY; *out is written only on success. */
+int bk_server_new(const bk_config_t *cfg, bk_server_t **out);
+
+/* Runs shard 0 on the calling thread until SIGTERM/SIGINT or bk_server_stop;
+ * then closes listeners and connections and returns 0 once every handle is
+ * closed. */
+int bk_server_run(bk_server_t *s);
+
+/* Asks the server to stop. Thread-safe (uv_async_send). */
+void bk_server_stop(bk_server_t *s);
+
+/* Frees a server that is not running. NULL is a no-op. */
+void bk_server_free(bk_server_t *s);
+
+#endif
