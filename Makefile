@@ -10,7 +10,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DSTRATA_WERROR=ON
 endif
 
-.PHONY: all deps build asan release test unit run fuzz clean format help
+.PHONY: all deps build asan release bench test run clean format help
 
 all: build
 
@@ -38,8 +38,12 @@ run: deps build
 	@echo "stratad is not built yet (issue 3: the single-node broker); storage engine only so far." >&2
 	@exit 1
 
-bench: deps build
-	@./$(BUILD)/bin/st-bench-storage
+release:
+	@cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DSTRATA_TESTS=OFF $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build/release -j $(JOBS)
+
+bench: deps release
+	@./build/release/bin/strata-bench storage $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)

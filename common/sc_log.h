@@ -37,7 +37,8 @@ int sc_log_enabled(sc_log_level_t level, const char *subsys);
 
 void sc_log_write(sc_log_level_t level, const char *subsys, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void sc_log_vwrite(sc_log_level_t level, const char *subsys, const char *fmt, va_list ap);
+void sc_log_vwrite(sc_log_level_t level, const char *subsys, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Parses "error", "warn", "info", "debug", "trace". Returns -1 if unknown. */
 int sc_log_level_parse(const char *s);

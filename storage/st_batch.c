@@ -118,8 +118,12 @@ int st_batch_find_timestamp(const void *p, size_t n, int64_t ts, int64_t *offset
         int64_t off_delta = sc_rd_varint(&rr);
         if (rr.err)
             return SC_ERR_CORRUPT_MESSAGE;
-        if (h.base_timestamp + ts_delta >= ts) {
-            *offset = h.base_offset + off_delta;
+        int64_t rts, roff;
+        if (__builtin_add_overflow(h.base_timestamp, ts_delta, &rts) ||
+            __builtin_add_overflow(h.base_offset, off_delta, &roff))
+            return SC_ERR_CORRUPT_MESSAGE;
+        if (rts >= ts) {
+            *offset = roff;
             return 0;
         }
     }
