@@ -83,6 +83,29 @@ void bk__conn_close(bk_conn_t *c)
     uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    bk__conn_close(req->data);
+}
+
+static void stop_reading(bk_conn_t *c);
+
+/* After a protocol error: stop reading, let the responses to the requests
+ * before the bad one go out (clients pipeline), then close. Kafka answers
+ * requests one at a time, so a client sees the same thing there. */
+static void conn_drain_and_close(bk_conn_t *c)
+{
+    if (c->closing || c->draining)
+        return;
+    stop_reading(c);
+    bk__conn_flush(c);
+    c->draining = 1;
+    c->shut.data = c;
+    if (c->closing || uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+        bk__conn_close(c);
+}
+
 static void set_peer(bk_conn_t *c)
 {
     struct sockaddr_storage ss;
@@ -183,7 +206,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void start_reading(bk_conn_t *c)
 {
-    if (c->reading || c->closing || c->shard->stopping)
+    if (c->reading || c->closing || c->draining || c->shard->stopping)
         return;
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (rc) {
@@ -199,6 +222,8 @@ static void stop_reading(bk_conn_t *c)
 {
     if (!c->reading)
         return;
+    SC_DEBUG(SUB, "conn %llu %s: pausing reads (%zu response bytes, %d requests outstanding)",
+             (unsigned long long)c->id, c->peer, c->out_bytes, c->outstanding);
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
 }
@@ -208,22 +233,23 @@ static void process_input(bk_conn_t *c)
 {
     size_t pos = 0;
     int32_t max = c->shard->srv->cfg->socket_request_max_bytes;
-    while (!c->closing && !over_bound(c) && c->in.len - pos >= 4) {
+    while (!c->closing && !c->draining && !over_bound(c) && c->in.len - pos >= 4) {
         int32_t size = (int32_t)sc_load_be32(c->in.data + pos);
         if (size < 0 || size > max) {
             SC_WARN(SUB, "conn %llu %s: frame size %d outside [0, %d] "
                          "(socket.request.max.bytes); closing",
                     (unsigned long long)c->id, c->peer, size, max);
-            bk__conn_close(c);
+            conn_drain_and_close(c);
             return;
         }
         if (c->in.len - pos - 4 < (size_t)size)
             break;
         if (bk__dispatch(c, c->in.data + pos + 4, (size_t)size)) {
-            bk__conn_close(c);
+            conn_drain_and_close(c);
             return;
         }
         pos += 4 + (size_t)size;
+        bk__conn_flush(c); /* so out_bytes, and with it the bound, track each response */
     }
     if (pos) {
         memmove(c->in.data, c->in.data + pos, c->in.len - pos);
@@ -274,7 +300,7 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     c->last_active_ms = sc_mono_ms();
-    if (!c->reading && !over_bound(c)) {
+    if (!c->reading && !c->draining && !over_bound(c)) {
         process_input(c); /* frames that arrived while paused */
         if (!c->closing && !over_bound(c))
             start_reading(c);
@@ -299,7 +325,7 @@ bk_slot_t *bk__slot_push(bk_conn_t *c)
 
 void bk__conn_flush(bk_conn_t *c)
 {
-    while (!c->closing && c->head && c->head->ready) {
+    while (!c->closing && !c->draining && c->head && c->head->ready) {
         bk_slot_t *s = c->head;
         c->head = s->next;
         if (!c->head)
@@ -331,7 +357,7 @@ void bk__shard_idle_sweep(bk_shard_t *sh)
     int64_t now = sc_mono_ms();
     int64_t idle = sh->srv->cfg->connections_max_idle_ms;
     for (bk_conn_t *c = sh->conns; c; c = c->next) {
-        if (c->closing || c->outstanding)
+        if (c->closing || (c->outstanding && !c->draining))
             continue;
         if (now - c->last_active_ms >= idle) {
             SC_INFO(SUB, "conn %llu %s idle for %lld ms (connections.max.idle.ms); closing",

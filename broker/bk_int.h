@@ -57,6 +57,8 @@ struct bk_conn {
     int outstanding;             /* slots queued + in flight */
     int reading;                 /* uv_read_start active */
     int closing;
+    int draining;                /* protocol error: send what is ready, then close */
+    uv_shutdown_t shut;
     int64_t last_active_ms;
     uint64_t id;
     char peer[64];

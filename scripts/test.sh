@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite: the Check unit suites under ASan+UBSan (build/asan),
-# then the fault and fuzz-corpus suites. Prints Check's and ctest's summaries
+# then the fault and fuzz-corpus suites; integration tests (label integration)
+# against the non-ASan build/. Prints Check's and ctest's summaries
 # and a final "N passed, N failed, N skipped" line. Exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -10,8 +11,12 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-300}
 
 log=$(mktemp)
-ctest --test-dir build/asan --output-on-failure -j 2 --timeout 900 2>&1 | tee "$log"
+ctest --test-dir build/asan --output-on-failure -j 2 --timeout 900 -LE integration 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
+# Integration tests drive the real stratad, so they run against the non-ASan build/.
+ctest --test-dir build --output-on-failure --timeout 900 -L integration 2>&1 | tee -a "$log"
+irc=${PIPESTATUS[0]}
+[ "$rc" -ne 0 ] || rc=$irc
 
 passed=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* +Passed' "$log")
 failed=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*(\*\*\*Failed|\*\*\*Exception|\*\*\*Timeout|Not Run)' "$log")
