@@ -66,8 +66,10 @@ void st_log_config_default(st_log_config_t *cfg);
 int st_log_config_set(st_log_config_t *cfg, const char *key, const char *value);
 
 /* Opens (creating if absent) the log in dir, running recovery. The log uses io
- * for writes and syncs (borrowed: io must outlive the log). Returns 0 and
- * *out, or -errno / SC_ERR_BAD_FORMAT / SC_ERR_NO_MEMORY. */
+ * for writes and syncs (borrowed: io must outlive the log). Open itself does
+ * no I/O through io, so a log may be opened on any thread and then handed to
+ * io's owner. Returns 0 and *out, or -errno / SC_ERR_BAD_FORMAT (unreadable
+ * leader-epoch-checkpoint) / SC_ERR_INVALID_CONFIG / SC_ERR_NO_MEMORY. */
 int st_log_open(const char *dir, const st_log_config_t *cfg, st_io_t *io, st_log_t **out);
 
 /* Drains pending I/O (running callbacks), syncs, writes the checkpoints and
@@ -75,13 +77,23 @@ int st_log_open(const char *dir, const st_log_config_t *cfg, st_io_t *io, st_log
  * is freed either way). NULL is a no-op. */
 int st_log_close(st_log_t *log);
 
-/* Replaces the config (after AlterConfigs). Takes effect from the next append. */
+/* Frees the log the way a crash would leave it: queued I/O is drained (so
+ * buffers are handed back and callbacks run) but nothing is synced, indexes
+ * are not trimmed and no checkpoint is written, so the next open runs the
+ * unclean recovery. For tests, and for dropping a failed log. Returns 0 or
+ * the drain's error (the log is then leaked, not freed). NULL is a no-op. */
+int st_log_abandon(st_log_t *log);
+
+/* Replaces the config (after AlterConfigs). Takes effect from the next append.
+ * An invalid config (see st_log_config_set's bounds) is ignored. */
 void st_log_set_config(st_log_t *log, const st_log_config_t *cfg);
 
 /* ---- appends ---- */
 
 /* rc = 0 when the batch is durable (or written, per flush policy), else the
- * error. base/last are the batch's offsets. */
+ * error. base/last are the batch's offsets. Callbacks run in offset order; a
+ * callback may append and commit, but must not close, truncate or delete the
+ * log. */
 typedef void (*st_append_cb)(void *arg, int rc, int64_t base_offset, int64_t last_offset);
 
 /*
@@ -111,8 +123,10 @@ int st_log_sync_async(st_log_t *log, st_append_cb cb, void *arg);
 
 /* Housekeeping for the owner's timer: flush.ms syncs, segment.ms rolls,
  * retention (retention.ms, retention.bytes; deletes whole non-active segments
- * and advances the log start offset). now_ms is wall-clock ms. Returns the
- * number of segments deleted, or an error. */
+ * and advances the log start offset). now_ms is wall-clock ms. As in Kafka,
+ * only segments wholly below the high watermark are deleted, and a segment's
+ * age is measured from its largest record timestamp (its file mtime when it
+ * has none). Returns the number of segments deleted, or an error. */
 int st_log_tick(st_log_t *log, int64_t now_ms);
 
 /* ---- reads ---- */
@@ -145,8 +159,11 @@ int st_log_read(st_log_t *log, int64_t offset, uint64_t max_bytes, int64_t max_o
 int64_t st_log_read_copy(st_log_t *log, int64_t offset, void *buf, size_t cap, int64_t max_offset);
 
 /* The offset of the first record with timestamp >= ts (through the time
- * index, then a scan). Returns 0 and *offset, or SC_ERR_NOT_FOUND when every
- * record is older (Kafka then answers the log end offset), -errno. */
+ * index, then a scan), never below the log start offset; in a compressed
+ * batch, that batch's base offset. Only written data is searched. Kafka's
+ * special timestamps (-1 latest, -2 earliest) are the caller's. Returns 0 and
+ * *offset, or SC_ERR_NOT_FOUND when every record is older (Kafka then answers
+ * the log end offset), -errno. */
 int st_log_lookup_time(st_log_t *log, int64_t ts, int64_t *offset);
 
 /* ---- offsets and changes for replication and admin ---- */

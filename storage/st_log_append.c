@@ -1,0 +1,429 @@
+/*
+ * st_log_append.c -- the write path: append, group commit, completions.
+ *
+ * PIPELINE
+ *   st_log_append   validate every batch, roll if needed, set baseOffset and
+ *                   partitionLeaderEpoch in the caller's buffer, queue ONE
+ *                   st_io_write of the whole buffer at the active segment's
+ *                   logical end, then at once: leo, segment size, indexes.
+ *                   The append joins the FIFO (offset order).
+ *   st_log_commit   marks the uncommitted appends committed and, when the
+ *                   flush policy says so (unsynced records >= flush.messages),
+ *                   queues one sync group: an st_io_sync per dirty segment fd,
+ *                   plus the directory fd when a segment was created, whose
+ *                   target is the leo at that moment; then st_io_submit.
+ *   completions     a write callback marks its append written and moves
+ *                   `written` over the longest completed prefix (writes may
+ *                   finish out of order); a group whose syncs all succeeded
+ *                   moves `durable` to its target, in group order. Appends then
+ *                   complete in FIFO order: a committed, written append whose
+ *                   commit synced waits until durable >= its end; one whose
+ *                   commit did not sync completes when written.
+ *
+ * The io contract (st_io.h) orders a sync after every write queued before it
+ * on the same fd, so a group's success means every byte below its target is
+ * on the medium; the directory fsync covers new segment files' names.
+ *
+ * FAILURE: a failed write or sync fails the log (sticky, logged with path,
+ * position, offset and errno). Appends not yet completed then complete with
+ * SC_ERR_LOG_FAILED -- each only after its own write callback ran, because
+ * its buffer belongs to the io until then. Later appends and commits fail at
+ * once. The on-disk state is settled by recovery at the next open.
+ */
+#include "st_log_int.h"
+
+#include "sc_endian.h"
+#include "sc_err.h"
+#include "sc_log.h"
+#include "sc_mem.h"
+#include "sc_time.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+void st__log_fail(st_log_t *log, int err, const char *what, const st_segment_t *seg, uint64_t pos,
+                  int64_t offset)
+{
+    if (log->failed)
+        return;
+    log->failed = err ? err : SC_ERR_LOG_FAILED;
+    SC_ERROR("storage", "%s: %s failed at position %" PRIu64 " (offset %" PRId64 "): %s (%s); "
+             "the log is failed until reopened",
+             seg ? seg->path : log->dir, what, pos, offset, sc_err_str(err), sc_err_name(err));
+}
+
+/* Runs the callbacks of appends that are done, in order. */
+static void process(st_log_t *log)
+{
+    if (log->in_process)
+        return; /* a callback re-entered through st_io_poll: the outer loop goes on */
+    log->in_process = 1;
+    while (log->head) {
+        st__append_t *a = log->head;
+        int rc = 0;
+        if (!a->committed || !a->write_done)
+            break;
+        if (log->failed)
+            rc = SC_ERR_LOG_FAILED;
+        else if (a->wait_sync && log->durable < a->end)
+            break;
+        log->head = a->next;
+        if (!log->head)
+            log->tail = NULL;
+        if (log->wcur == a)
+            log->wcur = a->next;
+        if (a->cb)
+            a->cb(a->arg, rc, a->base, a->end - 1);
+        sc_free(a);
+    }
+    log->in_process = 0;
+}
+
+static void write_done(void *arg, int res)
+{
+    st__append_t *a = arg;
+    st_log_t *log = a->log;
+
+    a->seg->inflight--;
+    if (res >= 0 && (size_t)res != a->len)
+        res = -EIO; /* the contract says whole writes; be safe */
+    a->write_done = 1;
+    a->write_res = res < 0 ? res : 0;
+    if (res < 0)
+        st__log_fail(log, res, "write", a->seg, a->pos, a->base);
+    while (!log->failed && log->wcur && log->wcur->write_done) {
+        log->written = log->wcur->end;
+        log->wcur = log->wcur->next;
+    }
+    process(log);
+}
+
+typedef struct {
+    st__group_t *g;
+    st_segment_t *seg; /* NULL for the directory */
+} sync_ctx_t;
+
+static void groups_advance(st_log_t *log)
+{
+    while (log->ghead && log->ghead->pending == 0) {
+        st__group_t *g = log->ghead;
+        int rc = 0;
+        log->ghead = g->next;
+        if (!log->ghead)
+            log->gtail = NULL;
+        if (g->res || log->failed)
+            rc = SC_ERR_LOG_FAILED;
+        else if (g->target > log->durable)
+            log->durable = g->target;
+        if (g->cb)
+            g->cb(g->arg, rc, -1, -1);
+        sc_free(g);
+    }
+}
+
+static void sync_done(void *arg, int res)
+{
+    sync_ctx_t *c = arg;
+    st__group_t *g = c->g;
+    st_log_t *log = g->log;
+
+    if (c->seg)
+        c->seg->inflight--;
+    if (res < 0) {
+        if (!g->res)
+            g->res = res;
+        st__log_fail(log, res, c->seg ? "fdatasync" : "directory fsync", c->seg,
+                     c->seg ? c->seg->size : 0, g->target);
+    }
+    sc_free(c);
+    g->pending--;
+    groups_advance(log);
+    process(log);
+}
+
+static int queue_sync(st_log_t *log, st__group_t *g, st_segment_t *seg)
+{
+    sync_ctx_t *c = sc_malloc(sizeof *c);
+    int rc;
+
+    if (!c)
+        return SC_ERR_NO_MEMORY;
+    c->g = g;
+    c->seg = seg;
+    rc = st_io_sync(log->io, seg ? seg->fd : log->dir_fd, sync_done, c);
+    if (rc) {
+        sc_free(c);
+        return rc;
+    }
+    if (seg) {
+        seg->inflight++;
+        seg->unsynced = 0;
+    }
+    g->pending++;
+    return 0;
+}
+
+int st__log_sync_group(st_log_t *log, int force, st_append_cb cb, void *arg)
+{
+    st__group_t *g = sc_calloc(1, sizeof *g);
+    int rc = 0, n;
+
+    if (!g)
+        return SC_ERR_NO_MEMORY;
+    g->log = log;
+    g->target = log->leo;
+    g->cb = cb;
+    g->arg = arg;
+    /* linked before its syncs are queued, in FIFO order with earlier groups */
+    if (log->gtail)
+        log->gtail->next = g;
+    else
+        log->ghead = g;
+    log->gtail = g;
+    g->pending++; /* guard: no completion before every sync is queued */
+    for (unsigned i = 0; i < log->nsegs && !rc; i++) {
+        st_segment_t *seg = log->segs[i];
+        if (seg->unsynced || (force && i + 1 == log->nsegs))
+            rc = queue_sync(log, g, seg);
+    }
+    if (!rc && log->dir_dirty) {
+        rc = queue_sync(log, g, NULL);
+        if (!rc)
+            log->dir_dirty = 0;
+    }
+    if (rc) {
+        g->res = rc;
+        st__log_fail(log, rc, "queueing fdatasync", NULL, 0, log->leo);
+    } else {
+        log->unsynced_msgs = 0;
+        log->last_sync_ms = sc_now_ms();
+    }
+    g->pending--;
+    n = st_io_submit(log->io);
+    if (n < 0 && !rc) {
+        rc = n;
+        st__log_fail(log, n, "io submit", NULL, 0, log->leo);
+    }
+    if (g->pending == 0) /* nothing was queued (or all failed to queue) */
+        groups_advance(log);
+    return rc;
+}
+
+/* Marks every uncommitted append committed, waiting for a sync or not. */
+static void commit_appends(st_log_t *log, int wait_sync)
+{
+    for (st__append_t *a = log->ucur; a; a = a->next) {
+        a->committed = 1;
+        a->wait_sync = (uint8_t)wait_sync;
+    }
+    log->ucur = NULL;
+}
+
+static int have_uncommitted(const st_log_t *log) { return log->ucur != NULL; }
+
+int st_log_commit(st_log_t *log)
+{
+    int rc = 0, n, sync_now;
+
+    if (!have_uncommitted(log))
+        return log->failed ? SC_ERR_LOG_FAILED : 0;
+    if (log->failed) {
+        commit_appends(log, 0);
+        n = st_io_submit(log->io); /* let their writes finish so buffers come back */
+        (void)n;
+        process(log);
+        return SC_ERR_LOG_FAILED;
+    }
+    sync_now = log->unsynced_msgs >= log->cfg.flush_messages;
+    commit_appends(log, sync_now);
+    if (sync_now) {
+        rc = st__log_sync_group(log, 0, NULL, NULL);
+    } else {
+        n = st_io_submit(log->io);
+        if (n < 0) {
+            rc = n;
+            st__log_fail(log, n, "io submit", NULL, 0, log->leo);
+        }
+    }
+    process(log);
+    if (rc)
+        return log->failed ? SC_ERR_LOG_FAILED : rc;
+    return 0;
+}
+
+int st_log_sync_async(st_log_t *log, st_append_cb cb, void *arg)
+{
+    int rc;
+
+    if (log->failed)
+        return SC_ERR_LOG_FAILED;
+    commit_appends(log, 1);
+    rc = st__log_sync_group(log, 1, cb, arg);
+    process(log);
+    return rc ? (log->failed ? SC_ERR_LOG_FAILED : rc) : 0;
+}
+
+static int busy(const st_log_t *log)
+{
+    if (log->head || log->ghead)
+        return 1;
+    for (unsigned i = 0; i < log->nsegs; i++)
+        if (log->segs[i]->inflight)
+            return 1;
+    return 0;
+}
+
+int st__log_quiesce(st_log_t *log)
+{
+    int rc = 0;
+
+    for (;;) {
+        if (have_uncommitted(log))
+            (void)st_log_commit(log);
+        if (!busy(log))
+            break;
+        if ((rc = st_io_drain(log->io)))
+            break;
+        if (busy(log) && !have_uncommitted(log) && st_io_pending(log->io) == 0) {
+            /* something waits for an operation nobody queued: a bug, never spin */
+            SC_ERROR("storage", "%s: appends stuck after draining the io", log->dir);
+            rc = SC_ERR_UNKNOWN_SERVER;
+            break;
+        }
+    }
+    return rc;
+}
+
+int st__log_segs_reserve(st_log_t *log)
+{
+    if (log->nsegs < log->segs_cap)
+        return 0;
+    unsigned cap = log->segs_cap ? log->segs_cap * 2 : 8;
+    st_segment_t **v = sc_realloc(log->segs, cap * sizeof *v);
+    if (!v)
+        return SC_ERR_NO_MEMORY;
+    log->segs = v;
+    log->segs_cap = cap;
+    return 0;
+}
+
+int st__log_roll(st_log_t *log, int64_t now_ms)
+{
+    st_segment_t *old = log->segs[log->nsegs - 1], *seg;
+    int rc;
+
+    if (old->size == 0)
+        return 0;
+    if ((rc = st__log_segs_reserve(log)))
+        return rc;
+    if ((rc = st_segment_create(log->dir, log->leo, log->cfg.segment_index_bytes, now_ms, &seg))) {
+        SC_ERROR("storage", "%s: cannot create segment %" PRId64 ": %s", log->dir, log->leo,
+                 sc_err_str(rc));
+        return rc;
+    }
+    old->next_offset = log->leo;
+    rc = st_segment_deactivate(old);
+    if (rc)
+        SC_WARN("storage", "%s: trimming indexes at roll: %s (rebuilt at next open if bad)",
+                old->path, sc_err_str(rc));
+    log->segs[log->nsegs++] = seg;
+    log->dir_dirty = 1;
+    SC_DEBUG("storage", "%s: rolled to segment %" PRId64 " (previous %" PRIu64 " bytes)", log->dir,
+             seg->base, old->size);
+    return 0;
+}
+
+static int should_roll(const st_log_t *log, size_t len, int nbatches, int64_t noffsets,
+                       int64_t now_ms)
+{
+    const st_segment_t *seg = log->segs[log->nsegs - 1];
+
+    if (seg->size == 0)
+        return 0;
+    return seg->size + len > (uint64_t)log->cfg.segment_bytes ||
+           now_ms - seg->created_ms >= log->cfg.segment_ms ||
+           st_index_room(seg->oidx) < (uint32_t)nbatches ||
+           st_index_room(seg->tidx) < (uint32_t)nbatches + 1 ||
+           log->leo + noffsets - 1 - seg->base > INT32_MAX;
+}
+
+int st_log_append(st_log_t *log, void *buf, size_t len, int32_t leader_epoch, st_append_cb cb,
+                  void *arg, int64_t *base_offset, int64_t *leo)
+{
+    uint8_t *p = buf;
+    st__append_t *a = NULL;
+    st_segment_t *seg;
+    int nbatches, rc;
+    int64_t noffsets, off, now = sc_now_ms();
+    size_t pos;
+
+    if (log->failed)
+        return SC_ERR_LOG_FAILED;
+    if (!buf || len == 0)
+        return SC_ERR_CORRUPT_MESSAGE;
+    if ((rc = st_batch_validate_all(buf, len, &nbatches, &noffsets)))
+        return rc;
+    if (len > (uint64_t)log->cfg.segment_bytes)
+        return SC_ERR_MESSAGE_TOO_LARGE;
+    if (noffsets - 1 > INT32_MAX)
+        return SC_ERR_MESSAGE_TOO_LARGE;
+    if (should_roll(log, len, nbatches, noffsets, now) && (rc = st__log_roll(log, now)))
+        return rc;
+    if (leader_epoch >= 0 && leader_epoch > st__epochs_latest(&log->epochs)) {
+        rc = st__epochs_assign(&log->epochs, leader_epoch, log->leo);
+        if (rc < 0)
+            return rc;
+        if (rc > 0 && (rc = st__epochs_store(&log->epochs, log->dir, log->dir_fd)))
+            SC_WARN("storage", "%s: writing %s: %s (kept in memory, retried at the next change)",
+                    log->dir, ST_EPOCH_FILE, sc_err_str(rc));
+    }
+    if (!(a = sc_calloc(1, sizeof *a)))
+        return SC_ERR_NO_MEMORY;
+    /* offsets go into the buffer before the write is queued */
+    off = log->leo;
+    for (pos = 0; pos < len;) {
+        int32_t blen = (int32_t)sc_load_be32(p + pos + ST_BATCH_OFF_LENGTH);
+        int32_t delta = (int32_t)sc_load_be32(p + pos + ST_BATCH_OFF_LAST_OFFSET_DELTA);
+        st_batch_set_offset(p + pos, off, leader_epoch);
+        off += (int64_t)delta + 1;
+        pos += (size_t)blen + ST_BATCH_LOG_OVERHEAD;
+    }
+    seg = log->segs[log->nsegs - 1];
+    a->log = log;
+    a->seg = seg;
+    a->cb = cb;
+    a->arg = arg;
+    a->base = log->leo;
+    a->end = log->leo + noffsets;
+    a->pos = seg->size;
+    a->len = len;
+    if ((rc = st_io_write(log->io, seg->fd, buf, len, seg->size, write_done, a))) {
+        sc_free(a);
+        return rc;
+    }
+    seg->inflight++;
+    seg->unsynced = 1;
+    for (pos = 0; pos < len;) {
+        st_batch_hdr_t h;
+        st_batch_hdr_decode(p + pos, len - pos, &h);
+        st_segment_index_batch(seg, &h, seg->size + pos, log->cfg.index_interval_bytes);
+        pos += (size_t)h.length + ST_BATCH_LOG_OVERHEAD;
+    }
+    seg->size += len;
+    log->size_bytes += len;
+    log->leo = a->end;
+    log->unsynced_msgs += noffsets;
+    if (log->tail)
+        log->tail->next = a;
+    else
+        log->head = a;
+    log->tail = a;
+    if (!log->wcur)
+        log->wcur = a;
+    if (!log->ucur)
+        log->ucur = a;
+    *base_offset = a->base;
+    *leo = log->leo;
+    return 0;
+}
