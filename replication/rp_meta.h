@@ -1,0 +1,123 @@
+/*
+ * rp_meta -- the cluster metadata store (design.md §6): the cluster id, the
+ * topics (name, topic id, partition count, replication factor, per-topic
+ * config overrides) and the producer-id counter, behind one interface with
+ * pluggable backends. Backends:
+ *   local      one protobuf file in a directory, rewritten atomically on every
+ *              change (rp_meta_local.c; format at the top of that file)
+ *   zookeeper  later issue; plugs into the same vtable (rp_meta_int.h)
+ *
+ * Model: the store keeps the whole state in memory. Every mutating call is
+ * synchronous and durable before it returns: it builds the next state,
+ * asks the backend to persist it, and only on success makes it current --
+ * a failed write (-errno) leaves the in-memory state exactly as before.
+ *
+ * Threading: a store belongs to one thread (in stratad: shard 0, the
+ * controller role; other shards will read published snapshots). Mutations
+ * block on an fsync; admin changes are rare and small, so this is accepted on
+ * the loop thread for now. Not thread-safe.
+ */
+#ifndef RP_META_H
+#define RP_META_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct rp_meta rp_meta_t;
+
+/* Longest cluster id accepted (Kafka's are 22 chars), without the NUL. */
+#define RP_META_CLUSTER_ID_MAX 63
+/* Longest topic name (Kafka's limit). */
+#define RP_META_TOPIC_NAME_MAX 249
+/* InitProducerId ids are reserved (persisted) this many at a time. */
+#define RP_META_PID_BLOCK 1000
+
+/* A config override. Strings are NUL-terminated. */
+typedef struct {
+    const char *key;
+    const char *value;
+} rp_meta_kv_t;
+
+/* A topic as stored. Returned pointers (the struct, name, configs) are owned
+ * by the store and valid until the next mutating call on it or rp_meta_close. */
+typedef struct {
+    const char *name;
+    uint8_t id[16];              /* random, never all-zero */
+    int32_t partitions;          /* >= 1 */
+    int16_t replication_factor;  /* >= 1 */
+    const rp_meta_kv_t *configs; /* overrides only, in the order they were set */
+    size_t nconfigs;
+} rp_meta_topic_t;
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+/*
+ * Opens the local store in dir (which must exist): loads dir/RP_META_LOCAL_FILE
+ * or, when absent, creates it with cluster_id (then the store's id is that
+ * one). A file that exists but does not decode is an error naming the path:
+ * it is never silently replaced. Returns 0 and *out (caller owns, free with
+ * rp_meta_close), SC_ERR_BAD_FORMAT (corrupt, logged with path and reason),
+ * SC_ERR_BAD_CONFIG (cluster_id empty or too long), -errno, SC_ERR_NO_MEMORY.
+ */
+int rp_meta_open_local(const char *dir, const char *cluster_id, rp_meta_t **out);
+
+/* File name of the local backend inside its directory. */
+#define RP_META_LOCAL_FILE "__cluster_metadata.bin"
+
+/* Frees the store (nothing to flush: every change is already durable).
+ * NULL is a no-op. */
+void rp_meta_close(rp_meta_t *m);
+
+/* ---- operations (each durable on return; state unchanged on error) ------- */
+
+/*
+ * Creates a topic with a fresh random topic id. configs[0..n) are copied.
+ * Returns 0, SC_ERR_TOPIC_ALREADY_EXISTS, SC_ERR_INVALID_TOPIC_EXCEPTION
+ * (empty or longer than RP_META_TOPIC_NAME_MAX; Kafka's character rules are
+ * the caller's), SC_ERR_INVALID_PARTITIONS (< 1),
+ * SC_ERR_INVALID_REPLICATION_FACTOR (< 1), SC_ERR_INVALID_CONFIG (NULL or
+ * empty key, NULL value, duplicate key), -errno, SC_ERR_NO_MEMORY.
+ */
+int rp_meta_topic_create(rp_meta_t *m, const char *name, int32_t partitions, int16_t rf,
+                         const rp_meta_kv_t *configs, size_t n);
+
+/* Deletes a topic. 0, SC_ERR_UNKNOWN_TOPIC_OR_PARTITION, -errno, NO_MEMORY. */
+int rp_meta_topic_delete(rp_meta_t *m, const char *name);
+
+/* Raises the partition count to count (partitions are never removed).
+ * 0, SC_ERR_UNKNOWN_TOPIC_OR_PARTITION, SC_ERR_INVALID_PARTITIONS
+ * (count <= current), -errno, SC_ERR_NO_MEMORY. */
+int rp_meta_topic_set_partitions(rp_meta_t *m, const char *name, int32_t count);
+
+/* Replaces the whole override set of a topic with kv[0..n) (n = 0 clears
+ * it), as Kafka's non-incremental AlterConfigs does. Errors as
+ * rp_meta_topic_create's config checks, plus UNKNOWN_TOPIC_OR_PARTITION. */
+int rp_meta_topic_set_configs(rp_meta_t *m, const char *name, const rp_meta_kv_t *kv, size_t n);
+
+/* Reserves count producer ids: *first .. *first+count-1 are never handed out
+ * again, even after a restart (the new end is persisted before returning).
+ * 0, SC_ERR_INVALID_REQUEST (count < 1 or the id space is exhausted), -errno. */
+int rp_meta_producer_ids_alloc(rp_meta_t *m, int64_t count, int64_t *first);
+
+/* The next unique producer id, from a block of RP_META_PID_BLOCK reserved
+ * with rp_meta_producer_ids_alloc when the current one is used up (so one
+ * write per block, not per id). Ids of a block not used before a restart are
+ * skipped, never reused. 0 and *pid, or rp_meta_producer_ids_alloc's errors. */
+int rp_meta_producer_id_next(rp_meta_t *m, int64_t *pid);
+
+/* ---- accessors (cheap, never allocate) ------------------------------------ */
+
+/* The cluster id (NUL-terminated, valid until close). */
+const char *rp_meta_cluster_id(const rp_meta_t *m);
+/* "local", ... */
+const char *rp_meta_backend_name(const rp_meta_t *m);
+
+size_t rp_meta_topic_count(const rp_meta_t *m);
+/* The i-th topic in creation order, 0 <= i < count. */
+const rp_meta_topic_t *rp_meta_topic_at(const rp_meta_t *m, size_t i);
+/* The topic named name[0..len) (need not be NUL-terminated), or NULL. */
+const rp_meta_topic_t *rp_meta_topic_find(const rp_meta_t *m, const char *name, size_t len);
+/* The override value of key for topic t, or NULL when not overridden. */
+const char *rp_meta_topic_config(const rp_meta_topic_t *t, const char *key);
+
+#endif
