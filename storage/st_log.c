@@ -336,7 +336,7 @@ static int vec_push(i64vec_t *v, int64_t x)
 
 static int vec_has(const i64vec_t *v, int64_t x)
 {
-    return bsearch(&x, v->v, v->n, sizeof x, cmp_i64) != NULL;
+    return v->n > 0 && bsearch(&x, v->v, v->n, sizeof x, cmp_i64) != NULL;
 }
 
 /* Lists segment bases (sorted) and removes temp files and orphan indexes. */
@@ -375,7 +375,8 @@ static int list_segments(st_log_t *log, i64vec_t *bases)
     closedir(d);
     if (rc)
         goto out;
-    qsort(bases->v, bases->n, sizeof *bases->v, cmp_i64);
+    if (bases->n > 1)
+        qsort(bases->v, bases->n, sizeof *bases->v, cmp_i64);
     for (size_t i = 0; i < idx.n; i++) {
         char path[PATH_MAX];
         if (vec_has(bases, idx.v[i]))
