@@ -1,7 +1,7 @@
 /*
- * bk_api -- request dispatch and the request handlers implemented so far:
- * ApiVersions (18) v0-3 and Metadata (3) v0-6. Runs on the connection's
- * shard thread.
+ * bk_api -- request dispatch, the apis[] table and the handlers for
+ * ApiVersions (18) v0-3 and Metadata (3) v0-6; the admin handlers live in
+ * bk_admin.c. Runs on the connection's shard thread.
  *
  * Dispatch rules (reference.md §1.4):
  *   - api_key / api_version / correlation_id are read at their fixed offsets
@@ -27,9 +27,16 @@
 static int h_api_versions(bk_req_t *req, sc_kw_t *w);
 static int h_metadata(bk_req_t *req, sc_kw_t *w);
 
+/* Ranges: reference.md §3 (non-flexible versions only, except ApiVersions 3). */
 static const bk_api_t apis[] = {
     {SC_KAFKA_API_METADATA, 0, 6, h_metadata},
     {SC_KAFKA_API_API_VERSIONS, 0, 3, h_api_versions},
+    {SC_KAFKA_API_CREATE_TOPICS, 0, 4, bk__h_create_topics},
+    {SC_KAFKA_API_DELETE_TOPICS, 0, 3, bk__h_delete_topics},
+    {SC_KAFKA_API_INIT_PRODUCER_ID, 0, 1, bk__h_init_producer_id},
+    {SC_KAFKA_API_DESCRIBE_CONFIGS, 0, 2, bk__h_describe_configs},
+    {SC_KAFKA_API_ALTER_CONFIGS, 0, 1, bk__h_alter_configs},
+    {SC_KAFKA_API_CREATE_PARTITIONS, 0, 1, bk__h_create_partitions},
 };
 
 const bk_api_t *bk__api_table(size_t *n)

@@ -1,5 +1,6 @@
 /* bk_config -- server.properties parsing and the key table. See bk_config.h. */
 #include "bk_config.h"
+#include "bk_topic_config.h"
 
 #include "sc_err.h"
 #include "sc_log.h"
@@ -23,6 +24,9 @@ static int check_advertised(const char *v, char *err, size_t errlen);
 static int check_hostport(const char *v, char *err, size_t errlen);
 static int check_nonempty(const char *v, char *err, size_t errlen);
 static int check_log_level(const char *v, char *err, size_t errlen);
+static int check_cleanup_policy(const char *v, char *err, size_t errlen);
+static int check_timestamp_type(const char *v, char *err, size_t errlen);
+static int check_compression_type(const char *v, char *err, size_t errlen);
 
 /* The key table. Order = order in docs and in config/server.properties. */
 static const bk_cfg_key_t keys[] = {
@@ -79,6 +83,19 @@ static const bk_cfg_key_t keys[] = {
     {"log.flush.interval.ms", BK_CFG_LONG, OFF(log_flush_interval_ms), "9223372036854775807", 0,
      INT64_MAX, NULL, NULL,
      "fdatasync when unflushed data is this old; the default never flushes by time."},
+    {"log.cleanup.policy", BK_CFG_LIST, OFF(log_cleanup_policy), "delete", 0, 0, NULL,
+     check_cleanup_policy,
+     "Default `cleanup.policy` of topics: `delete`, `compact` or `delete,compact`."},
+    {"log.message.timestamp.type", BK_CFG_STRING, OFF(log_message_timestamp_type), "CreateTime",
+     0, 0, NULL, check_timestamp_type,
+     "Default `message.timestamp.type` of topics: `CreateTime` or `LogAppendTime`."},
+    {"compression.type", BK_CFG_STRING, OFF(compression_type), "producer", 0, 0, NULL,
+     check_compression_type,
+     "Default `compression.type` of topics: `producer` (keep the producer's codec), "
+     "`uncompressed`, `gzip`, `snappy`, `lz4` or `zstd`."},
+    {"min.insync.replicas", BK_CFG_INT, OFF(min_insync_replicas), "1", 1, INT32_MAX, NULL, NULL,
+     "Default `min.insync.replicas` of topics: acks=all produce needs this many in-sync "
+     "replicas."},
     {"num.shards", BK_CFG_INT, OFF(num_shards), "0", 0, 1024, NULL, NULL,
      "Data-path threads (one libuv loop + io_uring ring each); 0 = one per core. Strata-only."},
     {"admin.listener", BK_CFG_STRING, OFF(admin_listener), "127.0.0.1:9644", 0, 0, NULL,
@@ -224,6 +241,34 @@ static int check_nonempty(const char *v, char *err, size_t errlen)
         return SC_ERR_BAD_CONFIG;
     }
     return 0;
+}
+
+/* The broker defaults of topic keys accept what the topic keys accept. */
+static int check_topic_synonym(const char *topic_key, const char *v, char *err, size_t errlen)
+{
+    char why[256];
+    if (bk_topic_config_check_value(bk_topic_config_find(topic_key), v, why, sizeof why)) {
+        /* why reads "<topic key>: reason"; the caller names the broker key */
+        const char *colon = strstr(why, ": ");
+        errf(err, errlen, "%s", colon ? colon + 2 : why);
+        return SC_ERR_BAD_CONFIG;
+    }
+    return 0;
+}
+
+static int check_cleanup_policy(const char *v, char *err, size_t errlen)
+{
+    return check_topic_synonym("cleanup.policy", v, err, errlen);
+}
+
+static int check_timestamp_type(const char *v, char *err, size_t errlen)
+{
+    return check_topic_synonym("message.timestamp.type", v, err, errlen);
+}
+
+static int check_compression_type(const char *v, char *err, size_t errlen)
+{
+    return check_topic_synonym("compression.type", v, err, errlen);
 }
 
 /* Accepts what sc_log_configure accepts: "level" and "subsys=level" parts. */
@@ -637,6 +682,31 @@ int bk_config_is_set(const bk_config_t *cfg, const char *key)
     return find_key(key, &idx) ? (int)(cfg->set_mask >> idx & 1) : 0;
 }
 
+int bk_config_value_str(const bk_config_t *cfg, const char *key, char *buf, size_t len)
+{
+    size_t idx;
+    const bk_cfg_key_t *k = find_key(key, &idx);
+    if (!k)
+        return SC_ERR_NOT_FOUND;
+    const void *field = (const char *)cfg + k->offset;
+    switch (k->type) {
+    case BK_CFG_INT:
+        snprintf(buf, len, "%d", *(const int32_t *)field);
+        break;
+    case BK_CFG_LONG:
+        snprintf(buf, len, "%lld", (long long)*(const int64_t *)field);
+        break;
+    case BK_CFG_BOOL:
+        snprintf(buf, len, "%s", *(const int *)field ? "true" : "false");
+        break;
+    case BK_CFG_STRING:
+    case BK_CFG_LIST:
+        snprintf(buf, len, "%s", *(char *const *)field ? *(char *const *)field : "");
+        break;
+    }
+    return 0;
+}
+
 static const char *type_name(bk_cfg_type_t t)
 {
     switch (t) {
@@ -672,5 +742,7 @@ int bk_config_print_markdown(FILE *f)
                 *k->def ? "`" : "", *k->def ? k->def : "(empty)", *k->def ? "`" : "", range,
                 k->help);
     }
+    if (bk_topic_config_print_markdown(f))
+        return -EIO;
     return ferror(f) ? -EIO : 0;
 }

@@ -47,6 +47,10 @@ typedef struct {
     int32_t log_index_size_max_bytes;        /* log.index.size.max.bytes */
     int64_t log_flush_interval_messages;     /* log.flush.interval.messages */
     int64_t log_flush_interval_ms;           /* log.flush.interval.ms */
+    char *log_cleanup_policy;                /* log.cleanup.policy */
+    char *log_message_timestamp_type;        /* log.message.timestamp.type */
+    char *compression_type;                  /* compression.type */
+    int32_t min_insync_replicas;             /* min.insync.replicas */
     int32_t num_shards;                      /* num.shards (0 = one per core) */
     char *admin_listener;                    /* admin.listener host:port */
     char *log_level;                         /* log.level (sc_log spec) */
@@ -122,6 +126,11 @@ const bk_cfg_key_t *bk_config_keys(size_t *n);
 /* 1 when key was set explicitly (file or override), 0 when defaulted or
  * unknown. */
 int bk_config_is_set(const bk_config_t *cfg, const char *key);
+
+/* Writes key's current value in cfg as the text it would have in the file
+ * (ints in decimal, bools as true/false) to buf. 0, or SC_ERR_NOT_FOUND for
+ * an unknown key. Truncates to len - 1 chars. */
+int bk_config_value_str(const bk_config_t *cfg, const char *key, char *buf, size_t len);
 
 /* Writes the key table as Markdown (docs/configuration.md is this output).
  * Returns 0 or -errno. */

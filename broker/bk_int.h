@@ -126,6 +126,15 @@ const bk_api_t *bk__api_table(size_t *n);
  * closed (the reason is already logged). */
 int bk__dispatch(bk_conn_t *conn, const uint8_t *body, size_t len);
 
+/* bk_admin.c: the admin handlers (CreateTopics, DeleteTopics,
+ * CreatePartitions, DescribeConfigs, AlterConfigs, InitProducerId). */
+int bk__h_create_topics(bk_req_t *req, sc_kw_t *w);
+int bk__h_delete_topics(bk_req_t *req, sc_kw_t *w);
+int bk__h_create_partitions(bk_req_t *req, sc_kw_t *w);
+int bk__h_describe_configs(bk_req_t *req, sc_kw_t *w);
+int bk__h_alter_configs(bk_req_t *req, sc_kw_t *w);
+int bk__h_init_producer_id(bk_req_t *req, sc_kw_t *w);
+
 /* bk_conn.c */
 void bk__conn_accept(bk_shard_t *sh, uv_stream_t *listener, int listener_index);
 void bk__conn_close(bk_conn_t *c);

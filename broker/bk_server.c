@@ -140,8 +140,17 @@ int bk_server_new(const bk_config_t *cfg, bk_server_t **out)
     dir[dl] = 0;
     if ((rc = bk__meta_load(dir, cfg->node_id, s->cluster_id)) != 0)
         goto out;
-    if ((rc = bk_topics_new(&s->topics)) != 0)
+    /* The metadata store (topics, configs, producer ids) lives beside
+     * meta.properties; both must name the same cluster. */
+    if ((rc = bk_topics_open(dir, s->cluster_id, &s->topics)) != 0)
         goto out;
+    if (strcmp(bk_topics_cluster_id(s->topics), s->cluster_id) != 0) {
+        SC_ERROR(SUB, "%s/%s records cluster id %s but %s/meta.properties says %s; refusing "
+                      "to start",
+                 dir, RP_META_LOCAL_FILE, bk_topics_cluster_id(s->topics), dir, s->cluster_id);
+        rc = SC_ERR_BAD_CONFIG;
+        goto out;
+    }
 
     bk_shard_t *sh = &s->shard0;
     sh->id = 0;

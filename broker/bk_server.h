@@ -17,7 +17,9 @@
 typedef struct bk_server bk_server_t;
 
 /* Creates the server: reads/creates <log.dirs[0]>/meta.properties (cluster
- * id), binds every listener. cfg is borrowed and must outlive the server.
+ * id), opens the metadata store <log.dirs[0]>/__cluster_metadata.bin (a
+ * corrupt store or a cluster id that disagrees with meta.properties stops
+ * it: SC_ERR_BAD_FORMAT / SC_ERR_BAD_CONFIG, logged), binds every listener. cfg is borrowed and must outlive the server.
  * 0, -errno (bind/listen failure, logged with the address), SC_ERR_BAD_CONFIG
  * or SC_ERR_NO_MEMORY; *out is written only on success. */
 int bk_server_new(const bk_config_t *cfg, bk_server_t **out);

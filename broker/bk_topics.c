@@ -1,29 +1,51 @@
-/* bk_topics -- in-memory topic registry (see bk_topics.h). A small array with
- * linear lookup: fine for the handful of topics a single node serves today;
- * the storage-backed registry brings a hash map. */
+/* bk_topics -- the topic registry over the metadata store (see bk_topics.h).
+ * Lookups are linear over the store's topics: fine for the number of topics
+ * a single node serves today; a hash index belongs in rp_meta when needed. */
 #include "bk_topics.h"
 
 #include "sc_err.h"
+#include "sc_log.h"
 #include "sc_mem.h"
 
 #include <string.h>
 
-typedef struct {
-    char *name;
-    size_t len;
-    int32_t partitions;
-} topic_t;
+#define SUB "broker"
 
 struct bk_topics {
-    topic_t *v;
-    size_t n, cap;
+    rp_meta_t *store;
+    bk_partition_hooks_t hooks;
 };
 
-int bk_topics_new(bk_topics_t **out)
+static int noop_created(void *arg, const char *topic, const uint8_t id[16], int32_t partition)
+{
+    (void)arg;
+    (void)topic;
+    (void)id;
+    (void)partition;
+    return 0;
+}
+
+static void noop_deleted(void *arg, const char *topic, const uint8_t id[16], int32_t partition)
+{
+    (void)arg;
+    (void)topic;
+    (void)id;
+    (void)partition;
+}
+
+static const bk_partition_hooks_t noop_hooks = {noop_created, noop_deleted, NULL};
+
+int bk_topics_open(const char *dir, const char *cluster_id, bk_topics_t **out)
 {
     bk_topics_t *t = sc_calloc(1, sizeof *t);
     if (!t)
         return SC_ERR_NO_MEMORY;
+    t->hooks = noop_hooks;
+    int rc = rp_meta_open_local(dir, cluster_id, &t->store);
+    if (rc) {
+        sc_free(t);
+        return rc;
+    }
     *out = t;
     return 0;
 }
@@ -32,10 +54,17 @@ void bk_topics_free(bk_topics_t *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->n; i++)
-        sc_free(t->v[i].name);
-    sc_free(t->v);
+    rp_meta_close(t->store);
     sc_free(t);
+}
+
+void bk_topics_set_hooks(bk_topics_t *t, const bk_partition_hooks_t *hooks)
+{
+    t->hooks = hooks ? *hooks : noop_hooks;
+    if (!t->hooks.created)
+        t->hooks.created = noop_created;
+    if (!t->hooks.deleted)
+        t->hooks.deleted = noop_deleted;
 }
 
 int bk_topic_name_valid(const char *name, size_t len)
@@ -53,52 +82,125 @@ int bk_topic_name_valid(const char *name, size_t len)
     return 1;
 }
 
-static const topic_t *lookup(const bk_topics_t *t, const char *name, size_t len)
+/* Copies a request name view into buf (BK_TOPIC_NAME_MAX + 1). 0 or
+ * SC_ERR_INVALID_TOPIC_EXCEPTION. */
+static int cname(const char *name, size_t len, char *buf)
 {
-    for (size_t i = 0; i < t->n; i++)
-        if (t->v[i].len == len && memcmp(t->v[i].name, name, len) == 0)
-            return &t->v[i];
-    return NULL;
+    if (!bk_topic_name_valid(name, len))
+        return SC_ERR_INVALID_TOPIC_EXCEPTION;
+    memcpy(buf, name, len);
+    buf[len] = 0;
+    return 0;
+}
+
+/* Runs the created hook for partitions [from, to); returns the first error. */
+static int run_created(bk_topics_t *t, const char *name, int32_t from, int32_t to)
+{
+    const rp_meta_topic_t *tp = rp_meta_topic_find(t->store, name, strlen(name));
+    int first = 0;
+    for (int32_t p = from; tp && p < to; p++) {
+        int rc = t->hooks.created(t->hooks.arg, name, tp->id, p);
+        if (rc) {
+            SC_ERROR(SUB, "creating the log of %s-%d: %s", name, p, sc_err_str(rc));
+            if (!first)
+                first = rc;
+        }
+    }
+    return first;
+}
+
+int bk_topics_create_ex(bk_topics_t *t, const char *name, size_t len, int32_t partitions,
+                        int16_t rf, const rp_meta_kv_t *configs, size_t n)
+{
+    char buf[BK_TOPIC_NAME_MAX + 1];
+    int rc = cname(name, len, buf);
+    if (rc)
+        return rc;
+    if ((rc = rp_meta_topic_create(t->store, buf, partitions, rf, configs, n)) != 0)
+        return rc;
+    SC_INFO(SUB, "created topic %s with %d partition(s)", buf, partitions);
+    return run_created(t, buf, 0, partitions);
 }
 
 int bk_topics_create(bk_topics_t *t, const char *name, size_t len, int32_t partitions)
 {
-    if (!bk_topic_name_valid(name, len))
-        return SC_ERR_INVALID_TOPIC_EXCEPTION;
-    if (partitions < 1)
-        return SC_ERR_INVALID_PARTITIONS;
-    if (lookup(t, name, len))
-        return SC_ERR_TOPIC_ALREADY_EXISTS;
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 16;
-        topic_t *v = sc_realloc(t->v, cap * sizeof *v);
-        if (!v)
-            return SC_ERR_NO_MEMORY;
-        t->v = v;
-        t->cap = cap;
-    }
-    char *copy = sc_malloc(len + 1);
-    if (!copy)
-        return SC_ERR_NO_MEMORY;
-    memcpy(copy, name, len);
-    copy[len] = 0;
-    t->v[t->n++] = (topic_t){copy, len, partitions};
+    return bk_topics_create_ex(t, name, len, partitions, 1, NULL, 0);
+}
+
+int bk_topics_delete(bk_topics_t *t, const char *name, size_t len)
+{
+    char buf[BK_TOPIC_NAME_MAX + 1];
+    if (cname(name, len, buf))
+        return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    const rp_meta_topic_t *tp = rp_meta_topic_find(t->store, buf, len);
+    if (!tp)
+        return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    uint8_t id[16];
+    int32_t parts = tp->partitions;
+    memcpy(id, tp->id, sizeof id);
+    int rc = rp_meta_topic_delete(t->store, buf);
+    if (rc)
+        return rc;
+    SC_INFO(SUB, "deleted topic %s (%d partition(s))", buf, parts);
+    for (int32_t p = 0; p < parts; p++)
+        t->hooks.deleted(t->hooks.arg, buf, id, p);
     return 0;
+}
+
+int bk_topics_add_partitions(bk_topics_t *t, const char *name, size_t len, int32_t count)
+{
+    char buf[BK_TOPIC_NAME_MAX + 1];
+    if (cname(name, len, buf))
+        return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    const rp_meta_topic_t *tp = rp_meta_topic_find(t->store, buf, len);
+    if (!tp)
+        return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    int32_t old = tp->partitions;
+    int rc = rp_meta_topic_set_partitions(t->store, buf, count);
+    if (rc)
+        return rc;
+    SC_INFO(SUB, "topic %s: %d -> %d partitions", buf, old, count);
+    return run_created(t, buf, old, count);
+}
+
+int bk_topics_set_configs(bk_topics_t *t, const char *name, size_t len, const rp_meta_kv_t *kv,
+                          size_t n)
+{
+    char buf[BK_TOPIC_NAME_MAX + 1];
+    if (cname(name, len, buf))
+        return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    int rc = rp_meta_topic_set_configs(t->store, buf, kv, n);
+    if (rc == 0)
+        SC_INFO(SUB, "topic %s: %zu config override(s) set", buf, n);
+    return rc;
+}
+
+const rp_meta_topic_t *bk_topics_lookup(const bk_topics_t *t, const char *name, size_t len)
+{
+    return rp_meta_topic_find(t->store, name, len);
 }
 
 int bk_topics_find(const bk_topics_t *t, const char *name, size_t len, int32_t *partitions)
 {
-    const topic_t *x = lookup(t, name, len);
+    const rp_meta_topic_t *x = rp_meta_topic_find(t->store, name, len);
     if (!x)
         return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     *partitions = x->partitions;
     return 0;
 }
 
-size_t bk_topics_count(const bk_topics_t *t) { return t->n; }
+int bk_topics_producer_id_next(bk_topics_t *t, int64_t *pid)
+{
+    return rp_meta_producer_id_next(t->store, pid);
+}
+
+size_t bk_topics_count(const bk_topics_t *t) { return rp_meta_topic_count(t->store); }
 
 const char *bk_topics_get(const bk_topics_t *t, size_t i, int32_t *partitions)
 {
-    *partitions = t->v[i].partitions;
-    return t->v[i].name;
+    const rp_meta_topic_t *x = rp_meta_topic_at(t->store, i);
+    *partitions = x->partitions;
+    return x->name;
 }
+
+const char *bk_topics_cluster_id(const bk_topics_t *t) { return rp_meta_cluster_id(t->store); }

@@ -10,7 +10,7 @@ PKGS=(
     liburing-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler
     libssl-dev libzstd-dev
     # tests
-    check clang libclang-rt-14-dev kcat
+    check clang libclang-rt-14-dev kcat python3-kafka
 )
 
 missing=()

@@ -1,6 +1,7 @@
 /* Unit tests for broker/bk_config: defaults, properties syntax, overrides,
  * error messages, listener parsing, and the docs generated from the table. */
 #include "bk_config.h"
+#include "bk_topic_config.h"
 #include "sc_err.h"
 #include "sc_mem.h"
 #include "t_util.h"
@@ -264,6 +265,59 @@ START_TEST(test_bk_config_survives_allocation_failure)
 }
 END_TEST
 
+/* Every topic key defaults from a real broker key whose default passes the
+ * topic key's own check; values are checked as Kafka's LogConfig does. */
+START_TEST(test_bk_topic_config_table_and_checks)
+{
+    size_t n;
+    const bk_topic_key_t *k = bk_topic_config_keys(&n);
+    bk_config_t c;
+    char why[256], buf[256];
+    ck_assert_int_eq(n, 13);
+    ck_assert_int_eq(bk_config_init(&c), 0);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(bk_config_value_str(&c, k[i].broker_key, buf, sizeof buf) == 0, "%s",
+                      k[i].broker_key);
+        ck_assert_msg(bk_topic_config_check(k[i].name, buf, why, sizeof why) == 0, "%s=%s: %s",
+                      k[i].name, buf, why);
+        ck_assert_int_eq(bk_topic_config_default(&c, &k[i], buf, sizeof buf),
+                         BK_CFG_SOURCE_DEFAULT);
+    }
+    ck_assert_int_eq(bk_config_set(&c, "log.retention.ms", "5", why, sizeof why), 0);
+    ck_assert_int_eq(bk_topic_config_default(&c, bk_topic_config_find("retention.ms"), buf,
+                                             sizeof buf),
+                     BK_CFG_SOURCE_STATIC_BROKER);
+    ck_assert_str_eq(buf, "5");
+    ck_assert_int_ne(bk_config_set(&c, "log.cleanup.policy", "shred", why, sizeof why), 0);
+    ck_assert_int_eq(bk_config_set(&c, "log.cleanup.policy", "compact, delete", why, sizeof why), 0);
+    bk_config_fini(&c);
+
+    const char *good[][2] = {{"cleanup.policy", "compact"},   {"cleanup.policy", "delete,compact"},
+                             {"retention.ms", "-1"},          {"retention.bytes", "0"},
+                             {"segment.bytes", "14"},         {"segment.ms", "1"},
+                             {"flush.ms", "0"},               {"compression.type", "zstd"},
+                             {"message.timestamp.type", "LogAppendTime"},
+                             {"min.insync.replicas", "2"},    {"max.message.bytes", "0"}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        ck_assert_msg(bk_topic_config_check(good[i][0], good[i][1], why, sizeof why) == 0,
+                      "%s=%s: %s", good[i][0], good[i][1], why);
+    const char *bad[][2] = {{"cleanup.policy", ""},        {"cleanup.policy", "compact,"},
+                            {"retention.ms", "-2"},        {"retention.ms", "1s"},
+                            {"retention.ms", " 1"},        {"segment.bytes", "13"},
+                            {"segment.bytes", "2147483648"}, {"segment.ms", "0"},
+                            {"flush.messages", "0"},       {"compression.type", "ZSTD"},
+                            {"message.timestamp.type", "createtime"},
+                            {"min.insync.replicas", "0"},  {"no.such.key", "1"},
+                            {"log.retention.ms", "1"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(bk_topic_config_check(bad[i][0], bad[i][1], why, sizeof why) ==
+                          SC_ERR_INVALID_CONFIG,
+                      "%s=%s accepted", bad[i][0], bad[i][1]);
+    ck_assert_int_eq(bk_topic_config_check("retention.ms", NULL, why, sizeof why),
+                     SC_ERR_INVALID_CONFIG);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("bk_config");
@@ -276,6 +330,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_bk_config_example_file_lists_every_key_and_parses);
     tcase_add_test(tc, test_bk_config_docs_match_table);
     tcase_add_test(tc, test_bk_config_survives_allocation_failure);
+    tcase_add_test(tc, test_bk_topic_config_table_and_checks);
     suite_add_tcase(s, tc);
     return s;
 }
