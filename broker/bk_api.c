@@ -129,10 +129,10 @@ static void write_api_versions_unsupported(sc_kw_t *w)
 /* The host:port to advertise for the listener c arrived on: the matching
  * advertised listener if any, else the bound one, with a wildcard host
  * replaced by the local address of this very connection. */
-static void advertised_address(bk_conn_t *c, char *host, size_t hostlen, int *port)
+static void advertised_address(bk_server_t *srv, bk_conn_t *c, char *host, size_t hostlen,
+                               int *port)
 {
-    bk_server_t *srv = c->shard->srv;
-    const bk_listener_t *l = &srv->listeners[c->listener];
+    const bk_listener_t *l = &srv->listeners[c ? c->listener : 0];
     for (int i = 0; i < srv->nadvertised; i++) {
         if (strcmp(srv->advertised[i].name, l->name) == 0) {
             l = &srv->advertised[i];
@@ -145,7 +145,7 @@ static void advertised_address(bk_conn_t *c, char *host, size_t hostlen, int *po
     struct sockaddr_storage ss;
     int len = sizeof ss;
     int wildcard = !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
-    if ((wildcard || *port == 0) &&
+    if (c && (wildcard || *port == 0) &&
         uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
         if (ss.ss_family == AF_INET) {
             struct sockaddr_in *a = (struct sockaddr_in *)&ss;
@@ -212,7 +212,7 @@ static int h_metadata(bk_req_t *req, sc_kw_t *w)
         sc_kw_i32(w, 0); /* throttle_time_ms */
     char host[256];
     int port;
-    advertised_address(req->conn, host, sizeof host, &port);
+    advertised_address(srv, req->conn, host, sizeof host, &port);
     sc_kw_array_len(w, 1);
     sc_kw_i32(w, node);
     sc_kw_cstr(w, 0, host);
@@ -260,14 +260,24 @@ static int h_metadata(bk_req_t *req, sc_kw_t *w)
 
 /* ---- dispatch --------------------------------------------------------------- */
 
-int bk__dispatch(bk_conn_t *c, const uint8_t *body, size_t len)
+/*
+ * Runs one frame body through header decoding and its handler and writes the
+ * whole response (int32 size, header, body) into out. c is the connection
+ * (NULL from bk_dispatch_frame_for_test: then only logging and Metadata's
+ * advertised address differ). Returns 0, or non-zero when the connection
+ * must be closed (logged); out may then hold a partial response.
+ */
+static int dispatch_into(bk_server_t *srv, bk_conn_t *c, const uint8_t *body, size_t len,
+                         sc_buf_t *out)
 {
+    unsigned long long id = c ? (unsigned long long)c->id : 0;
+    const char *peer = c ? c->peer : "(no socket)";
     int16_t key, ver;
     int32_t corr;
     int rc = sc_kafka_req_peek(body, len, &key, &ver, &corr);
     if (rc) {
-        SC_WARN(SUB, "conn %llu %s: %zu-byte request is shorter than a header; closing",
-                (unsigned long long)c->id, c->peer, len);
+        SC_WARN(SUB, "conn %llu %s: %zu-byte request is shorter than a header; closing", id, peer,
+                len);
         return rc;
     }
     const bk_api_t *api = bk__api_find(key);
@@ -275,32 +285,26 @@ int bk__dispatch(bk_conn_t *c, const uint8_t *body, size_t len)
     if (!too_new_api_versions && (!api || ver < api->min_version || ver > api->max_version)) {
         const char *name = sc_kafka_api_name(key);
         SC_INFO(SUB, "conn %llu %s: unsupported request %s(%d) v%d (correlation id %d); closing",
-                (unsigned long long)c->id, c->peer, name ? name : "?", key, ver, corr);
+                id, peer, name ? name : "?", key, ver, corr);
         return SC_ERR_UNSUPPORTED_VERSION;
     }
 
-    bk_req_t req = {.conn = c, .srv = c->shard->srv};
+    bk_req_t req = {.conn = c, .srv = srv};
     if (!too_new_api_versions) {
         sc_rd_init(&req.body, body, len);
         if ((rc = sc_kafka_req_hdr_decode(&req.body, &req.hdr)) != 0) {
-            SC_WARN(SUB, "conn %llu %s: bad request header (%s); closing",
-                    (unsigned long long)c->id, c->peer, sc_err_name(rc));
+            SC_WARN(SUB, "conn %llu %s: bad request header (%s); closing", id, peer,
+                    sc_err_name(rc));
             return rc;
         }
     }
 
-    bk_slot_t *slot = bk__slot_push(c);
-    if (!slot) {
-        SC_WARN(SUB, "conn %llu %s: out of memory for a response; closing",
-                (unsigned long long)c->id, c->peer);
-        return SC_ERR_NO_MEMORY;
-    }
     sc_kw_t w;
-    sc_kw_init(&w, &slot->buf);
+    sc_kw_init(&w, out);
     size_t size_at = sc_kw_reserve_i32(&w);
     if (too_new_api_versions) {
-        SC_DEBUG(SUB, "conn %llu %s: ApiVersions v%d is above our max; replying v0 + %d",
-                 (unsigned long long)c->id, c->peer, ver, SC_ERR_UNSUPPORTED_VERSION);
+        SC_DEBUG(SUB, "conn %llu %s: ApiVersions v%d is above our max; replying v0 + %d", id, peer,
+                 ver, SC_ERR_UNSUPPORTED_VERSION);
         sc_kafka_resp_hdr_encode(&w, corr, 0);
         write_api_versions_unsupported(&w);
     } else {
@@ -308,17 +312,34 @@ int bk__dispatch(bk_conn_t *c, const uint8_t *body, size_t len)
         rc = api->fn(&req, &w);
         if (rc) {
             SC_WARN(SUB, "conn %llu %s: malformed %s v%d request (correlation id %d): %s; closing",
-                    (unsigned long long)c->id, c->peer, sc_kafka_api_name(key), ver, corr,
-                    sc_err_name(rc));
-            return rc; /* the slot is freed with the connection */
+                    id, peer, sc_kafka_api_name(key), ver, corr, sc_err_name(rc));
+            return rc;
         }
     }
     if (w.err) {
-        SC_WARN(SUB, "conn %llu %s: out of memory building a response; closing",
-                (unsigned long long)c->id, c->peer);
+        SC_WARN(SUB, "conn %llu %s: out of memory building a response; closing", id, peer);
         return w.err;
     }
-    sc_kw_patch_i32(&w, size_at, (int32_t)(slot->buf.len - 4));
+    sc_kw_patch_i32(&w, size_at, (int32_t)(out->len - size_at - 4));
+    return 0;
+}
+
+int bk__dispatch(bk_conn_t *c, const uint8_t *body, size_t len)
+{
+    bk_slot_t *slot = bk__slot_push(c);
+    if (!slot) {
+        SC_WARN(SUB, "conn %llu %s: out of memory for a response; closing",
+                (unsigned long long)c->id, c->peer);
+        return SC_ERR_NO_MEMORY;
+    }
+    int rc = dispatch_into(c->shard->srv, c, body, len, &slot->buf);
+    if (rc)
+        return rc; /* the slot (never ready) is freed with the connection */
     slot->ready = 1;
     return 0;
+}
+
+int bk_dispatch_frame_for_test(bk_server_t *srv, const uint8_t *body, size_t len, sc_buf_t *out)
+{
+    return dispatch_into(srv, NULL, body, len, out);
 }

@@ -105,14 +105,13 @@ static void close_all(bk_server_t *s)
     uv_run(&s->shard0.loop, UV_RUN_DEFAULT);
 }
 
-int bk_server_new(const bk_config_t *cfg, bk_server_t **out)
+/* What every server needs, loop or not: listeners parsed, meta.properties
+ * and the metadata store loaded into s->cluster_id / s->topics. dir gets
+ * log.dirs[0]. 0 or an error (logged). */
+static int server_load(bk_server_t *s, const bk_config_t *cfg, char *dir, size_t dirlen)
 {
     int rc = 0;
     char err[256];
-    int loop_ok = 0;
-    bk_server_t *s = sc_calloc(1, sizeof *s);
-    if (!s)
-        return SC_ERR_NO_MEMORY;
     s->cfg = cfg;
     s->out_max_bytes = BK_CONN_OUT_MAX_BYTES;
     if ((rc = bk_listeners_parse(cfg->listeners, s->listeners, BK_LISTENERS_MAX, &s->nlisteners,
@@ -129,9 +128,8 @@ int bk_server_new(const bk_config_t *cfg, bk_server_t **out)
                      "path arrives with partition ownership)", want);
 
     /* log.dirs: only the first directory is used so far. */
-    char dir[4096];
     size_t dl = strcspn(cfg->log_dirs, ",");
-    if (dl >= sizeof dir) {
+    if (dl >= dirlen) {
         rc = SC_ERR_BAD_CONFIG;
         SC_ERROR(SUB, "log.dirs entry too long");
         goto out;
@@ -151,6 +149,36 @@ int bk_server_new(const bk_config_t *cfg, bk_server_t **out)
         rc = SC_ERR_BAD_CONFIG;
         goto out;
     }
+out:
+    return rc;
+}
+
+int bk_server_new_offline(const bk_config_t *cfg, bk_server_t **out)
+{
+    char dir[4096];
+    bk_server_t *s = sc_calloc(1, sizeof *s);
+    if (!s)
+        return SC_ERR_NO_MEMORY;
+    int rc = server_load(s, cfg, dir, sizeof dir);
+    if (rc) {
+        bk_topics_free(s->topics);
+        sc_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int bk_server_new(const bk_config_t *cfg, bk_server_t **out)
+{
+    int rc = 0;
+    int loop_ok = 0;
+    char dir[4096];
+    bk_server_t *s = sc_calloc(1, sizeof *s);
+    if (!s)
+        return SC_ERR_NO_MEMORY;
+    if ((rc = server_load(s, cfg, dir, sizeof dir)) != 0)
+        goto out;
 
     bk_shard_t *sh = &s->shard0;
     sh->id = 0;
