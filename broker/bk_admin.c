@@ -16,8 +16,8 @@
  * Semantics follow Kafka 3.7 where they matter to clients:
  *   - a topic named twice in one CreateTopics / CreatePartitions request
  *     gets INVALID_REQUEST for every occurrence;
- *   - NumPartitions / ReplicationFactor -1 (broker default) only from
- *     CreateTopics v4; before that INVALID_REQUEST;
+ *   - NumPartitions / ReplicationFactor -1 mean the broker default in every
+ *     version (as Kafka's broker does; kafkajs sends rf -1 with v3);
  *   - manual assignments: one entry per partition, indexes 0..n-1, each
  *     listing exactly this node, else INVALID_REPLICA_ASSIGNMENT;
  *   - a replication factor above 1 is INVALID_REPLICATION_FACTOR (one node);
@@ -218,7 +218,6 @@ static int create_one(bk_req_t *req, const creatable_t *t, int validate_only, in
                       size_t msglen)
 {
     const bk_config_t *cfg = req->srv->cfg;
-    int v = req->hdr.api_version;
     int32_t parts = t->partitions;
     int32_t rf = t->rf;
     rp_meta_kv_t *kv = NULL;
@@ -251,11 +250,10 @@ static int create_one(bk_req_t *req, const creatable_t *t, int validate_only, in
         parts = t->nassign;
         rf = 1;
     } else {
-        if ((parts == -1 || rf == -1) && v < 4) {
-            msgf(msg, msglen, "NumPartitions/ReplicationFactor -1 (broker default) needs "
-                              "CreateTopics v4");
-            return SC_ERR_INVALID_REQUEST;
-        }
+        /* -1 = broker default in every version: the v4 rule is enforced by
+         * the Java client's request builder, not by Kafka's broker, and
+         * kafkajs relies on that (CreateTopics v3, replicationFactor -1 by
+         * default). */
         if (parts == -1)
             parts = cfg->num_partitions;
         if (rf == -1)

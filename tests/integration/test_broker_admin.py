@@ -240,8 +240,9 @@ def check_create_topics(c):
         fail("validate_only created the topic")
     expect("CreateTopics twice in one request -> 42 for both",
            create_topics(c, 3, [("twice", 1, 1), ("twice", 1, 1)]), {"twice": [42, 42]})
-    expect("CreateTopics v3 with -1 partitions -> 42", create_topics(c, 3, [("dflt", -1, -1)]),
-           {"dflt": 42})
+    # -1 = broker default in every version, as Kafka's broker (kafkajs sends rf -1 with v3)
+    expect("CreateTopics v3 with rf -1 (kafkajs default)", create_topics(c, 3, [("dflt3", 2, -1)]),
+           {"dflt3": 0})
     expect("CreateTopics v4 with -1/-1 uses broker defaults",
            create_topics(c, 4, [("dflt", -1, -1)]), {"dflt": 0})
     expect("CreateTopics manual assignment", create_topics(c, 4, [("manual", -1, -1, {}, [(0, [0]), (1, [0])])]),
@@ -254,7 +255,7 @@ def check_create_topics(c):
            create_topics(c, 4, [("compacted", 2, 1, {"cleanup.policy": "compact",
                                                      "retention.ms": "-1"})]), {"compacted": 0})
     got = topics_in_metadata(c)
-    want = {"orders": 3, long_ok: 1, "dflt": 4, "manual": 2, "compacted": 2}
+    want = {"orders": 3, long_ok: 1, "dflt3": 2, "dflt": 4, "manual": 2, "compacted": 2}
     expect("Metadata lists the created topics", got, want)
 
 
