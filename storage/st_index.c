@@ -116,6 +116,32 @@ static int ensure_mapped(st_index_t *idx)
     return map(idx, (size_t)idx->count * idx->esize, 0);
 }
 
+/* End of the last data extent (holes skipped with SEEK_DATA/SEEK_HOLE), so a
+ * crashed, preallocated index is not read through its sparse zero tail.
+ * Falls back to size where the filesystem cannot tell. */
+static uint64_t data_end(int fd, uint64_t size)
+{
+    off_t pos = 0, end = 0;
+
+    while ((uint64_t)pos < size) {
+        off_t d = lseek(fd, pos, SEEK_DATA);
+        if (d < 0)
+            return errno == ENXIO ? (uint64_t)end : size;
+        off_t h = lseek(fd, d, SEEK_HOLE);
+        if (h < 0)
+            return size;
+        end = h;
+        pos = h;
+    }
+    return (uint64_t)end < size ? (uint64_t)end : size;
+}
+
+static int entry_is_zero(const st_index_t *idx, uint32_t i)
+{
+    static const uint8_t zero[ST_TIME_INDEX_ENTRY];
+    return memcmp(entry(idx, i), zero, idx->esize) == 0;
+}
+
 static int resize(st_index_t *idx, uint64_t size)
 {
     if (ftruncate(idx->fd, (off_t)size))
@@ -164,18 +190,16 @@ int st_index_open(const char *path, st_index_kind_t kind, int64_t base_offset, i
         n = 0;
     }
     if (n > 0) {
+        /* leave out the zero tail of a preallocated file; entries past the
+         * last data extent are zero without reading them */
+        uint64_t de = data_end(idx->fd, n * idx->esize);
+        n = (de + idx->esize - 1) / idx->esize;
+    }
+    if (n > 0) {
         if ((rc = map(idx, (size_t)n * idx->esize, 0)))
             goto out;
-        /* leave out the zero tail of a preallocated file */
-        while (n > 0) {
-            const uint8_t *e = entry(idx, (uint32_t)(n - 1));
-            size_t j = 0;
-            while (j < idx->esize && e[j] == 0)
-                j++;
-            if (j < idx->esize)
-                break;
+        while (n > 0 && entry_is_zero(idx, (uint32_t)(n - 1)))
             n--;
-        }
         unmap(idx);
     }
     idx->count = (uint32_t)n;

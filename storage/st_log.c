@@ -45,7 +45,11 @@
  *      rebuilt. The first bad batch ends the log: the file is truncated there,
  *      every later segment is deleted, and "recovery truncated <path> at
  *      position P (offset O): <reason>" is logged. A segment whose base does
- *      not continue the previous one ends the log the same way. The scanned
+ *      not continue the previous one ends the log the same way. Because
+ *      partitionLeaderEpoch is outside the CRC, a batch whose epoch is below
+ *      the previous batch's, or above the latest epoch of
+ *      leader-epoch-checkpoint (appends write a new epoch there before any
+ *      data carrying it), is treated as corrupt too. The scanned
  *      files are fdatasync'ed, so everything kept is durable.
  *      With CLEAN, only the active segment's tail after its last offset index
  *      entry is scanned (the same validating scan), which also finds its end.
@@ -230,7 +234,8 @@ static int read_checkpoint(const st_log_t *log, ckpt_t *ck)
     b = (const uint8_t *)buf;
     if (rc || len != CKPT_SIZE || sc_load_be32(b) != CKPT_MAGIC ||
         sc_load_be16(b + 4) != CKPT_VERSION || sc_load_be32(b + 32) != sc_crc32c(0, b, 32) ||
-        (int64_t)sc_load_be64(b + 8) < 0 || (int64_t)sc_load_be64(b + 16) < 0) {
+        sc_load_be64(b + 8) > ST_OFFSET_MAX || sc_load_be64(b + 16) > ST_OFFSET_MAX ||
+        sc_load_be64(b + 24) > ST_OFFSET_MAX) {
         SC_WARN("storage", "%s: ignoring a bad %s (full recovery)", log->dir, ST_CHECKPOINT_FILE);
         rc = 0;
         goto out;
@@ -395,15 +400,30 @@ out:
 typedef struct {
     st_log_t *log;
     int epochs_changed;
+    int32_t max_epoch; /* latest epoch of the history file; -1 when it was empty */
+    int32_t prev_epoch; /* the previous scanned batch's partitionLeaderEpoch */
 } scan_ctx_t;
 
-static void on_recovered_batch(void *arg, const st_batch_hdr_t *h)
+/* partitionLeaderEpoch is outside the CRC, so recovery checks what it can:
+ * epochs never decrease along the log, and never exceed the history's latest
+ * (an append writes a new epoch to leader-epoch-checkpoint before queueing
+ * data that carries it). Accepted batches with a newer epoch than the
+ * history's latest extend the history, as in Kafka. */
+static int on_recovered_batch(void *arg, const st_batch_hdr_t *h, const char **why)
 {
     scan_ctx_t *c = arg;
     st__epochs_t *e = &c->log->epochs;
+
+    if (h->leader_epoch < c->prev_epoch || h->leader_epoch < -1 ||
+        (c->max_epoch >= 0 && h->leader_epoch > c->max_epoch)) {
+        *why = "partitionLeaderEpoch out of order";
+        return SC_ERR_CORRUPT_MESSAGE;
+    }
+    c->prev_epoch = h->leader_epoch;
     if (h->leader_epoch >= 0 && h->leader_epoch > st__epochs_latest(e) &&
         st__epochs_assign(e, h->leader_epoch, h->base_offset) > 0)
         c->epochs_changed = 1;
+    return 0;
 }
 
 /* Deletes segments [from, nsegs). */
@@ -429,6 +449,7 @@ static int recover_segment(st_log_t *log, unsigned i, uint64_t pos, int64_t expe
                            scan_ctx_t *ctx, int *truncated, int64_t *nbatches)
 {
     st_segment_t *seg = log->segs[i];
+    int32_t prev_epoch = ctx->prev_epoch;
     st_scan_t s;
     int rc;
 
@@ -450,6 +471,14 @@ static int recover_segment(st_log_t *log, unsigned i, uint64_t pos, int64_t expe
         return rc;
     }
     *nbatches += s.nbatches;
+    if (s.err && pos != 0) {
+        /* a tail check that starts from an index entry: the entry itself may be
+         * what is wrong, so judge the data only from the segment's start */
+        SC_WARN("storage", "%s: tail check from position %" PRIu64 " stopped (%s); "
+                "rescanning the whole segment", seg->path, pos, s.why);
+        ctx->prev_epoch = prev_epoch;
+        return recover_segment(log, i, 0, seg->base, buf, ctx, truncated, nbatches);
+    }
     seg->next_offset = s.next_offset;
     if (s.err) {
         SC_WARN("storage", "recovery truncated %s at position %" PRIu64 " (offset %" PRId64 "): %s",
@@ -534,7 +563,7 @@ static int reset_at(st_log_t *log, int64_t offset)
     log->unsynced_msgs = 0;
     log->dir_dirty = 0;
     st__epochs_clear(&log->epochs);
-    if ((rc = st__epochs_store(&log->epochs, log->dir, log->dir_fd)) ||
+    if ((rc = st__log_store_epochs(log)) ||
         (rc = st_file_sync_dir(log->dir, log->dir_fd)))
         st__log_fail(log, rc, "restarting the log empty", seg, 0, offset);
     return rc;
@@ -555,7 +584,7 @@ static void free_log(st_log_t *log)
 static int recover(st_log_t *log, const ckpt_t *ck, const i64vec_t *bases, uint8_t *buf,
                    int *epochs_changed)
 {
-    scan_ctx_t ctx = {log, 0};
+    scan_ctx_t ctx = {log, 0, st__epochs_latest(&log->epochs), -1};
     int64_t t0 = sc_mono_ms(), nbatches = 0, now = sc_now_ms();
     unsigned start, first_synced;
     int rc = 0, truncated = 0;
@@ -749,7 +778,7 @@ int st_log_open(const char *dir, const st_log_config_t *cfg, st_io_t *io, st_log
         epochs_changed = 1;
     if (st__epochs_truncate_start(&log->epochs, log->lso))
         epochs_changed = 1;
-    if (epochs_changed && (rc = st__epochs_store(&log->epochs, dir, log->dir_fd)))
+    if (epochs_changed && (rc = st__log_store_epochs(log)))
         goto out;
     rc = st__log_write_checkpoint(log, 0); /* clears CLEAN: from now on a crash is unclean */
 out:
@@ -882,7 +911,7 @@ static int after_front_deletion(st_log_t *log)
     if (log->hw < log->lso)
         log->hw = log->lso;
     if (st__epochs_truncate_start(&log->epochs, log->lso) &&
-        (rc = st__epochs_store(&log->epochs, log->dir, log->dir_fd)))
+        (rc = st__log_store_epochs(log)))
         return rc;
     if ((rc = st_file_sync_dir(log->dir, log->dir_fd)))
         return rc;
@@ -970,7 +999,7 @@ int st_log_truncate_fully(st_log_t *log, int64_t offset)
 
     if (log->failed)
         return SC_ERR_LOG_FAILED;
-    if (offset < 0)
+    if (offset < 0 || offset > ST_OFFSET_MAX)
         return SC_ERR_OFFSET_OUT_OF_RANGE;
     if ((rc = st__log_quiesce(log)))
         return rc;
@@ -1062,7 +1091,7 @@ int st_log_truncate_to(st_log_t *log, int64_t offset)
         log->hw = new_leo;
     log->unsynced_msgs = 0;
     if (st__epochs_truncate_end(&log->epochs, new_leo) &&
-        (rc = st__epochs_store(&log->epochs, log->dir, log->dir_fd)))
+        (rc = st__log_store_epochs(log)))
         return rc;
     if (dropped && (rc = st_file_sync_dir(log->dir, log->dir_fd)))
         return rc;
@@ -1073,12 +1102,25 @@ int st_log_truncate_to(st_log_t *log, int64_t offset)
 
 /* ---- leader epochs ---- */
 
+int st__log_store_epochs(st_log_t *log)
+{
+    int rc = st__epochs_store(&log->epochs, log->dir, log->dir_fd);
+    log->epochs_dirty = rc != 0;
+    if (rc)
+        SC_ERROR("storage", "%s: writing %s: %s", log->dir, ST_EPOCH_FILE, sc_err_str(rc));
+    return rc;
+}
+
 int st_log_epoch_assign(st_log_t *log, int32_t epoch, int64_t start_offset)
 {
+    if (start_offset > ST_OFFSET_MAX)
+        return SC_ERR_OFFSET_OUT_OF_RANGE;
     int rc = st__epochs_assign(&log->epochs, epoch, start_offset);
-    if (rc <= 0)
+    if (rc < 0)
         return rc;
-    return st__epochs_store(&log->epochs, log->dir, log->dir_fd);
+    if (rc == 0 && !log->epochs_dirty)
+        return 0;
+    return st__log_store_epochs(log);
 }
 
 int32_t st_log_epoch_latest(const st_log_t *log) { return st__epochs_latest(&log->epochs); }

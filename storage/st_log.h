@@ -104,10 +104,16 @@ typedef void (*st_append_cb)(void *arg, int rc, int64_t base_offset, int64_t las
  * partitionLeaderEpoch in buf, rolls the segment if needed, and queues the
  * write. buf belongs to the log until cb runs. On success *base_offset and
  * *leo (the new log end offset) are set at once, and cb runs later, from
- * st_io_poll after st_log_commit. On error cb does not run.
+ * st_io_poll after st_log_commit. On error cb does not run. A leader_epoch
+ * newer than the history's latest is recorded (leader-epoch-checkpoint written)
+ * as starting at the base offset before the write is queued, as Kafka does;
+ * an older one is refused (epochs never go back along the log; recovery
+ * checks that). -1 means none and is allowed only while the history is empty.
  * Returns 0, SC_ERR_CORRUPT_MESSAGE, SC_ERR_INVALID_RECORD,
- * SC_ERR_MESSAGE_TOO_LARGE (a batch bigger than segment.bytes),
- * SC_ERR_LOG_FAILED, -errno (roll failed).
+ * SC_ERR_MESSAGE_TOO_LARGE (the buffer is bigger than segment.bytes),
+ * SC_ERR_OFFSET_OUT_OF_RANGE (offsets would pass 2^62),
+ * SC_ERR_FENCED_LEADER_EPOCH (leader_epoch below the latest), SC_ERR_LOG_FAILED,
+ * SC_ERR_NO_MEMORY, -errno (roll, epoch file or queueing failed).
  */
 int st_log_append(st_log_t *log, void *buf, size_t len, int32_t leader_epoch, st_append_cb cb,
                   void *arg, int64_t *base_offset, int64_t *leo);
@@ -153,9 +159,18 @@ typedef struct {
 int st_log_read(st_log_t *log, int64_t offset, uint64_t max_bytes, int64_t max_offset,
                 st_slice_t *out);
 
-/* Like st_log_read but copies the bytes into buf (cap bytes). Returns the
- * byte count (0 at the end) or a negative error as st_log_read. A first batch
- * larger than cap gives SC_ERR_MESSAGE_TOO_LARGE. */
+/* Like st_log_read but copies whole batches into buf (at most cap bytes) and
+ * sets *len to the byte count (0 at the end). Returns 0, an error as
+ * st_log_read, or SC_ERR_MESSAGE_TOO_LARGE when the first batch is larger
+ * than cap. */
+int st_log_read_into(st_log_t *log, int64_t offset, void *buf, size_t cap, int64_t max_offset,
+                     size_t *len);
+
+/* st_log_read_into for callers that only need success or failure: returns the
+ * byte count (0 at the end) or a negative error. Kafka-range errors (which are
+ * positive sc_err values: OFFSET_OUT_OF_RANGE, CORRUPT_MESSAGE,
+ * MESSAGE_TOO_LARGE) come back negated, so -1 here means OFFSET_OUT_OF_RANGE;
+ * use st_log_read_into to tell errors apart. */
 int64_t st_log_read_copy(st_log_t *log, int64_t offset, void *buf, size_t cap, int64_t max_offset);
 
 /* The offset of the first record with timestamp >= ts (through the time
@@ -181,35 +196,53 @@ const char *st_log_dir(const st_log_t *log);
 int st_log_failed(const st_log_t *log);
 
 /* Advances the log start offset to offset (<= high watermark... callers check;
- * here <= leo), deletes segments wholly below it, writes the checkpoint.
- * Returns 0, SC_ERR_OFFSET_OUT_OF_RANGE, -errno. */
+ * here <= leo), deletes segments wholly below it, writes the checkpoint (before
+ * deleting). offset <= log start is a no-op. Returns 0,
+ * SC_ERR_OFFSET_OUT_OF_RANGE, SC_ERR_LOG_FAILED, -errno. */
 int st_log_delete_records(st_log_t *log, int64_t offset);
 
 /* Removes every batch at or after offset: if offset falls inside a batch, that
  * whole batch goes (the new leo is its base offset). Waits for in-flight I/O
- * first. Returns 0, -errno. offset >= leo is a no-op. */
+ * first (st_io_drain: other logs' callbacks on the same io run too), drops
+ * leader epochs starting at or after the new leo, lowers the recovery point
+ * and rewrites the checkpoint. An offset at or below the first segment's base
+ * or below the log start truncates fully (Kafka's rule). offset >= leo is a
+ * no-op. Returns 0, SC_ERR_OFFSET_OUT_OF_RANGE (negative), SC_ERR_LOG_FAILED,
+ * SC_ERR_CORRUPT_MESSAGE (unreadable batch header), -errno (the log is then
+ * failed). */
 int st_log_truncate_to(st_log_t *log, int64_t offset);
 
 /* Removes everything and restarts the log empty at offset (a follower that is
- * too far behind). Returns 0 or -errno. */
+ * too far behind): log start = hw = leo = offset, leader epoch history
+ * cleared. Returns 0, SC_ERR_OFFSET_OUT_OF_RANGE, SC_ERR_LOG_FAILED or -errno. */
 int st_log_truncate_fully(st_log_t *log, int64_t offset);
 
 /* Leader epoch history: (epoch, start offset) pairs, Kafka's
  * leader-epoch-checkpoint. assign records that epoch starts at offset (no-op if
- * it is the latest epoch already); returns 0 or -errno. */
+ * it is the latest epoch already, unless offset is smaller; like Kafka, entries
+ * with a larger-or-equal epoch or start offset are dropped first); the file is
+ * rewritten atomically. Assign at the log end (a new leader) or after a
+ * truncation: recovery treats data whose epoch exceeds the history's latest as
+ * corrupt. Returns 0, SC_ERR_OFFSET_OUT_OF_RANGE, -errno. */
 int st_log_epoch_assign(st_log_t *log, int32_t epoch, int64_t start_offset);
 /* Latest epoch, or -1 when none. */
 int32_t st_log_epoch_latest(const st_log_t *log);
 /* For OffsetForLeaderEpoch: the end offset of epoch (the start offset of the
- * next larger epoch, or leo for the latest) and the largest epoch <= epoch.
- * Returns 0, or SC_ERR_NOT_FOUND (then *end = -1, *found = -1). */
+ * next larger epoch, or leo for the latest) and the largest epoch <= epoch
+ * (Kafka: an epoch below the first one gives (epoch, first start offset)).
+ * Returns 0, or SC_ERR_NOT_FOUND for a negative epoch, an empty history or an
+ * epoch above the latest (then *end = -1, *found = -1). */
 int st_log_epoch_end_offset(const st_log_t *log, int32_t epoch, int32_t *found, int64_t *end);
 
 /* Writes the partition checkpoint (recovery point = durable offset, log start
- * offset, high watermark) atomically. Returns 0 or -errno. */
+ * offset, high watermark) atomically (format at the top of st_log.c).
+ * Synchronous (fsync + rename + directory fsync). Returns 0, SC_ERR_LOG_FAILED
+ * or -errno. */
 int st_log_checkpoint(st_log_t *log);
 
-/* Closes and deletes the log and its directory. Returns 0 or -errno. */
+/* Drains, closes and deletes the log's files and its directory. The log is
+ * freed, except when draining the io failed (then it is leaked rather than
+ * freed under the io's feet). Returns 0 or -errno. */
 int st_log_delete(st_log_t *log);
 
 #endif

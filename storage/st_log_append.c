@@ -368,16 +368,23 @@ int st_log_append(st_log_t *log, void *buf, size_t len, int32_t leader_epoch, st
         return SC_ERR_MESSAGE_TOO_LARGE;
     if (noffsets - 1 > INT32_MAX)
         return SC_ERR_MESSAGE_TOO_LARGE;
+    if (log->leo > ST_OFFSET_MAX - noffsets)
+        return SC_ERR_OFFSET_OUT_OF_RANGE;
     if (should_roll(log, len, nbatches, noffsets, now) && (rc = st__log_roll(log, now)))
         return rc;
+    if (leader_epoch < st__epochs_latest(&log->epochs))
+        return SC_ERR_FENCED_LEADER_EPOCH; /* epochs never go back along the log */
+    /* a new epoch is durable in leader-epoch-checkpoint before any data
+     * carrying it is queued (recovery relies on it; see st_log.c) */
     if (leader_epoch >= 0 && leader_epoch > st__epochs_latest(&log->epochs)) {
         rc = st__epochs_assign(&log->epochs, leader_epoch, log->leo);
         if (rc < 0)
             return rc;
-        if (rc > 0 && (rc = st__epochs_store(&log->epochs, log->dir, log->dir_fd)))
-            SC_WARN("storage", "%s: writing %s: %s (kept in memory, retried at the next change)",
-                    log->dir, ST_EPOCH_FILE, sc_err_str(rc));
+        if (rc > 0)
+            log->epochs_dirty = 1;
     }
+    if (log->epochs_dirty && (rc = st__log_store_epochs(log)))
+        return rc;
     if (!(a = sc_calloc(1, sizeof *a)))
         return SC_ERR_NO_MEMORY;
     /* offsets go into the buffer before the write is queued */

@@ -90,6 +90,7 @@ struct st_log {
     int in_process;
 
     st__epochs_t epochs;
+    int epochs_dirty; /* the history changed but writing its file failed */
 };
 
 /* ---- st_log_append.c ---- */
@@ -109,6 +110,10 @@ int st__log_roll(st_log_t *log, int64_t now_ms);
 int st__log_segs_reserve(st_log_t *log);
 
 /* ---- st_log.c ---- */
+
+/* Writes leader-epoch-checkpoint; on failure keeps epochs_dirty set so the
+ * next append retries before queueing data. 0 or -errno. */
+int st__log_store_epochs(st_log_t *log);
 
 /* Writes partition.checkpoint (clean flag as given). 0 or -errno. */
 int st__log_write_checkpoint(st_log_t *log, int clean);

@@ -91,21 +91,30 @@ int st_log_read(st_log_t *log, int64_t offset, uint64_t max_bytes, int64_t max_o
     return 0;
 }
 
-int64_t st_log_read_copy(st_log_t *log, int64_t offset, void *buf, size_t cap, int64_t max_offset)
+int st_log_read_into(st_log_t *log, int64_t offset, void *buf, size_t cap, int64_t max_offset,
+                     size_t *len)
 {
     st_slice_t s;
     int rc = st_log_read(log, offset, cap, max_offset, &s);
 
     if (rc)
         return rc;
-    if (s.len == 0)
-        return 0;
     if (s.len > cap)
         return SC_ERR_MESSAGE_TOO_LARGE;
-    rc = st_file_pread_all(s.fd, buf, (size_t)s.len, s.pos);
+    if (s.len > 0 && (rc = st_file_pread_all(s.fd, buf, (size_t)s.len, s.pos)))
+        return rc == SC_ERR_CORRUPT_MESSAGE ? -EIO : rc; /* the file shrank under us */
+    *len = (size_t)s.len;
+    return 0;
+}
+
+int64_t st_log_read_copy(st_log_t *log, int64_t offset, void *buf, size_t cap, int64_t max_offset)
+{
+    size_t len = 0;
+    int rc = st_log_read_into(log, offset, buf, cap, max_offset, &len);
+
     if (rc)
-        return rc == SC_ERR_CORRUPT_MESSAGE ? -EIO : rc;
-    return (int64_t)s.len;
+        return rc > 0 ? -(int64_t)rc : rc;
+    return (int64_t)len;
 }
 
 /* In seg, the first record with timestamp >= ts below limit, scanning from

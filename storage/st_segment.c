@@ -73,6 +73,8 @@ int st_segment_parse_name(const char *name, const char *suffix, int64_t *base)
             return -1;
         v = v * 10 + (name[i] - '0');
     }
+    if (v > ST_OFFSET_MAX)
+        return -1;
     *base = v;
     return 0;
 }
@@ -343,6 +345,10 @@ int st_reader_header(st_reader_t *r, uint64_t pos, st_batch_hdr_t *h, const char
         *why = "negative lastOffsetDelta";
         return SC_ERR_CORRUPT_MESSAGE;
     }
+    if (h->base_offset < 0 || h->base_offset > ST_OFFSET_MAX) {
+        *why = "baseOffset out of range";
+        return SC_ERR_CORRUPT_MESSAGE;
+    }
     return 0;
 }
 
@@ -441,10 +447,14 @@ int st_segment_scan(st_segment_t *seg, uint64_t pos, int64_t expected, int index
         }
         if (rc)
             goto done;
+        if (cb && (rc = cb(arg, &h, &why))) {
+            out->err = rc;
+            out->why = why;
+            rc = 0;
+            break;
+        }
         if (index)
             st_segment_index_batch(seg, &h, pos, interval);
-        if (cb)
-            cb(arg, &h);
         pos += (uint64_t)h.length + ST_BATCH_LOG_OVERHEAD;
         expected = st_batch_last_offset(&h) + 1;
         out->nbatches++;

@@ -17,6 +17,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The largest offset a log accepts (from appends, file names, checkpoints).
+ * Far beyond any real log, and it keeps offset arithmetic on values read from
+ * disk (base + 32-bit deltas) clear of int64 overflow. */
+#define ST_OFFSET_MAX (INT64_MAX / 2)
+
 /* "%020lld.log" etc. */
 #define ST_SEGMENT_NAME_DIGITS 20
 #define ST_SEGMENT_LOG_SUFFIX ".log"
@@ -39,9 +44,10 @@ typedef struct st_segment {
     int unsynced;        /* written to since the last sync was queued */
 } st_segment_t;
 
-/* Called for every good batch a scan passes (e.g. to rebuild the leader epoch
- * history). */
-typedef void (*st_segment_batch_cb)(void *arg, const st_batch_hdr_t *h);
+/* Called for every batch that passed a scan's own checks, before it is
+ * indexed: returns 0 to accept it, or SC_ERR_CORRUPT_MESSAGE with *why set to
+ * end the scan there (e.g. the leader epoch check of recovery). */
+typedef int (*st_segment_batch_cb)(void *arg, const st_batch_hdr_t *h, const char **why);
 
 /* Where a scan stopped. */
 typedef struct {
@@ -121,11 +127,11 @@ int st_reader_header(st_reader_t *r, uint64_t pos, st_batch_hdr_t *h, const char
  * Walks batches from pos, whose first batch must have baseOffset == expected,
  * to the end of the file: each batch is framed (st_reader_header), validated
  * (st_batch_validate: length, magic, CRC-32C, counts), must start at the next
- * expected offset and keep its offsets within 2^31 of the segment base. When
- * index is set each good batch goes through st_segment_index_batch (the
- * indexes must be active). Stops at the first bad batch; out says where and
- * why. buf (cap bytes, >= 64 KiB recommended) is scratch; bigger batches are
- * checked in pieces. Returns 0 (see out->err) or -errno (a read failed).
+ * expected offset, keep its offsets within 2^31 of the segment base and be
+ * accepted by cb (when given). When index is set each good batch goes through
+ * st_segment_index_batch (the indexes must be active). Stops at the first
+ * bad batch; out says where and why. buf (cap bytes, >= 64 KiB recommended)
+ * is scratch; bigger batches are checked in pieces. Returns 0 (see out->err) or -errno (a read failed).
  */
 int st_segment_scan(st_segment_t *seg, uint64_t pos, int64_t expected, int index, int32_t interval,
                     uint8_t *buf, size_t cap, st_segment_batch_cb cb, void *arg, st_scan_t *out);

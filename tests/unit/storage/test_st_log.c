@@ -282,11 +282,24 @@ static void round_trip(st_io_kind_t kind)
 
     /* copy-out from the middle: starts at the batch holding the offset */
     uint8_t buf[1 << 16];
-    int64_t n = st_log_read_copy(log, B.base[10] + 1, buf, sizeof buf, INT64_MAX);
-    ck_assert_int_eq(n, (int64_t)(stored.len - B.at[10]));
-    ck_assert(memcmp(buf, stored.data + B.at[10], (size_t)n) == 0);
-    ck_assert_int_eq(st_log_read_copy(log, B.base[10], buf, 10, INT64_MAX),
+    size_t n = 0;
+    ck_assert_int_eq(st_log_read_into(log, B.base[10] + 1, buf, sizeof buf, INT64_MAX, &n), 0);
+    ck_assert_uint_eq(n, stored.len - B.at[10]);
+    ck_assert(memcmp(buf, stored.data + B.at[10], n) == 0);
+    ck_assert_int_eq(st_log_read_into(log, B.base[10], buf, 10, INT64_MAX, &n),
                      SC_ERR_MESSAGE_TOO_LARGE);
+    ck_assert_int_eq(st_log_read_into(log, want, buf, sizeof buf, INT64_MAX, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(st_log_read_into(log, want + 1, buf, sizeof buf, INT64_MAX, &n),
+                     SC_ERR_OFFSET_OUT_OF_RANGE);
+    /* the count-returning variant: errors are always negative */
+    ck_assert_int_eq(st_log_read_copy(log, B.base[10], buf, sizeof buf, INT64_MAX),
+                     (int64_t)(stored.len - B.at[10]));
+    ck_assert_int_eq(st_log_read_copy(log, want, buf, sizeof buf, INT64_MAX), 0);
+    ck_assert_int_eq(st_log_read_copy(log, B.base[10], buf, 10, INT64_MAX),
+                     -(int64_t)SC_ERR_MESSAGE_TOO_LARGE);
+    ck_assert_int_eq(st_log_read_copy(log, want + 1, buf, sizeof buf, INT64_MAX),
+                     -(int64_t)SC_ERR_OFFSET_OUT_OF_RANGE);
     ck_assert_int_eq(st_log_close(log), 0);
 }
 
@@ -347,7 +360,9 @@ START_TEST(test_st_log_append_multi_batch_buffer_assigns_offsets)
         ck_assert_uint_eq(s.len, i == 0 ? l1 : i == 1 ? l2 : l3);
     }
     uint8_t out[4096];
-    ck_assert_int_eq(st_log_read_copy(log, 0, out, sizeof out, INT64_MAX), (int64_t)(l1 + l2 + l3));
+    size_t n = 0;
+    ck_assert_int_eq(st_log_read_into(log, 0, out, sizeof out, INT64_MAX, &n), 0);
+    ck_assert_uint_eq(n, l1 + l2 + l3);
     ck_assert(memcmp(out, buf, l1 + l2 + l3) == 0);
     ck_assert_int_eq(st_log_epoch_latest(log), 9);
     ck_assert_int_eq(st_log_close(log), 0);
@@ -1137,6 +1152,44 @@ START_TEST(test_st_log_recovery_rebuilds_missing_and_corrupt_indexes)
 }
 END_TEST
 
+START_TEST(test_st_log_clean_reopen_with_wrong_index_entry_loses_nothing)
+{
+    st_log_config_t c;
+    st_log_t *log;
+    int64_t bases[64];
+    char p[PATH_MAX + 64];
+
+    io = new_io(ST_IO_FAULT);
+    cfg_small(&c, 1 << 20, 100);
+    log = open_log(&c);
+    for (int i = 0; i < 30; i++)
+        append1(log, 2, 60, T0 + i);
+    commit_drain(log);
+    ck_assert_int_eq(st_log_close(log), 0);
+    ck_assert_int_eq(list_bases(bases, 64), 1);
+    /* the last offset index entry now points one byte into its batch: still
+     * increasing and inside the file, so only the data can tell */
+    seg_path(p, 0, ".index");
+    int64_t sz = t_file_size(p);
+    ck_assert_int_ge(sz, 16);
+    int fd = open(p, O_RDWR);
+    uint8_t e[8];
+    ck_assert_int_eq(pread(fd, e, 8, sz - 8), 8);
+    sc_store_be32(e + 4, sc_load_be32(e + 4) + 1);
+    ck_assert_int_eq(pwrite(fd, e, 8, sz - 8), 8);
+    close(fd);
+    log_capture_start();
+    log = open_log(&c);
+    char *text = log_capture_stop();
+    ck_assert_ptr_nonnull(strstr(text, "rescanning the whole segment"));
+    ck_assert_ptr_null(strstr(text, "recovery truncated"));
+    ck_assert_int_eq(st_log_end_offset(log), 60);
+    check_every_offset(log);
+    assert_log_holds(log, stored.data, stored.len);
+    ck_assert_int_eq(st_log_close(log), 0);
+}
+END_TEST
+
 START_TEST(test_st_log_open_handles_empty_dir_orphans_and_empty_active_segment)
 {
     st_log_config_t c;
@@ -1703,6 +1756,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_st_log_recovery_truncates_at_corrupt_batch_and_drops_later_segments);
     tcase_add_test(tc, test_st_log_recovery_without_checkpoint_scans_everything);
     tcase_add_test(tc, test_st_log_recovery_rebuilds_missing_and_corrupt_indexes);
+    tcase_add_test(tc, test_st_log_clean_reopen_with_wrong_index_entry_loses_nothing);
     tcase_add_test(tc, test_st_log_open_handles_empty_dir_orphans_and_empty_active_segment);
     tcase_add_test(tc, test_st_log_recovery_validates_batches_larger_than_scan_buffer);
     tcase_add_test(tc, test_st_log_checkpoint_persists_hw_and_start);
