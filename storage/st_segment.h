@@ -39,7 +39,9 @@ typedef struct st_segment {
     int64_t max_ts;      /* largest batch maxTimestamp, -1 when none */
     int64_t max_ts_offset;      /* baseOffset of the batch that has max_ts */
     uint64_t bytes_since_index; /* bytes appended since the last offset index entry */
-    int64_t created_ms;  /* wall clock when it became active (segment.ms) */
+    int64_t created_ms;  /* wall clock when it became active (segment.ms); a
+                            segment reopened after a restart counts from the
+                            open (Kafka uses its first batch's timestamp) */
     unsigned inflight;   /* io operations on fd whose callbacks have not run */
     int unsynced;        /* written to since the last sync was queued */
 } st_segment_t;
