@@ -248,23 +248,18 @@ int st_index_activate(st_index_t *idx, int64_t max_bytes)
         idx->cap = 0;
         return resize(idx, 0);
     }
-    if (idx->misaligned || idx->file_size != cap * idx->esize) {
-        /* a shrink only cuts the zero tail: cap >= count */
-        if ((rc = resize(idx, cap * idx->esize)))
-            return rc;
-        idx->misaligned = 0;
-    }
-    if ((rc = map(idx, (size_t)cap * idx->esize, 1)))
+    /* The tail past count must read as zeros (see the invariants). Cutting
+     * the file to the valid entries and growing it again makes the tail a
+     * sparse zero run without touching a page; scanning or memset would fault
+     * in (and dirty) segment.index.bytes on every open. */
+    uint64_t used = (uint64_t)idx->count * idx->esize, want = cap * idx->esize;
+    if (idx->file_size > used && (rc = resize(idx, used)))
         return rc;
-    /* the tail past count must read as zeros (see the invariants) */
-    size_t used = (size_t)idx->count * idx->esize;
-    for (size_t i = used; i < idx->map_len; i++) {
-        if (idx->map[i]) {
-            memset(idx->map + i, 0, idx->map_len - i);
-            idx->dirty = 1;
-            break;
-        }
-    }
+    if (idx->file_size != want && (rc = resize(idx, want)))
+        return rc;
+    idx->misaligned = 0;
+    if ((rc = map(idx, (size_t)want, 1)))
+        return rc;
     idx->cap = (uint32_t)cap;
     return 0;
 }
@@ -304,7 +299,12 @@ int st_index_reset(st_index_t *idx)
     int rc;
 
     if (idx->cap) {
-        memset(idx->map, 0, idx->map_len);
+        /* Zero by cutting the file to 0 and back: the kernel drops the pages
+         * and the file is sparse again. A memset would dirty (and later write
+         * back) segment.index.bytes of page cache on every rebuild. The shared
+         * mapping stays valid because the size is restored before any access. */
+        if (ftruncate(idx->fd, 0) || ftruncate(idx->fd, (off_t)idx->map_len))
+            memset(idx->map, 0, idx->map_len);
         idx->count = 0;
         idx->dirty = 1;
         return 0;
