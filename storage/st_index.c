@@ -102,6 +102,10 @@ static int map(st_index_t *idx, size_t len, int writable)
     p = mmap(NULL, len, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, idx->fd, 0);
     if (p == MAP_FAILED)
         return -errno;
+    /* Lookups are binary searches and appends touch one page at a time: no
+     * readahead. Without this a fault in the sparse tail reads ahead (and
+     * zero-fills) a large folio of hole pages per appended entry. */
+    (void)madvise(p, len, MADV_RANDOM);
     idx->map = p;
     idx->map_len = len;
     idx->writable = writable;
