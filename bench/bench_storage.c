@@ -10,7 +10,10 @@
  *           callback; "os": flushing left to the OS), up to --depth appends
  *           in flight
  * and prints MB/s and records/s for both and strata/plain as a ratio, as
- * min / median / max over --repeat runs.
+ * min / median / max over --repeat runs. Within a run the two sides write
+ * alternating chunks into their own files (see run_pair), so both meet the
+ * same page-cache and writeback weather; each side's rate is its bytes over
+ * the time spent in its own chunks.
  */
 #include "bench.h"
 
@@ -38,6 +41,7 @@ typedef struct {
     int64_t sync_bytes;  /* bytes per run with fsync on every append (upper bound) */
     double sync_seconds; /* time bound for fsync runs */
     const char *io;      /* auto, uring, threads */
+    int ring_writes;     /* writes through the ring too (ST_IO_WRITES_ASYNC) */
 } opts_t;
 
 typedef struct {
@@ -49,40 +53,15 @@ static void path_in(char *out, size_t n, const char *dir, const char *name)
     snprintf(out, n, "%s/%s", dir, name);
 }
 
-static rate_t run_plain(const opts_t *o, size_t size, int sync, int recs_per)
+/* Writes back every dirty page of the filesystem under dir, so each run
+ * starts without the previous run's writeback competing with it. */
+static void settle(const char *dir)
 {
-    char path[4096];
-    rate_t r = {0, 0};
-    uint8_t *buf = malloc(size);
-    memset(buf, 'x', size);
-    path_in(path, sizeof path, o->dir, "plain.dat");
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        perror(path);
-        exit(1);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        syncfs(fd);
+        close(fd);
     }
-    int64_t limit = sync ? o->sync_bytes : o->os_bytes, done = 0;
-    int64_t t0 = sc_mono_ns(), deadline = t0 + (int64_t)(o->sync_seconds * 1e9);
-    while (done < limit) {
-        if (write(fd, buf, size) != (ssize_t)size) {
-            perror("write");
-            exit(1);
-        }
-        if (sync && fdatasync(fd)) {
-            perror("fdatasync");
-            exit(1);
-        }
-        done += (int64_t)size;
-        if (sync && sc_mono_ns() > deadline)
-            break;
-    }
-    double secs = (double)(sc_mono_ns() - t0) / 1e9;
-    close(fd);
-    unlink(path);
-    free(buf);
-    r.mbs = (double)done / secs / 1e6;
-    r.recs = (double)(done / (int64_t)size) * recs_per / secs;
-    return r;
 }
 
 /* Fills b with 1 KiB records until the batch is as close to size as it
@@ -98,15 +77,6 @@ static int fill_batch(sc_recbatch_t *b, size_t size)
         n++;
     }
     sc_recbatch_finish(b);
-    return n;
-}
-
-static int records_per_batch(size_t size)
-{
-    sc_recbatch_t b;
-    sc_recbatch_init(&b);
-    int n = fill_batch(&b, size);
-    sc_recbatch_fini(&b);
     return n;
 }
 
@@ -129,81 +99,150 @@ static void on_done(void *arg, int rc, int64_t base, int64_t last)
         failed = rc;
 }
 
-static rate_t run_strata(const opts_t *o, size_t size, int sync, int *recs_per_out)
-{
-    char dir[4096];
+/* One side of the A/B: a plain file or a Strata log, written chunk by chunk. */
+typedef struct {
+    /* plain */
+    int fd;
+    /* strata */
     st_io_t *io;
     st_log_t *log;
+    slot_t *slots;
+    int nslots;
+    /* both */
+    size_t bsize;
+    int64_t bytes, ns;
+} side_t;
+
+static void plain_chunk(side_t *p, int sync, int64_t chunk)
+{
+    uint8_t *buf = p->slots[0].b.buf.data; /* same bytes as strata writes */
+    int64_t t0 = sc_mono_ns();
+    for (int64_t done = 0; done < chunk; done += (int64_t)p->bsize) {
+        if (write(p->fd, buf, p->bsize) != (ssize_t)p->bsize) {
+            perror("write");
+            exit(1);
+        }
+        if (sync && fdatasync(p->fd)) {
+            perror("fdatasync");
+            exit(1);
+        }
+        p->bytes += (int64_t)p->bsize;
+    }
+    p->ns += sc_mono_ns() - t0;
+}
+
+static void strata_chunk(side_t *s, int64_t chunk)
+{
+    int64_t t0 = sc_mono_ns(), done = 0;
+    int rc;
+    while (done < chunk) {
+        slot_t *sl = NULL;
+        for (int i = 0; i < s->nslots && !sl; i++)
+            if (!s->slots[i].busy)
+                sl = &s->slots[i];
+        if (!sl) {
+            if (st_io_poll(s->io, -1) < 0)
+                exit(1);
+            continue;
+        }
+        int64_t base, leo;
+        sl->busy = 1;
+        inflight++;
+        if ((rc = st_log_append(s->log, sl->b.buf.data, s->bsize, 0, on_done, sl, &base, &leo)) ||
+            (rc = st_log_commit(s->log))) {
+            fprintf(stderr, "append: %s\n", sc_err_str(rc));
+            exit(1);
+        }
+        done += (int64_t)s->bsize;
+        st_io_poll(s->io, 0);
+    }
+    while (inflight > 0)
+        st_io_poll(s->io, -1);
+    if (failed) {
+        fprintf(stderr, "append failed: %s\n", sc_err_str(failed));
+        exit(1);
+    }
+    s->bytes += done;
+    s->ns += sc_mono_ns() - t0;
+}
+
+/*
+ * One run: plain and Strata write alternating chunks (plain first on even
+ * chunks, Strata first on odd ones) into their own fresh files on the same
+ * disk, so both meet the same page-cache and writeback conditions. A chunk is
+ * 1/16 of the run's bytes; fsync runs stop at the time cap.
+ */
+static void run_pair(const opts_t *o, size_t size, int sync, rate_t *plain, rate_t *strata,
+                     int *recs_per_out)
+{
+    char dir[4096], path[4096];
     st_log_config_t cfg;
-    rate_t r = {0, 0};
-    int rc, nslots = o->depth;
-    slot_t *slots = calloc((size_t)nslots, sizeof *slots);
+    side_t p = {0}, s = {0};
+    int rc, recs_per = 0;
 
     path_in(dir, sizeof dir, o->dir, "strata-log");
+    path_in(path, sizeof path, o->dir, "plain.dat");
     bench_rm_rf(dir);
     st_io_kind_t kind = strcmp(o->io, "uring") == 0     ? ST_IO_URING
                         : strcmp(o->io, "threads") == 0 ? ST_IO_THREADS
                                                         : ST_IO_AUTO;
-    if ((rc = st_io_new(kind, NULL, &io))) {
+    st_io_opts_t io_opts = {.writes = o->ring_writes ? ST_IO_WRITES_ASYNC : ST_IO_WRITES_INLINE};
+    if ((rc = st_io_new(kind, &io_opts, &s.io))) {
         fprintf(stderr, "io backend %s: %s\n", o->io, sc_err_str(rc));
         exit(1);
     }
     st_log_config_default(&cfg);
     if (!sync)
         cfg.flush_messages = INT64_MAX;
-    if ((rc = st_log_open(dir, &cfg, io, &log))) {
+    if ((rc = st_log_open(dir, &cfg, s.io, &s.log))) {
         fprintf(stderr, "open %s: %s\n", dir, sc_err_str(rc));
         exit(1);
     }
-    int recs_per = 0;
-    for (int i = 0; i < nslots; i++) {
-        sc_recbatch_init(&slots[i].b);
-        recs_per = fill_batch(&slots[i].b, size);
+    s.nslots = o->depth;
+    s.slots = calloc((size_t)s.nslots, sizeof *s.slots);
+    for (int i = 0; i < s.nslots; i++) {
+        sc_recbatch_init(&s.slots[i].b);
+        recs_per = fill_batch(&s.slots[i].b, size);
     }
-    size_t bsize = slots[0].b.buf.len;
-    int64_t limit = sync ? o->sync_bytes : o->os_bytes, done = 0, nb = 0;
-    int64_t t0 = sc_mono_ns(), deadline = t0 + (int64_t)(o->sync_seconds * 1e9);
-    inflight = 0;
-    failed = 0;
-    while (done < limit && !(sync && sc_mono_ns() > deadline)) {
-        slot_t *s = NULL;
-        for (int i = 0; i < nslots && !s; i++)
-            if (!slots[i].busy)
-                s = &slots[i];
-        if (!s) {
-            if (st_io_poll(io, -1) < 0)
-                break;
-            continue;
-        }
-        int64_t base, leo;
-        s->busy = 1;
-        inflight++;
-        if ((rc = st_log_append(log, s->b.buf.data, bsize, 0, on_done, s, &base, &leo)) ||
-            (rc = st_log_commit(log))) {
-            fprintf(stderr, "append: %s\n", sc_err_str(rc));
-            exit(1);
-        }
-        done += (int64_t)bsize;
-        nb++;
-        st_io_poll(io, 0);
-    }
-    while (inflight > 0)
-        st_io_poll(io, -1);
-    double secs = (double)(sc_mono_ns() - t0) / 1e9;
-    if (failed) {
-        fprintf(stderr, "append failed: %s\n", sc_err_str(failed));
+    s.bsize = p.bsize = s.slots[0].b.buf.len;
+    p.slots = s.slots;
+    if ((p.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+        perror(path);
         exit(1);
     }
-    st_log_close(log);
-    st_io_free(io);
+    inflight = failed = 0;
+    settle(o->dir);
+
+    int64_t limit = sync ? o->sync_bytes : o->os_bytes;
+    int64_t chunk = limit / 16 / (int64_t)s.bsize * (int64_t)s.bsize;
+    if (chunk < (int64_t)s.bsize)
+        chunk = (int64_t)s.bsize;
+    int64_t deadline = sc_mono_ns() + (int64_t)(o->sync_seconds * 2 * 1e9);
+    for (int i = 0; p.bytes < limit; i++) {
+        if (i % 2) {
+            strata_chunk(&s, chunk);
+            plain_chunk(&p, sync, chunk);
+        } else {
+            plain_chunk(&p, sync, chunk);
+            strata_chunk(&s, chunk);
+        }
+        if (sync && sc_mono_ns() > deadline)
+            break;
+    }
+
+    st_log_close(s.log);
+    st_io_free(s.io);
     bench_rm_rf(dir);
-    for (int i = 0; i < nslots; i++)
-        sc_recbatch_fini(&slots[i].b);
-    free(slots);
-    r.mbs = (double)done / secs / 1e6;
-    r.recs = (double)(nb * recs_per) / secs;
+    close(p.fd);
+    unlink(path);
+    for (int i = 0; i < s.nslots; i++)
+        sc_recbatch_fini(&s.slots[i].b);
+    free(s.slots);
+    plain->mbs = (double)p.bytes / ((double)p.ns / 1e9) / 1e6;
+    plain->recs = (double)(p.bytes / (int64_t)p.bsize) * recs_per / ((double)p.ns / 1e9);
+    strata->mbs = (double)s.bytes / ((double)s.ns / 1e9) / 1e6;
+    strata->recs = (double)(s.bytes / (int64_t)s.bsize) * recs_per / ((double)s.ns / 1e9);
     *recs_per_out = recs_per;
-    return r;
 }
 
 static void usage(FILE *f)
@@ -218,8 +257,10 @@ static void usage(FILE *f)
             "  --depth N          appends in flight (default 1)\n"
             "  --os-mb N          MiB per run with flush left to the OS (default 512)\n"
             "  --sync-mb N        MiB cap per run with fsync per append (default 256)\n"
-            "  --sync-seconds S   time cap per fsync run (default 3)\n"
+            "  --sync-seconds S   time cap per side per fsync run (default 3)\n"
             "  --io auto|uring|threads   io backend (default auto)\n"
+            "  --ring-writes      writes through io_uring / the worker too (default: inline pwrite,\n"
+            "                     fdatasync through the backend)\n"
             "  --sizes LIST       batch sizes in KiB, comma-separated (default 16,64,1024)\n");
 }
 
@@ -232,6 +273,7 @@ int bench_storage_main(int argc, char **argv)
         {"dir", 1, 0, 'd'},    {"repeat", 1, 0, 'r'},       {"depth", 1, 0, 'D'},
         {"os-mb", 1, 0, 'o'},  {"sync-mb", 1, 0, 's'},      {"sync-seconds", 1, 0, 'S'},
         {"io", 1, 0, 'i'},     {"sizes", 1, 0, 'z'},        {"help", 0, 0, 'h'},
+        {"ring-writes", 0, 0, 'w'},
         {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -245,6 +287,7 @@ int bench_storage_main(int argc, char **argv)
         case 'S': o.sync_seconds = atof(optarg); break;
         case 'i': o.io = optarg; break;
         case 'z': sizes = optarg; break;
+        case 'w': o.ring_writes = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -279,13 +322,7 @@ int bench_storage_main(int argc, char **argv)
             for (int i = 0; i < n; i++) {
                 /* alternate the order so neither side always gets a warmer disk */
                 rate_t s, p;
-                if (i % 2) {
-                    s = run_strata(&o, size, sync, &recs_per);
-                    p = run_plain(&o, size, sync, recs_per);
-                } else {
-                    p = run_plain(&o, size, sync, records_per_batch(size));
-                    s = run_strata(&o, size, sync, &recs_per);
-                }
+                run_pair(&o, size, sync, &p, &s, &recs_per);
                 pm[i] = p.mbs;
                 sm[i] = s.mbs;
                 ra[i] = s.mbs / p.mbs;

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 static st__io_op_t *op_get(st_io_t *io)
 {
@@ -45,13 +46,57 @@ static void writes_remove(st__io_op_t *op)
     op->next = op->prev = NULL;
 }
 
+/* An inline write: the page-cache copy happens now, on the owner thread;
+ * the result waits on inline_done for the next st_io_poll, so callbacks still
+ * run only from poll and the contract is unchanged -- including "the event fd
+ * is readable while completions wait": the first inline completion of a poll
+ * cycle bumps it, and st_io_poll clears it again. */
+static void write_inline(st_io_t *io, st__io_op_t *op)
+{
+    ssize_t n = pwrite(op->fd, op->buf + op->done, op->len - op->done, (off_t)(op->off + op->done));
+    op->res = n < 0 ? -errno : (int)n;
+    if (!io->inline_signalled) {
+        int efd = io->be->event_fd(io);
+        uint64_t one = 1;
+        if (efd >= 0 && write(efd, &one, sizeof one) == sizeof one)
+            io->inline_signalled = 1;
+    }
+    op->bnext = NULL;
+    if (io->inline_tail)
+        io->inline_tail->bnext = op;
+    else
+        io->inline_done = op;
+    io->inline_tail = op;
+}
+
 static int start(st_io_t *io, st__io_op_t *op)
 {
+    if (io->inline_writes && op->type == ST__OP_WRITE) {
+        write_inline(io, op);
+        return 0;
+    }
     int rc = io->be->start(io, op);
     if (rc == 0)
         io->started++;
     return rc;
 }
+
+/* Completes the inline writes done so far (and any they restart). */
+static int reap_inline(st_io_t *io)
+{
+    int n = 0;
+    while (io->inline_done) {
+        st__io_op_t *op = io->inline_done;
+        io->inline_done = op->bnext;
+        if (!io->inline_done)
+            io->inline_tail = NULL;
+        st__io_complete(io, op, op->res);
+        n++;
+    }
+    return n;
+}
+
+int st_io_has_ready(const st_io_t *io) { return io->inline_done != NULL; }
 
 int st_io_new(st_io_kind_t kind, const st_io_opts_t *opts, st_io_t **out)
 {
@@ -72,6 +117,7 @@ int st_io_new(st_io_kind_t kind, const st_io_opts_t *opts, st_io_t **out)
     case ST_IO_AUTO:
     default: io->be = &st__io_uring_backend; break;
     }
+    io->inline_writes = opts->writes == ST_IO_WRITES_INLINE && io->be != &st__io_fault_backend;
     rc = io->be->init(io, opts);
     if (rc && kind == ST_IO_AUTO) {
         SC_WARN("storage", "io_uring unavailable (%s); using the thread-pool io backend",
@@ -243,7 +289,22 @@ int st_io_poll(st_io_t *io, int timeout_ms)
         return rc;
     if (io->pending == 0)
         return 0;
-    rc = io->be->reap(io, timeout_ms);
+    int n = reap_inline(io);
+    if (io->inline_signalled) {
+        /* Clear our bump. A backend completion signalled on the same fd is
+         * not lost: if anything is still pending, the reap below looks. */
+        uint64_t v;
+        ssize_t r = read(io->be->event_fd(io), &v, sizeof v);
+        (void)r;
+        io->inline_signalled = 0;
+    }
+    if (io->started && (rc = st_io_submit(io)) < 0)
+        return rc;
+    if (io->pending == 0)
+        return n;
+    rc = io->be->reap(io, n ? 0 : timeout_ms);
+    if (rc >= 0)
+        rc += n + reap_inline(io);
     if (rc >= 0 && io->started) {
         int s = st_io_submit(io);
         if (s < 0)

@@ -46,7 +46,19 @@ typedef void (*st_io_cb)(void *arg, int res);
 
 typedef struct {
     unsigned queue_depth; /* io_uring SQ entries; 0 = 256 */
+    /* Where writes run. ST_IO_WRITES_INLINE (default): pwrite on the owner
+     * thread when the op starts -- a page-cache copy -- with its completion
+     * delivered at the next st_io_poll like any other; syncs still go to the
+     * ring / worker, where a blocking fdatasync cannot stall the owner.
+     * ST_IO_WRITES_ASYNC: writes too go to the ring / worker. Measured on
+     * ext4 (kernel 6.18), whose buffered writes io_uring cannot do without
+     * blocking and hands to an io-wq thread: an async 16 KiB write cost
+     * ~70 us against ~7 us inline (docs/benchmarks.md). ST_IO_FAULT always
+     * runs writes inside st_io_poll, so tests can inject faults. */
+    int writes;
 } st_io_opts_t;
+
+enum { ST_IO_WRITES_INLINE = 0, ST_IO_WRITES_ASYNC = 1 };
 
 /* Creates a backend. opts may be NULL. Returns 0 and *out, or -errno
  * (ST_IO_URING when io_uring cannot be set up), SC_ERR_NO_MEMORY. */
@@ -74,6 +86,11 @@ int st_io_submit(st_io_t *io);
  * (0 = don't wait, -1 = until at least one completes, if any is pending).
  * Returns how many callbacks ran, or -errno. */
 int st_io_poll(st_io_t *io, int timeout_ms);
+
+/* True when completions are ready for st_io_poll without any I/O (inline
+ * writes done since the last poll). The event fd is readable then too; this
+ * lets an owner that just committed poll at once without a loop round. */
+int st_io_has_ready(const st_io_t *io);
 
 /* Operations queued or in flight whose callbacks have not run yet. */
 unsigned st_io_pending(const st_io_t *io);

@@ -57,6 +57,9 @@ struct st_io {
     st__io_op_t *free_ops; /* recycled op records */
     unsigned pending;      /* ops whose callbacks have not run */
     unsigned started;      /* ops started since the last submit */
+    int inline_writes;     /* writes run in start() (st_io_opts_t.writes) */
+    int inline_signalled;  /* event fd bumped for inline completions */
+    st__io_op_t *inline_done, *inline_tail; /* their completions, for the next poll */
     st_io_stats_t stats;
     st_io_faults_t faults; /* ST_IO_FAULT only */
 };
