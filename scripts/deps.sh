@@ -9,8 +9,10 @@ PKGS=(
     build-essential cmake pkg-config
     liburing-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler
     libssl-dev libzstd-dev
-    # tests
+    # tests: Check, clang for libFuzzer, real Kafka clients
     check clang libclang-rt-14-dev kcat python3-kafka
+    # benchmarks: the librdkafka load generator (bench/rdkafka_load.c)
+    librdkafka-dev
 )
 
 missing=()
