@@ -689,6 +689,8 @@ static int alter_one(bk_req_t *req, int8_t type, sc_kstr_t name, sc_rd_t configs
                                    (size_t)nconfigs);
         if (rc)
             msgf(msg, msglen, "Storing the configs failed: %s", sc_err_str(rc));
+        else
+            bk__topic_reconfigure(req->srv, name.p, (size_t)name.len); /* the logs follow */
     }
     kv_release(kv, nconfigs);
     return rc;

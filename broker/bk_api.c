@@ -1,7 +1,8 @@
 /*
  * bk_api -- request dispatch, the apis[] table and the handlers for
  * ApiVersions (18) v0-3 and Metadata (3) v0-6; the admin handlers live in
- * bk_admin.c. Runs on the connection's shard thread.
+ * bk_admin.c, Produce in bk_produce.c, Fetch / ListOffsets / DeleteRecords /
+ * OffsetForLeaderEpoch in bk_fetch.c. Runs on the connection's shard thread.
  *
  * Dispatch rules (reference.md §1.4):
  *   - api_key / api_version / correlation_id are read at their fixed offsets
@@ -29,11 +30,16 @@ static int h_metadata(bk_req_t *req, sc_kw_t *w);
 
 /* Ranges: reference.md §3 (non-flexible versions only, except ApiVersions 3). */
 static const bk_api_t apis[] = {
+    {SC_KAFKA_API_PRODUCE, 3, 7, bk__h_produce},
+    {SC_KAFKA_API_FETCH, 4, 11, bk__h_fetch},
+    {SC_KAFKA_API_LIST_OFFSETS, 1, 3, bk__h_list_offsets},
     {SC_KAFKA_API_METADATA, 0, 6, h_metadata},
     {SC_KAFKA_API_API_VERSIONS, 0, 3, h_api_versions},
     {SC_KAFKA_API_CREATE_TOPICS, 0, 4, bk__h_create_topics},
     {SC_KAFKA_API_DELETE_TOPICS, 0, 3, bk__h_delete_topics},
+    {SC_KAFKA_API_DELETE_RECORDS, 0, 1, bk__h_delete_records},
     {SC_KAFKA_API_INIT_PRODUCER_ID, 0, 1, bk__h_init_producer_id},
+    {SC_KAFKA_API_OFFSET_FOR_LEADER_EPOCH, 2, 3, bk__h_offset_for_leader_epoch},
     {SC_KAFKA_API_DESCRIBE_CONFIGS, 0, 2, bk__h_describe_configs},
     {SC_KAFKA_API_ALTER_CONFIGS, 0, 1, bk__h_alter_configs},
     {SC_KAFKA_API_CREATE_PARTITIONS, 0, 1, bk__h_create_partitions},
@@ -267,8 +273,8 @@ static int h_metadata(bk_req_t *req, sc_kw_t *w)
  * advertised address differ). Returns 0, or non-zero when the connection
  * must be closed (logged); out may then hold a partial response.
  */
-static int dispatch_into(bk_server_t *srv, bk_conn_t *c, const uint8_t *body, size_t len,
-                         sc_buf_t *out)
+static int dispatch_into(bk_server_t *srv, bk_conn_t *c, bk_slot_t *slot, bk_frame_t *frame,
+                         const uint8_t *body, size_t len, sc_buf_t *out, bk_req_t *reqp)
 {
     unsigned long long id = c ? (unsigned long long)c->id : 0;
     const char *peer = c ? c->peer : "(no socket)";
@@ -289,7 +295,7 @@ static int dispatch_into(bk_server_t *srv, bk_conn_t *c, const uint8_t *body, si
         return SC_ERR_UNSUPPORTED_VERSION;
     }
 
-    bk_req_t req = {.conn = c, .srv = srv};
+    bk_req_t req = {.conn = c, .srv = srv, .slot = slot, .frame = frame};
     if (!too_new_api_versions) {
         sc_rd_init(&req.body, body, len);
         if ((rc = sc_kafka_req_hdr_decode(&req.body, &req.hdr)) != 0) {
@@ -316,15 +322,20 @@ static int dispatch_into(bk_server_t *srv, bk_conn_t *c, const uint8_t *body, si
             return rc;
         }
     }
+    *reqp = req;
     if (w.err) {
         SC_WARN(SUB, "conn %llu %s: out of memory building a response; closing", id, peer);
         return w.err;
     }
-    sc_kw_patch_i32(&w, size_at, (int32_t)(out->len - size_at - 4));
+    if (req.async || req.no_response)
+        return 0; /* the handler completes (or drops) the slot */
+    if (req.close_conn)
+        return SC_ERR_INVALID_REQUEST; /* the handler logged why */
+    sc_kw_patch_i32(&w, size_at, (int32_t)(out->len - size_at - 4 + (slot ? bk__slot_file_bytes(slot) : 0)));
     return 0;
 }
 
-int bk__dispatch(bk_conn_t *c, const uint8_t *body, size_t len)
+int bk__dispatch(bk_conn_t *c, const uint8_t *body, size_t len, bk_frame_t *frame)
 {
     bk_slot_t *slot = bk__slot_push(c);
     if (!slot) {
@@ -332,14 +343,25 @@ int bk__dispatch(bk_conn_t *c, const uint8_t *body, size_t len)
                 (unsigned long long)c->id, c->peer);
         return SC_ERR_NO_MEMORY;
     }
-    int rc = dispatch_into(c->shard->srv, c, body, len, &slot->buf);
+    bk_req_t req;
+    memset(&req, 0, sizeof req);
+    int rc = dispatch_into(c->shard->srv, c, slot, frame, body, len, &slot->buf, &req);
     if (rc)
         return rc; /* the slot (never ready) is freed with the connection */
-    slot->ready = 1;
+    if (req.no_response) {
+        slot->no_response = 1;
+        slot->ready = 1;
+    } else if (!req.async) {
+        if (slot->pieces)
+            bk__slot_complete(slot); /* adds the tail piece */
+        else
+            slot->ready = 1;
+    }
     return 0;
 }
 
 int bk_dispatch_frame_for_test(bk_server_t *srv, const uint8_t *body, size_t len, sc_buf_t *out)
 {
-    return dispatch_into(srv, NULL, body, len, out);
+    bk_req_t req;
+    return dispatch_into(srv, NULL, NULL, NULL, body, len, out, &req);
 }

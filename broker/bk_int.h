@@ -1,17 +1,32 @@
 /*
  * bk_int -- structures shared by the broker's own files (server, connection,
- * request handlers). Not an API: nothing outside broker/ includes this.
+ * request handlers, storage wiring). Not an API: nothing outside broker/
+ * includes this.
  *
  * Where things run (design.md §3):
- *   - bk_shard_t: one thread, one uv loop. Owns its connections, its idle
- *     sweep timer and (later) its partitions and io_uring ring.
- *   - Listeners are on shard 0. With several shards, the accept callback will
- *     pick a shard (round robin / least connections), hand the accepted fd to
+ *   - bk_shard_t: one thread, one uv loop. It owns its connections, its idle
+ *     sweep timer, its io backend (st_io, watched through its eventfd by a
+ *     uv_poll), the partitions assigned to it (bk_part_t: the st_log, the
+ *     dirty flag for group commit, the parked fetches waiting on it) and the
+ *     timers that run retention / flush.ms (st_log_tick). A partition's log
+ *     is touched only on its shard's thread; handlers check part->shard
+ *     before touching it. One shard runs today, so every partition is
+ *     assigned to shard 0 and a partition owned elsewhere is answered with
+ *     NOT_LEADER_OR_FOLLOWER rather than forwarded.
+ *   - Per loop turn on a shard: reads dispatch requests (Produce appends
+ *     queue writes); the uv_check handle then commits every log appended to
+ *     in that turn (one fdatasync per log per turn: group commit); io
+ *     completions arrive through the io eventfd, run the append callbacks
+ *     (answering acks) and advance high watermarks, which wakes parked
+ *     fetches.
+ *   - Listeners, the topic registry, the log manager (its map) and the
+ *     partition map are on shard 0 (the control thread). With several
+ *     shards, the accept callback will pick a shard, hand the accepted fd to
  *     it through that shard's inbox (a queue + uv_async_send) and the target
- *     shard will uv_tcp_open it; everything after that stays on that shard.
- *   - Requests for a partition owned by another shard will travel as messages
- *     and complete a response slot asynchronously; the slot queue below keeps
- *     responses in request order regardless of completion order.
+ *     shard will uv_tcp_open it; requests for a partition owned by another
+ *     shard will travel as messages and complete a response slot
+ *     asynchronously; the slot queue below keeps responses in request order
+ *     regardless of completion order.
  */
 #ifndef BK_INT_H
 #define BK_INT_H
@@ -21,12 +36,18 @@
 #include "bk_topics.h"
 #include "sc_buf.h"
 #include "sc_kafka.h"
+#include "st_io.h"
+#include "st_log.h"
+#include "st_log_manager.h"
 
 #include <stdint.h>
 #include <uv.h>
 
 typedef struct bk_conn bk_conn_t;
 typedef struct bk_shard bk_shard_t;
+typedef struct bk_part bk_part_t;
+typedef struct bk_fetch bk_fetch_t;
+typedef struct bk_slot bk_slot_t;
 
 /* Stop reading a connection while this many response bytes are queued or in
  * flight, or this many requests are outstanding; resume below it. */
@@ -35,16 +56,58 @@ typedef struct bk_shard bk_shard_t;
 /* Read buffer granule while no frame size is known yet. */
 #define BK_CONN_READ_CHUNK (64u << 10)
 
+/* Produce frames at least this big are taken over from the read buffer
+ * (no copy); smaller ones are copied into their own allocation. */
+#define BK_FRAME_STEAL_MIN (64u << 10)
+/* Bounce chunk for a file piece when the socket is full (see bk_conn.c). */
+#define BK_BOUNCE_BYTES (256u << 10)
+
+/* A request frame kept alive after dispatch: a Produce's batches are
+ * written by the log straight from it (offsets are set in place), so it lives
+ * until the last append callback. Counted against the connection's bound
+ * while the connection lives (held_bytes). Shard thread only. */
+typedef struct bk_frame {
+    struct bk_frame *prev, *next; /* conn->frames */
+    bk_conn_t *conn;              /* NULL once the connection closed */
+    void *mem;                    /* the allocation (sc_free) */
+    uint8_t *body;                /* frame body (after the int32 size) */
+    size_t len;
+    int refs;
+} bk_frame_t;
+
+/* A response is a sequence of pieces written in order: a range of the slot's
+ * buffer, or a range of a file sent with sendfile(2). A file piece owns fd
+ * (a dup of the segment fd, so retention closing the segment cannot pull it
+ * from under the send). */
+enum { BK_PIECE_BUF = 0, BK_PIECE_FILE = 1 };
+typedef struct {
+    int kind;
+    int fd;       /* FILE: owned, closed when sent or dropped */
+    uint64_t off; /* BUF: offset in slot->buf; FILE: file position */
+    uint64_t len;
+} bk_piece_t;
+
 /* One request's response, in the connection's FIFO. Owned by the connection
- * until handed to uv_write; then by the write until its callback. */
-typedef struct bk_slot {
+ * until every piece is handed to the socket; then by its writes until their
+ * callbacks. A slot whose response is produced later (Produce waiting for
+ * durability, a parked Fetch) has op + detach: when the connection closes
+ * first, detach(slot) tells the operation to drop its pointer to the slot. */
+struct bk_slot {
     struct bk_slot *next;
     bk_conn_t *conn;
-    sc_buf_t buf;    /* int32 size + response header + body */
-    int ready;       /* response complete (handlers are synchronous today) */
+    sc_buf_t buf;    /* int32 size + response header + body (minus file pieces) */
+    int ready;       /* response complete */
     int no_response; /* acks=0 produce: consume the slot, send nothing */
-    uv_write_t wreq;
-} bk_slot_t;
+    bk_piece_t *pieces; /* NULL: the whole buf is the response */
+    unsigned npieces, pieces_cap, ipiece; /* ipiece: next piece to issue */
+    uint64_t pdone;  /* bytes of pieces[ipiece] issued */
+    unsigned wpending; /* uv_writes in flight */
+    int issued;      /* every piece handed over; freed when wpending drops to 0 */
+    uint8_t *bounce; /* BK_BOUNCE_BYTES, for file bytes the socket refused */
+    int bounce_busy;
+    void *op;
+    void (*detach)(bk_slot_t *s);
+};
 
 struct bk_conn {
     uv_tcp_t tcp; /* first: the handle's address is the conn's */
@@ -55,6 +118,11 @@ struct bk_conn {
     bk_slot_t *head, *tail;      /* responses not yet handed to uv_write */
     size_t out_bytes;            /* bytes queued + in flight */
     int outstanding;             /* slots queued + in flight */
+    bk_frame_t *frames;          /* frames held by operations (Produce) */
+    size_t held_bytes;           /* their bytes */
+    int nframes;
+    int finishing;               /* server stop: close once everything is sent */
+    int processing;              /* inside process_input (no re-entry) */
     int reading;                 /* uv_read_start active */
     int closing;
     int draining;                /* protocol error: send what is ready, then close */
@@ -75,6 +143,21 @@ struct bk_shard {
     int stopping;
     uv_tcp_t reject; /* spare handle to refuse a socket when out of memory */
     int reject_busy;
+
+    /* storage owned by this shard (bk_part.c) */
+    st_io_t *io;
+    uv_poll_t io_poll;       /* io eventfd readable -> st_io_poll */
+    uv_check_t commit_check; /* after the poll phase: group commit */
+    uv_prepare_t commit_prep; /* before blocking: nothing left uncommitted */
+    uv_timer_t tick_timer;   /* st_log_tick: retention, flush.ms, segment.ms */
+    uv_timer_t fetch_timer;  /* earliest parked fetch deadline */
+    uv_timer_t stop_timer;   /* bounds the graceful stop */
+    int storage_handles;     /* the handles above are initialised */
+    bk_part_t *parts;        /* partitions owned (list through part->snext) */
+    bk_part_t *dirty;        /* appended to this turn, not yet committed */
+    bk_fetch_t *parked;      /* fetches waiting for data or their deadline */
+    int hw_moved;            /* some high watermark advanced since the last wake */
+    int64_t last_retention_ms;
 };
 
 typedef struct {
@@ -84,9 +167,27 @@ typedef struct {
     int open;
 } bk_listen_t;
 
+/* A partition served by this broker: its log and its owner shard. */
+struct bk_part {
+    bk_part_t *hnext;   /* server partition map chain */
+    bk_part_t *snext;   /* owner shard's list */
+    bk_part_t *dnext;   /* owner shard's dirty list */
+    int dirty;
+    bk_shard_t *shard;  /* the only thread that touches log */
+    st_log_t *log;
+    int32_t max_message_bytes; /* max.message.bytes */
+    int log_append_time;       /* message.timestamp.type=LogAppendTime */
+    int64_t flush_ms;          /* flush.ms, for the tick period */
+    int32_t partition;
+    char topic[BK_TOPIC_NAME_MAX + 1];
+};
+
 struct bk_server {
     const bk_config_t *cfg;
     bk_topics_t *topics; /* shard 0 */
+    st_log_manager_t *logs; /* shard 0; NULL for an offline server */
+    bk_part_t **pmap;       /* (topic, partition) -> part; shard 0 */
+    unsigned pmap_buckets, pmap_count;
     bk_shard_t shard0;
     bk_listener_t listeners[BK_LISTENERS_MAX];
     bk_listener_t advertised[BK_LISTENERS_MAX];
@@ -103,8 +204,13 @@ struct bk_server {
 typedef struct {
     sc_kreq_hdr_t hdr;
     sc_rd_t body;
-    bk_conn_t *conn;
+    bk_conn_t *conn;     /* NULL from bk_dispatch_frame_for_test */
     bk_server_t *srv;
+    bk_slot_t *slot;     /* the response slot (NULL without a connection) */
+    bk_frame_t *frame;   /* Produce: the frame, kept alive for the log */
+    int async;           /* set by the handler: it completes the slot later */
+    int no_response;     /* set by the handler: acks=0, nothing is sent */
+    int close_conn;      /* set by the handler: close after earlier responses */
 } bk_req_t;
 
 /* Handler: writes the response body (after the header) into w. Returns 0, or
@@ -124,7 +230,7 @@ const bk_api_t *bk__api_table(size_t *n);
 /* bk_api.c: handles one frame body. Appends a slot to conn (or not, for
  * no-response requests). Returns 0, or non-zero when the connection must be
  * closed (the reason is already logged). */
-int bk__dispatch(bk_conn_t *conn, const uint8_t *body, size_t len);
+int bk__dispatch(bk_conn_t *conn, const uint8_t *body, size_t len, bk_frame_t *frame);
 
 /* bk_admin.c: the admin handlers (CreateTopics, DeleteTopics,
  * CreatePartitions, DescribeConfigs, AlterConfigs, InitProducerId). */
@@ -135,9 +241,60 @@ int bk__h_describe_configs(bk_req_t *req, sc_kw_t *w);
 int bk__h_alter_configs(bk_req_t *req, sc_kw_t *w);
 int bk__h_init_producer_id(bk_req_t *req, sc_kw_t *w);
 
+/* Data-path handlers: bk_produce.c, bk_fetch.c. */
+int bk__h_produce(bk_req_t *req, sc_kw_t *w);
+int bk__h_fetch(bk_req_t *req, sc_kw_t *w);
+int bk__h_list_offsets(bk_req_t *req, sc_kw_t *w);
+int bk__h_delete_records(bk_req_t *req, sc_kw_t *w);
+int bk__h_offset_for_leader_epoch(bk_req_t *req, sc_kw_t *w);
+/* bk_fetch.c: re-checks parked fetches after high watermarks moved; answers
+ * every parked fetch now (stop). */
+void bk__fetch_wake(bk_shard_t *sh);
+void bk__fetch_flush_all(bk_shard_t *sh);
+
+/* bk_part.c: storage wiring. */
+/* Opens every log under log.dirs, reconciles with the registry, installs the
+ * partition hooks. 0 or an error (logged). */
+int bk__storage_open(bk_server_t *s);
+/* Closes every log (checkpoints) and the log manager. */
+int bk__storage_close(bk_server_t *s);
+/* Creates the shard's io backend and its uv handles (poll, check, prepare,
+ * timers) on sh->loop. 0 or an error (logged). */
+int bk__shard_storage_init(bk_shard_t *sh);
+/* Starts the shard's tick timer. */
+void bk__shard_storage_start(bk_shard_t *sh);
+/* Stop: commits every dirty log, drains the io (running callbacks), closes
+ * the shard's storage handles. */
+void bk__shard_storage_stop(bk_shard_t *sh);
+/* Frees the io backend (after the loop stopped and the logs closed). */
+void bk__shard_storage_fini(bk_shard_t *sh);
+/* The partition, or NULL. topic need not be NUL-terminated. */
+bk_part_t *bk__part_find(const bk_server_t *s, const char *topic, size_t len, int32_t partition);
+/* Marks p appended to in this loop turn (group commit at the check phase). */
+void bk__part_dirty(bk_part_t *p);
+/* Recomputes the log config of every partition of topic (after AlterConfigs). */
+void bk__topic_reconfigure(bk_server_t *s, const char *topic, size_t len);
+/* Kafka error code for a storage error: positive codes as they are,
+ * failures of the log / -errno as KAFKA_STORAGE_ERROR. */
+int16_t bk__storage_err(int rc);
+
 /* bk_conn.c */
 void bk__conn_accept(bk_shard_t *sh, uv_stream_t *listener, int listener_index);
 void bk__conn_close(bk_conn_t *c);
+/* Server stop: stop reading, send what is ready and what completes, then
+ * close once nothing is left. */
+void bk__conn_finish(bk_conn_t *c);
+/* Completes an async slot: marks it ready and flushes its connection. */
+void bk__slot_complete(bk_slot_t *s);
+/* Adds a file piece of len bytes at file position pos (dup of fd, owned by
+ * the slot) after the bytes written to s->buf so far. 0 or -errno /
+ * SC_ERR_NO_MEMORY. */
+int bk__slot_add_file(bk_slot_t *s, int fd, uint64_t pos, uint64_t len);
+/* Bytes of file pieces in s. */
+uint64_t bk__slot_file_bytes(const bk_slot_t *s);
+/* Drops a frame reference (NULL is a no-op); the last one frees it and
+ * releases its bytes from the connection's bound. */
+void bk__frame_unref(bk_frame_t *f);
 /* New slot at the tail of c's FIFO, buffer empty. NULL on no memory. */
 bk_slot_t *bk__slot_push(bk_conn_t *c);
 /* Hands every ready slot at the head of the FIFO to uv_write, in order. */

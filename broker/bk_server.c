@@ -3,9 +3,17 @@
  * sweep, graceful stop. See bk_server.h for threads and bk_int.h for how
  * more shards will be added.
  *
+ * Start: meta.properties + topic registry, shard 0's loop and io backend,
+ * every log under log.dirs (bk_part.c: recovery, reconcile with the
+ * registry), then the listeners.
+ *
  * Stop sequence (on shard 0): SIGTERM/SIGINT or bk_server_stop's async ->
- * stop listening, close every connection, close the timer, signal and async
- * handles -> uv_run returns once no handle is left -> uv_loop_close.
+ * stop listening; every connection stops reading but stays open; parked
+ * fetches are answered with what there is; dirty logs are committed and the
+ * io drained, so every in-flight produce is answered; each connection closes
+ * once its responses are sent (at most BK_STOP_GRACE_MS, then it is cut);
+ * the timer, signal, async and storage handles close -> uv_run returns ->
+ * every log is closed (sync + checkpoints) -> the io backend is freed.
  */
 #include "bk_int.h"
 
@@ -18,6 +26,9 @@
 #include <sys/sysinfo.h>
 
 #define SUB "broker"
+
+/* How long a stop waits for connections to take their last responses. */
+#define BK_STOP_GRACE_MS 5000
 
 static void on_connection(uv_stream_t *server, int status)
 {
@@ -35,18 +46,34 @@ static void on_idle_timer(uv_timer_t *t)
     bk__shard_idle_sweep(t->data);
 }
 
+static void on_stop_timer(uv_timer_t *t)
+{
+    bk_shard_t *sh = t->data;
+    if (sh->nconns)
+        SC_WARN(SUB, "stopping: %zu connection(s) still busy after %d ms; closing them", sh->nconns,
+                BK_STOP_GRACE_MS);
+    for (bk_conn_t *c = sh->conns; c; c = c->next)
+        bk__conn_close(c);
+}
+
 static void begin_stop(bk_server_t *s)
 {
     bk_shard_t *sh = &s->shard0;
     if (sh->stopping)
         return;
     sh->stopping = 1;
-    SC_INFO(SUB, "stopping: closing %zu connection(s)", sh->nconns);
+    SC_INFO(SUB, "stopping: finishing %zu connection(s)", sh->nconns);
     for (int i = 0; i < s->nlisteners; i++)
         if (s->listen[i].open && !uv_is_closing((uv_handle_t *)&s->listen[i].tcp))
             uv_close((uv_handle_t *)&s->listen[i].tcp, NULL);
     for (bk_conn_t *c = sh->conns; c; c = c->next)
-        bk__conn_close(c);
+        bk__conn_finish(c);
+    if (sh->storage_handles) {
+        bk__shard_storage_stop(sh);
+        /* unref'd: it cuts stragglers but does not keep the loop alive */
+        uv_timer_start(&sh->stop_timer, on_stop_timer, BK_STOP_GRACE_MS, 0);
+        uv_unref((uv_handle_t *)&sh->stop_timer);
+    }
     uv_close((uv_handle_t *)&sh->idle_timer, NULL);
     uv_close((uv_handle_t *)&sh->stop_async, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
@@ -98,11 +125,26 @@ static int bind_listener(bk_server_t *s, int i)
     return 0;
 }
 
+/* After the loop ran dry: closes the unref'd stop timer, then the logs
+ * (checkpoints) and the io backend. */
+static int finish_storage(bk_server_t *s)
+{
+    bk_shard_t *sh = &s->shard0;
+    if (sh->stop_timer.loop && !uv_is_closing((uv_handle_t *)&sh->stop_timer)) {
+        uv_close((uv_handle_t *)&sh->stop_timer, NULL);
+        uv_run(&sh->loop, UV_RUN_DEFAULT);
+    }
+    int rc = bk__storage_close(s);
+    bk__shard_storage_fini(sh);
+    return rc;
+}
+
 /* Closes every handle that was initialised and drains the loop. */
 static void close_all(bk_server_t *s)
 {
     begin_stop(s);
     uv_run(&s->shard0.loop, UV_RUN_DEFAULT);
+    (void)finish_storage(s);
 }
 
 /* What every server needs, loop or not: listeners parsed, meta.properties
@@ -197,6 +239,8 @@ int bk_server_new(const bk_config_t *cfg, bk_server_t **out)
     uv_signal_init(&sh->loop, &s->sigint);
     s->sigterm.data = s;
     s->sigint.data = s;
+    if ((rc = bk__shard_storage_init(sh)) != 0 || (rc = bk__storage_open(s)) != 0)
+        goto out;
     for (int i = 0; i < s->nlisteners; i++)
         if ((rc = bind_listener(s, i)) != 0)
             goto out;
@@ -225,14 +269,16 @@ int bk_server_run(bk_server_t *s)
     uv_timer_start(&sh->idle_timer, on_idle_timer, every, every);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     uv_signal_start(&s->sigint, on_signal, SIGINT);
+    bk__shard_storage_start(sh);
     SC_INFO(SUB, "started");
     uv_run(&sh->loop, UV_RUN_DEFAULT);
+    int src = finish_storage(s);
     int rc = uv_loop_close(&sh->loop);
     s->loop_live = 0;
     if (rc)
         SC_WARN(SUB, "loop close: %s", uv_strerror(rc));
-    SC_INFO(SUB, "stopped");
-    return 0;
+    SC_INFO(SUB, "stopped%s", src ? " (closing some logs failed, see above)" : "");
+    return src ? 1 : 0;
 }
 
 void bk_server_stop(bk_server_t *s) { uv_async_send(&s->shard0.stop_async); }

@@ -1,0 +1,503 @@
+/*
+ * bk_part -- the broker's storage wiring: partitions (bk_part_t) over the log
+ * manager, their assignment to shards, each shard's io backend driven by its
+ * uv loop, group commit, housekeeping ticks, and topic configs -> log
+ * configs.
+ *
+ * Start (bk__storage_open, shard 0, before the loop runs):
+ *   1. st_log_manager_open over every log.dirs entry: each partition
+ *      directory is recovered; its io is the owner shard's (pick_io).
+ *   2. Reconcile with the topic registry, which is the source of truth:
+ *      a registry partition without a log gets one (a crash between the
+ *      registry write and the created hook); a directory that the registry
+ *      does not list is logged as a warning and left alone -- data is never
+ *      deleted at start, an operator decides.
+ *   3. Every registry partition becomes a bk_part_t on its shard, with its
+ *      topic's effective config (overrides, else the broker's log.* keys).
+ *   4. The partition hooks (bk_topics_set_hooks) create / delete logs from
+ *      then on.
+ *
+ * Per shard (bk__shard_storage_init): one io backend (ST_IO_AUTO: io_uring,
+ * else the thread pool; the choice is logged), a uv_poll on its eventfd that
+ * runs st_io_poll(io, 0), a uv_check + uv_prepare that commit every log
+ * appended to in this loop turn (each append of the turn shares one
+ * fdatasync), a tick timer for st_log_tick (retention every
+ * log.retention.check.interval.ms; flush.ms and segment.ms at the finest
+ * flush.ms in use, at least every 10 ms).
+ *
+ * Ownership: a part and its log are touched only on part->shard's thread.
+ * Today every partition is assigned to shard 0 (the only shard).
+ */
+#include "bk_int.h"
+
+#include "bk_topic_config.h"
+#include "sc_err.h"
+#include "sc_log.h"
+#include "sc_mem.h"
+#include "sc_time.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SUB "storage"
+
+int16_t bk__storage_err(int rc)
+{
+    if (rc > 0)
+        return (int16_t)rc;
+    return SC_ERR_KAFKA_STORAGE_ERROR;
+}
+
+/* ---- partition map (shard 0) ------------------------------------------------ */
+
+static uint32_t hash_tp(const char *topic, size_t len, int32_t partition)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)topic[i]) * 16777619u;
+    for (int i = 0; i < 4; i++)
+        h = (h ^ ((uint32_t)partition >> (8 * i) & 0xff)) * 16777619u;
+    return h;
+}
+
+bk_part_t *bk__part_find(const bk_server_t *s, const char *topic, size_t len, int32_t partition)
+{
+    if (!s->pmap || len > BK_TOPIC_NAME_MAX)
+        return NULL;
+    bk_part_t *p = s->pmap[hash_tp(topic, len, partition) & (s->pmap_buckets - 1)];
+    for (; p; p = p->hnext)
+        if (p->partition == partition && strlen(p->topic) == len && memcmp(p->topic, topic, len) == 0)
+            return p;
+    return NULL;
+}
+
+static int pmap_insert(bk_server_t *s, bk_part_t *p)
+{
+    if (s->pmap_count >= s->pmap_buckets) {
+        unsigned n = s->pmap_buckets ? s->pmap_buckets * 2 : 64;
+        bk_part_t **b = sc_calloc(n, sizeof *b);
+        if (!b)
+            return SC_ERR_NO_MEMORY;
+        for (unsigned i = 0; i < s->pmap_buckets; i++) {
+            while (s->pmap[i]) {
+                bk_part_t *x = s->pmap[i];
+                s->pmap[i] = x->hnext;
+                unsigned k = hash_tp(x->topic, strlen(x->topic), x->partition) & (n - 1);
+                x->hnext = b[k];
+                b[k] = x;
+            }
+        }
+        sc_free(s->pmap);
+        s->pmap = b;
+        s->pmap_buckets = n;
+    }
+    unsigned k = hash_tp(p->topic, strlen(p->topic), p->partition) & (s->pmap_buckets - 1);
+    p->hnext = s->pmap[k];
+    s->pmap[k] = p;
+    s->pmap_count++;
+    return 0;
+}
+
+static void pmap_remove(bk_server_t *s, bk_part_t *p)
+{
+    bk_part_t **e = &s->pmap[hash_tp(p->topic, strlen(p->topic), p->partition) &
+                             (s->pmap_buckets - 1)];
+    while (*e && *e != p)
+        e = &(*e)->hnext;
+    if (*e) {
+        *e = p->hnext;
+        s->pmap_count--;
+    }
+}
+
+/* The shard that owns (topic, partition). One shard today. */
+static bk_shard_t *owner(bk_server_t *s, const char *topic, int32_t partition)
+{
+    (void)topic;
+    (void)partition;
+    return &s->shard0;
+}
+
+/* ---- configs ------------------------------------------------------------------ */
+
+/* The effective log config of topic t (NULL: broker defaults only), plus the
+ * broker-side settings the log does not keep. */
+static void topic_config(const bk_server_t *s, const rp_meta_topic_t *t, st_log_config_t *out,
+                         int32_t *max_message_bytes, int *log_append_time)
+{
+    size_t n;
+    const bk_topic_key_t *keys = bk_topic_config_keys(&n);
+    st_log_config_default(out);
+    *max_message_bytes = s->cfg->message_max_bytes;
+    *log_append_time = 0;
+    for (size_t i = 0; i < n; i++) {
+        char buf[128];
+        const char *v = t ? rp_meta_topic_config(t, keys[i].name) : NULL;
+        if (!v) {
+            bk_topic_config_default(s->cfg, &keys[i], buf, sizeof buf);
+            v = buf;
+        }
+        if (strcmp(keys[i].name, "max.message.bytes") == 0) {
+            *max_message_bytes = (int32_t)strtol(v, NULL, 10);
+            continue;
+        }
+        if (strcmp(keys[i].name, "message.timestamp.type") == 0) {
+            *log_append_time = strcmp(v, "LogAppendTime") == 0;
+            continue;
+        }
+        int rc = st_log_config_set(out, keys[i].name, v);
+        if (rc == SC_ERR_INVALID_CONFIG)
+            SC_WARN(SUB, "topic %s: %s=%s is not usable by the log; keeping %s's default",
+                    t ? t->name : "(default)", keys[i].name, v, "storage");
+    }
+}
+
+static void part_apply_config(bk_server_t *s, bk_part_t *p, const rp_meta_topic_t *t)
+{
+    st_log_config_t cfg;
+    topic_config(s, t, &cfg, &p->max_message_bytes, &p->log_append_time);
+    p->flush_ms = cfg.flush_ms;
+    st_log_set_config(p->log, &cfg);
+}
+
+void bk__topic_reconfigure(bk_server_t *s, const char *topic, size_t len)
+{
+    const rp_meta_topic_t *t = bk_topics_lookup(s->topics, topic, len);
+    if (!t)
+        return;
+    for (int32_t i = 0; i < t->partitions; i++) {
+        bk_part_t *p = bk__part_find(s, topic, len, i);
+        if (p)
+            part_apply_config(s, p, t); /* one shard: its owner is this thread */
+    }
+}
+
+/* ---- partitions ---------------------------------------------------------------- */
+
+/* Creates the bk_part_t for an open log. */
+static int part_add(bk_server_t *s, const char *topic, int32_t partition, st_log_t *log)
+{
+    bk_part_t *p = sc_calloc(1, sizeof *p);
+    if (!p)
+        return SC_ERR_NO_MEMORY;
+    snprintf(p->topic, sizeof p->topic, "%s", topic);
+    p->partition = partition;
+    p->log = log;
+    p->shard = owner(s, topic, partition);
+    /* single node: everything the log holds after recovery is committed */
+    st_log_set_high_watermark(log, st_log_end_offset(log));
+    part_apply_config(s, p, bk_topics_lookup(s->topics, topic, strlen(topic)));
+    int rc = pmap_insert(s, p);
+    if (rc) {
+        sc_free(p);
+        return rc;
+    }
+    p->snext = p->shard->parts;
+    p->shard->parts = p;
+    return 0;
+}
+
+static void part_unlink(bk_server_t *s, bk_part_t *p)
+{
+    bk_shard_t *sh = p->shard;
+    pmap_remove(s, p);
+    for (bk_part_t **e = &sh->parts; *e; e = &(*e)->snext)
+        if (*e == p) {
+            *e = p->snext;
+            break;
+        }
+    for (bk_part_t **e = &sh->dirty; *e; e = &(*e)->dnext)
+        if (*e == p) {
+            *e = p->dnext;
+            break;
+        }
+}
+
+/* Opens or creates the log of a registry partition and adds its part. */
+static int part_create(bk_server_t *s, const char *topic, int32_t partition)
+{
+    st_log_config_t cfg;
+    int32_t mmb;
+    int lat;
+    st_log_t *log = NULL;
+    if (bk__part_find(s, topic, strlen(topic), partition))
+        return 0;
+    topic_config(s, bk_topics_lookup(s->topics, topic, strlen(topic)), &cfg, &mmb, &lat);
+    int rc = st_log_manager_create(s->logs, topic, partition, &cfg, &log);
+    if (rc == -EEXIST)
+        log = st_log_manager_find(s->logs, topic, partition), rc = log ? 0 : rc;
+    if (rc)
+        return rc;
+    return part_add(s, topic, partition, log);
+}
+
+static int hook_created(void *arg, const char *topic, const uint8_t id[16], int32_t partition)
+{
+    (void)id;
+    return part_create(arg, topic, partition);
+}
+
+static void hook_deleted(void *arg, const char *topic, const uint8_t id[16], int32_t partition)
+{
+    bk_server_t *s = arg;
+    (void)id;
+    bk_part_t *p = bk__part_find(s, topic, strlen(topic), partition);
+    /* st_log_manager_delete drains the log's appends first: their callbacks
+     * still see the part. Parked fetches look partitions up by name at each
+     * check and a send in progress holds its own fd, so the part can go
+     * right after. */
+    int rc = st_log_manager_delete(s->logs, topic, partition);
+    if (rc && rc != SC_ERR_UNKNOWN_TOPIC_OR_PARTITION)
+        SC_ERROR(SUB, "deleting the log of %s-%d: %s", topic, partition, sc_err_str(rc));
+    if (p) {
+        part_unlink(s, p);
+        sc_free(p);
+    }
+}
+
+static st_io_t *pick_io(void *arg, const char *topic, int32_t partition)
+{
+    return owner(arg, topic, partition)->io;
+}
+
+typedef struct {
+    bk_server_t *s;
+    unsigned orphans;
+} orphan_ctx_t;
+
+static void find_orphan(void *arg, const char *topic, int32_t partition, st_log_t *log)
+{
+    orphan_ctx_t *o = arg;
+    int32_t parts;
+    if (bk_topics_find(o->s->topics, topic, strlen(topic), &parts) == 0 && partition < parts)
+        return;
+    o->orphans++;
+    SC_WARN(SUB, "%s: partition %s-%d is not in the topic registry; leaving its data alone "
+                 "(not served; remove the directory to drop it)",
+            st_log_dir(log), topic, partition);
+}
+
+int bk__storage_open(bk_server_t *s)
+{
+    const bk_config_t *cfg = s->cfg;
+    char *dirs_buf = NULL;
+    const char **dirs = NULL;
+    unsigned ndirs = 0;
+    int rc = 0;
+    size_t len = strlen(cfg->log_dirs);
+
+    if (!(dirs_buf = sc_malloc(len + 1)) || !(dirs = sc_calloc(len + 1, sizeof *dirs))) {
+        rc = SC_ERR_NO_MEMORY;
+        goto out;
+    }
+    memcpy(dirs_buf, cfg->log_dirs, len + 1);
+    for (char *p = dirs_buf, *save = NULL, *d; (d = strtok_r(p, ",", &save)); p = NULL)
+        if (*d)
+            dirs[ndirs++] = d;
+
+    st_log_manager_opts_t opts = {.dirs = dirs, .ndirs = ndirs, .pick_io = pick_io,
+                                  .pick_arg = s};
+    int32_t mmb;
+    int lat;
+    topic_config(s, NULL, &opts.cfg, &mmb, &lat);
+    if ((rc = st_log_manager_open(&opts, &s->logs)) != 0) {
+        SC_ERROR(SUB, "opening the logs under %s: %s", cfg->log_dirs, sc_err_str(rc));
+        goto out;
+    }
+    /* the registry decides what is served */
+    size_t nt = bk_topics_count(s->topics);
+    unsigned created = 0;
+    for (size_t i = 0; i < nt; i++) {
+        int32_t parts;
+        const char *name = bk_topics_get(s->topics, i, &parts);
+        for (int32_t p = 0; p < parts; p++) {
+            st_log_t *log = st_log_manager_find(s->logs, name, p);
+            if (log) {
+                rc = part_add(s, name, p, log);
+            } else {
+                SC_WARN(SUB, "%s-%d is in the topic registry but has no log; creating it", name,
+                        p);
+                rc = part_create(s, name, p);
+                created++;
+            }
+            if (rc) {
+                SC_ERROR(SUB, "serving %s-%d: %s", name, p, sc_err_str(rc));
+                goto out;
+            }
+        }
+    }
+    orphan_ctx_t o = {.s = s};
+    st_log_manager_foreach(s->logs, find_orphan, &o);
+    SC_INFO(SUB, "serving %u partition(s) of %zu topic(s)%s", s->pmap_count, nt,
+            o.orphans ? "; some directories are not in the registry (see warnings)" : "");
+    bk_partition_hooks_t hooks = {.created = hook_created, .deleted = hook_deleted, .arg = s};
+    bk_topics_set_hooks(s->topics, &hooks);
+out:
+    sc_free(dirs);
+    sc_free(dirs_buf);
+    return rc;
+}
+
+int bk__storage_close(bk_server_t *s)
+{
+    if (s->topics)
+        bk_topics_set_hooks(s->topics, NULL);
+    for (unsigned i = 0; i < s->pmap_buckets; i++) {
+        while (s->pmap[i]) {
+            bk_part_t *p = s->pmap[i];
+            s->pmap[i] = p->hnext;
+            sc_free(p);
+        }
+    }
+    sc_free(s->pmap);
+    s->pmap = NULL;
+    s->pmap_buckets = s->pmap_count = 0;
+    s->shard0.parts = s->shard0.dirty = NULL;
+    int rc = st_log_manager_close(s->logs);
+    s->logs = NULL;
+    if (rc)
+        SC_ERROR(SUB, "closing the logs: %s", sc_err_str(rc));
+    return rc;
+}
+
+/* ---- the shard's io and group commit ------------------------------------------- */
+
+void bk__part_dirty(bk_part_t *p)
+{
+    if (p->dirty)
+        return;
+    p->dirty = 1;
+    p->dnext = p->shard->dirty;
+    p->shard->dirty = p;
+}
+
+static void commit_dirty(bk_shard_t *sh)
+{
+    while (sh->dirty) {
+        bk_part_t *p = sh->dirty;
+        sh->dirty = p->dnext;
+        p->dirty = 0;
+        p->dnext = NULL;
+        int rc = st_log_commit(p->log);
+        if (rc)
+            SC_DEBUG(SUB, "%s-%d: commit: %s", p->topic, p->partition, sc_err_str(rc));
+    }
+}
+
+static void poll_io(bk_shard_t *sh)
+{
+    int n = st_io_poll(sh->io, 0);
+    if (n < 0)
+        SC_ERROR(SUB, "shard %d: io poll: %s", sh->id, sc_err_str(n));
+    /* callbacks may have appended (nothing does today) */
+    commit_dirty(sh);
+    if (sh->hw_moved)
+        bk__fetch_wake(sh);
+}
+
+static void on_io(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    poll_io(h->data);
+}
+
+static void on_check(uv_check_t *h) { commit_dirty(h->data); }
+static void on_prepare(uv_prepare_t *h) { commit_dirty(h->data); }
+
+static uint64_t tick_period(bk_shard_t *sh)
+{
+    int64_t every = sh->srv->cfg->log_retention_check_interval_ms;
+    for (bk_part_t *p = sh->parts; p; p = p->snext)
+        if (p->flush_ms < every)
+            every = p->flush_ms;
+    return (uint64_t)(every < 10 ? 10 : every > 1000 ? 1000 : every);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    bk_shard_t *sh = t->data;
+    int64_t now = sc_now_ms();
+    int retention = now - sh->last_retention_ms >= sh->srv->cfg->log_retention_check_interval_ms;
+    /* st_log_tick does flush.ms, segment.ms and retention together; logs
+     * that have no flush.ms are ticked only at the retention interval. */
+    for (bk_part_t *p = sh->parts; p; p = p->snext) {
+        if (!retention && p->flush_ms == INT64_MAX)
+            continue;
+        int n = st_log_tick(p->log, now);
+        if (n > 0)
+            SC_INFO(SUB, "%s-%d: retention deleted %d segment(s); log start offset now %lld",
+                    p->topic, p->partition, n, (long long)st_log_start_offset(p->log));
+        else if (n < 0)
+            SC_DEBUG(SUB, "%s-%d: tick: %s", p->topic, p->partition, sc_err_str(n));
+    }
+    if (retention)
+        sh->last_retention_ms = now;
+    commit_dirty(sh);
+    uv_timer_start(&sh->tick_timer, on_tick, tick_period(sh), 0);
+}
+
+int bk__shard_storage_init(bk_shard_t *sh)
+{
+    int rc = st_io_new(ST_IO_AUTO, NULL, &sh->io);
+    if (rc) {
+        SC_ERROR(SUB, "shard %d: no io backend: %s", sh->id, sc_err_str(rc));
+        return rc;
+    }
+    SC_INFO(SUB, "shard %d: io backend %s", sh->id, st_io_name(sh->io));
+    int fd = st_io_event_fd(sh->io);
+    if (fd < 0) {
+        SC_ERROR(SUB, "shard %d: io backend %s has no event fd", sh->id, st_io_name(sh->io));
+        return SC_ERR_UNKNOWN_SERVER;
+    }
+    if ((rc = uv_poll_init(&sh->loop, &sh->io_poll, fd)) != 0) {
+        SC_ERROR(SUB, "shard %d: watching the io event fd: %s", sh->id, uv_strerror(rc));
+        return rc;
+    }
+    uv_check_init(&sh->loop, &sh->commit_check);
+    uv_prepare_init(&sh->loop, &sh->commit_prep);
+    uv_timer_init(&sh->loop, &sh->tick_timer);
+    uv_timer_init(&sh->loop, &sh->fetch_timer);
+    uv_timer_init(&sh->loop, &sh->stop_timer);
+    sh->io_poll.data = sh->commit_check.data = sh->commit_prep.data = sh;
+    sh->tick_timer.data = sh->fetch_timer.data = sh->stop_timer.data = sh;
+    sh->storage_handles = 1;
+    uv_poll_start(&sh->io_poll, UV_READABLE, on_io);
+    uv_check_start(&sh->commit_check, on_check);
+    uv_prepare_start(&sh->commit_prep, on_prepare);
+    return 0;
+}
+
+void bk__shard_storage_start(bk_shard_t *sh)
+{
+    sh->last_retention_ms = sc_now_ms();
+    if (sh->storage_handles)
+        uv_timer_start(&sh->tick_timer, on_tick, tick_period(sh), 0);
+}
+
+void bk__shard_storage_stop(bk_shard_t *sh)
+{
+    if (!sh->storage_handles)
+        return;
+    bk__fetch_flush_all(sh);
+    commit_dirty(sh);
+    /* every append's callback runs here, answering its produce */
+    int rc = st_io_drain(sh->io);
+    if (rc)
+        SC_ERROR(SUB, "shard %d: draining the io at stop: %s", sh->id, sc_err_str(rc));
+    if (sh->hw_moved)
+        bk__fetch_wake(sh);
+    sh->storage_handles = 0;
+    uv_close((uv_handle_t *)&sh->io_poll, NULL);
+    uv_close((uv_handle_t *)&sh->commit_check, NULL);
+    uv_close((uv_handle_t *)&sh->commit_prep, NULL);
+    uv_close((uv_handle_t *)&sh->tick_timer, NULL);
+    uv_close((uv_handle_t *)&sh->fetch_timer, NULL);
+}
+
+void bk__shard_storage_fini(bk_shard_t *sh)
+{
+    st_io_free(sh->io);
+    sh->io = NULL;
+}

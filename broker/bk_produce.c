@@ -1,0 +1,337 @@
+/*
+ * bk_produce -- Produce (0) v3-v7 (reference.md §4.3, §5.2). Runs on the
+ * connection's shard; every partition it appends to must be owned by that
+ * shard (one shard today).
+ *
+ * Request: transactional_id (nullable string), acks int16, timeout_ms int32,
+ * [topic: name, [partition: index int32, records nullable bytes]].
+ * Response: [topic: name, [partition: index, error int16, base_offset int64,
+ * log_append_time_ms int64, log_start_offset int64 (v5+)]], throttle_time_ms.
+ *
+ * Per partition, in Kafka's order: the partition must exist here (3); the
+ * records must be exactly one magic-2 batch (87; framing errors 2); zstd
+ * needs v7 (76), codecs above 4 are refused (76); transactional or control
+ * batches from a client are refused (53 / 87: no transactions yet); the
+ * batch must fit max.message.bytes (10). st_log_append then checks the CRC
+ * (2) and queues the write of the batch straight from the request frame,
+ * which the operation keeps referenced until the append callback -- the
+ * log rewrites baseOffset / partitionLeaderEpoch in it. A LogAppendTime
+ * topic has maxTimestamp and the timestamp-type bit set here and the CRC
+ * recomputed (after checking the producer's CRC).
+ *
+ * Acks: -1/all and 1 are answered from the append callback. st_log reports
+ * one completion: durable when the partition's flush policy syncs (Strata's
+ * default flush.messages=1), written otherwise; acks=1 therefore waits for
+ * the same event as acks=all for now. acks=0: no response slot at all; an
+ * error found before appending closes the connection (as Kafka does, the
+ * only way to tell such a producer). The high watermark moves to the end of
+ * every batch whose callback succeeded (single node: hw = acknowledged end);
+ * parked fetches are then woken. Auto-creation: as in Kafka, Produce never
+ * creates topics (Metadata does, per auto.create.topics.enable), so an
+ * unknown topic is UNKNOWN_TOPIC_OR_PARTITION. timeout_ms is not enforced
+ * yet: a single node's append completes or fails the log.
+ */
+#include "bk_int.h"
+
+#include "sc_crc32c.h"
+#include "sc_endian.h"
+#include "sc_err.h"
+#include "sc_log.h"
+#include "sc_mem.h"
+#include "sc_time.h"
+#include "st_batch.h"
+
+#include <string.h>
+
+#define SUB "kafka"
+
+typedef struct bk_produce bk_produce_t;
+
+typedef struct {
+    bk_produce_t *op;
+    bk_part_t *part;
+    int16_t err;
+    int64_t base;
+    int64_t log_start;
+    int64_t append_time;
+} pres_t;
+
+struct bk_produce {
+    bk_slot_t *slot;   /* NULL for acks=0 or once the connection closed */
+    bk_frame_t *frame; /* referenced until every append completed */
+    sc_rd_t topics;    /* the topics array, for writing the response */
+    int32_t ntopics;
+    int16_t version;
+    int pending;
+    size_t nres;
+    pres_t res[];
+};
+
+static void write_response(const bk_produce_t *op, sc_kw_t *w)
+{
+    sc_rd_t r = op->topics;
+    size_t k = 0;
+    sc_kw_array_len(w, op->ntopics);
+    for (int32_t t = 0; t < op->ntopics; t++) {
+        sc_kstr_t name;
+        int32_t np;
+        sc_kr_string(&r, 0, &name);
+        sc_kr_array_len(&r, 0, 8, &np);
+        sc_kw_string(w, name.p, (size_t)name.len);
+        sc_kw_array_len(w, np);
+        for (int32_t i = 0; i < np; i++, k++) {
+            sc_kbytes_t rec;
+            int32_t index = sc_kr_i32(&r);
+            sc_kr_bytes(&r, 1, &rec);
+            const pres_t *x = &op->res[k];
+            sc_kw_i32(w, index);
+            sc_kw_i16(w, x->err);
+            sc_kw_i64(w, x->err ? -1 : x->base);
+            sc_kw_i64(w, x->err ? -1 : x->append_time);
+            if (op->version >= 5)
+                sc_kw_i64(w, x->log_start);
+        }
+    }
+    sc_kw_i32(w, 0); /* throttle_time_ms: last in Produce */
+}
+
+static void op_free(bk_produce_t *op)
+{
+    bk__frame_unref(op->frame);
+    sc_free(op);
+}
+
+static void op_detach(bk_slot_t *s)
+{
+    bk_produce_t *op = s->op;
+    op->slot = NULL;
+}
+
+/* All appends done: answer (if anyone still waits) and free. */
+static void op_finish(bk_produce_t *op)
+{
+    bk_slot_t *s = op->slot;
+    if (s) {
+        sc_kw_t w;
+        sc_kw_init(&w, &s->buf);
+        write_response(op, &w);
+        if (w.err) {
+            SC_WARN(SUB, "out of memory building a produce response; closing the connection");
+            s->op = NULL;
+            s->detach = NULL;
+            bk__conn_close(s->conn);
+        } else {
+            sc_kw_patch_i32(&w, 0, (int32_t)(s->buf.len - 4));
+            bk__slot_complete(s);
+        }
+    }
+    op_free(op);
+}
+
+static void append_done(void *arg, int rc, int64_t base, int64_t last)
+{
+    pres_t *x = arg;
+    bk_produce_t *op = x->op;
+    bk_part_t *p = x->part;
+    (void)base;
+    if (rc == 0) {
+        if (st_log_high_watermark(p->log) < last + 1) {
+            st_log_set_high_watermark(p->log, last + 1);
+            p->shard->hw_moved = 1;
+        }
+        x->log_start = st_log_start_offset(p->log);
+    } else {
+        x->err = bk__storage_err(rc);
+        SC_DEBUG(SUB, "%s-%d: append failed: %s", p->topic, p->partition, sc_err_str(rc));
+    }
+    if (--op->pending == 0)
+        op_finish(op);
+}
+
+/* Walks the records field: exactly one magic-2 batch. 0, or the Kafka error. */
+static int check_one_batch(const sc_kbytes_t *rec, int16_t version, st_batch_hdr_t *h)
+{
+    if (rec->len < ST_BATCH_HEADER_SIZE)
+        return rec->len <= 0 ? SC_ERR_INVALID_RECORD : SC_ERR_CORRUPT_MESSAGE;
+    int64_t size = st_batch_size(rec->p, (size_t)rec->len);
+    if (size < 0 || size > rec->len)
+        return SC_ERR_CORRUPT_MESSAGE;
+    if (rec->p[ST_BATCH_OFF_MAGIC] != ST_BATCH_MAGIC)
+        return SC_ERR_INVALID_RECORD;
+    if (size != rec->len)
+        return SC_ERR_INVALID_RECORD; /* more than one batch (or trailing bytes) */
+    st_batch_hdr_decode(rec->p, (size_t)rec->len, h);
+    int codec = h->attributes & ST_BATCH_ATTR_CODEC_MASK;
+    if (codec > 4 || (codec == 4 && version < 7))
+        return SC_ERR_UNSUPPORTED_COMPRESSION_TYPE;
+    if (h->attributes & ST_BATCH_ATTR_TRANSACTIONAL)
+        return SC_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    if (h->attributes & ST_BATCH_ATTR_CONTROL)
+        return SC_ERR_INVALID_RECORD;
+    return 0;
+}
+
+/* LogAppendTime: stamp the batch (inside the CRC) after checking it. */
+static int stamp_append_time(uint8_t *b, size_t len, int64_t now)
+{
+    int rc = st_batch_validate(b, len, 0, NULL);
+    if (rc)
+        return rc;
+    uint16_t attr = sc_load_be16(b + ST_BATCH_OFF_ATTRIBUTES);
+    sc_store_be16(b + ST_BATCH_OFF_ATTRIBUTES, (uint16_t)(attr | ST_BATCH_ATTR_LOG_APPEND_TIME));
+    sc_store_be64(b + ST_BATCH_OFF_MAX_TIMESTAMP, (uint64_t)now);
+    sc_store_be32(b + ST_BATCH_OFF_CRC,
+                  sc_crc32c(0, b + ST_BATCH_OFF_ATTRIBUTES, len - ST_BATCH_OFF_ATTRIBUTES));
+    return 0;
+}
+
+/* Validates and appends one partition's records; x->err on failure. */
+static void produce_one(bk_req_t *req, bk_produce_t *op, pres_t *x, sc_kstr_t topic,
+                        int32_t index, sc_kbytes_t rec)
+{
+    bk_server_t *srv = req->srv;
+    bk_part_t *p = bk__part_find(srv, topic.p, (size_t)topic.len, index);
+    st_batch_hdr_t h;
+    int64_t base, leo;
+    int rc;
+
+    x->op = op;
+    x->append_time = -1;
+    x->log_start = -1;
+    if (!p) {
+        x->err = SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return;
+    }
+    x->part = p;
+    x->log_start = st_log_start_offset(p->log);
+    if (!req->conn || p->shard != req->conn->shard) {
+        x->err = SC_ERR_NOT_LEADER_OR_FOLLOWER; /* owned by another shard: not forwarded yet */
+        return;
+    }
+    if ((rc = check_one_batch(&rec, op->version, &h)) != 0) {
+        x->err = (int16_t)rc;
+        return;
+    }
+    if (rec.len > p->max_message_bytes) {
+        x->err = SC_ERR_MESSAGE_TOO_LARGE;
+        return;
+    }
+    if (p->log_append_time) {
+        x->append_time = sc_now_ms();
+        if ((rc = stamp_append_time((uint8_t *)rec.p, (size_t)rec.len, x->append_time)) != 0) {
+            x->err = (int16_t)rc;
+            return;
+        }
+    }
+    /* the frame is ours and writable (bk_frame_t); the log sets offsets in it */
+    rc = st_log_append(p->log, (void *)(uintptr_t)rec.p, (size_t)rec.len, 0, append_done, x, &base,
+                       &leo);
+    if (rc) {
+        if (rc != SC_ERR_CORRUPT_MESSAGE && rc != SC_ERR_INVALID_RECORD &&
+            rc != SC_ERR_MESSAGE_TOO_LARGE)
+            SC_WARN(SUB, "%s-%d: append: %s", p->topic, p->partition, sc_err_str(rc));
+        x->err = bk__storage_err(rc);
+        return;
+    }
+    x->base = base;
+    op->pending++;
+    bk__part_dirty(p);
+}
+
+int bk__h_produce(bk_req_t *req, sc_kw_t *w)
+{
+    sc_rd_t *r = &req->body;
+    sc_kstr_t tid;
+    int32_t ntopics;
+    size_t nparts = 0;
+
+    sc_kr_string(r, 1, &tid);
+    int16_t acks = sc_kr_i16(r);
+    sc_kr_i32(r); /* timeout_ms */
+    sc_kr_array_len(r, 0, 6, &ntopics);
+    sc_rd_t topics = *r;
+    for (int32_t t = 0; t < ntopics && !r->err; t++) {
+        sc_kstr_t name;
+        int32_t np;
+        sc_kr_string(r, 0, &name);
+        sc_kr_array_len(r, 0, 8, &np);
+        for (int32_t i = 0; i < np && !r->err; i++) {
+            sc_kbytes_t rec;
+            sc_kr_i32(r);
+            sc_kr_bytes(r, 1, &rec);
+            nparts++;
+        }
+    }
+    if (r->err)
+        return r->err;
+
+    bk_produce_t *op = sc_calloc(1, sizeof *op + nparts * sizeof op->res[0]);
+    if (!op)
+        return SC_ERR_NO_MEMORY;
+    op->topics = topics;
+    op->ntopics = ntopics;
+    op->version = req->hdr.api_version;
+    op->nres = nparts;
+    op->pending = 1; /* held by this function until every partition is queued */
+    if (req->frame) {
+        op->frame = req->frame;
+        req->frame->refs++;
+    }
+
+    int16_t all_err = 0;
+    if (acks != 0 && acks != 1 && acks != -1)
+        all_err = SC_ERR_INVALID_REQUIRED_ACKS;
+    else if (tid.len >= 0)
+        all_err = SC_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED; /* no transactions yet */
+    else if (!req->frame || !req->conn)
+        all_err = SC_ERR_UNKNOWN_TOPIC_OR_PARTITION; /* no storage without a connection */
+
+    sc_rd_t rr = topics;
+    size_t k = 0;
+    int16_t first_err = 0;
+    for (int32_t t = 0; t < ntopics; t++) {
+        sc_kstr_t name;
+        int32_t np;
+        sc_kr_string(&rr, 0, &name);
+        sc_kr_array_len(&rr, 0, 8, &np);
+        for (int32_t i = 0; i < np; i++, k++) {
+            sc_kbytes_t rec;
+            int32_t index = sc_kr_i32(&rr);
+            sc_kr_bytes(&rr, 1, &rec);
+            op->res[k].op = op;
+            op->res[k].append_time = -1;
+            op->res[k].log_start = -1;
+            if (all_err)
+                op->res[k].err = all_err;
+            else
+                produce_one(req, op, &op->res[k], name, index, rec);
+            if (op->res[k].err && !first_err)
+                first_err = op->res[k].err;
+        }
+    }
+    op->pending--;
+
+    if (acks == 0) {
+        req->no_response = 1;
+        if (first_err) {
+            SC_INFO(SUB, "conn %llu %s: acks=0 produce failed (%s); closing the connection",
+                    req->conn ? (unsigned long long)req->conn->id : 0ULL,
+                    req->conn ? req->conn->peer : "-", sc_err_name(first_err));
+            req->close_conn = 1;
+            req->no_response = 0;
+        }
+        if (op->pending == 0)
+            op_free(op);
+        return 0;
+    }
+    if (op->pending == 0) {
+        write_response(op, w);
+        op_free(op);
+        return 0;
+    }
+    op->slot = req->slot;
+    req->slot->op = op;
+    req->slot->detach = op_detach;
+    req->async = 1;
+    return 0;
+}
