@@ -53,8 +53,13 @@ static void writes_remove(st__io_op_t *op)
  * cycle bumps it, and st_io_poll clears it again. */
 static void write_inline(st_io_t *io, st__io_op_t *op)
 {
-    ssize_t n = pwrite(op->fd, op->buf + op->done, op->len - op->done, (off_t)(op->off + op->done));
+    size_t want = op->len - op->done;
+    ssize_t n = pwrite(op->fd, op->buf + op->done, want, (off_t)(op->off + op->done));
     op->res = n < 0 ? -errno : (int)n;
+    /* Whole: the bytes are in the page cache now, so a sync queued from here
+     * on covers them -- take the write off the list that holds syncs back. */
+    if (n == (ssize_t)want)
+        writes_remove(op);
     if (!io->inline_signalled) {
         int efd = io->be->event_fd(io);
         uint64_t one = 1;
@@ -230,7 +235,8 @@ static void finish(st_io_t *io, st__io_op_t *op, int res)
     void *arg = op->arg;
 
     if (op->type == ST__OP_WRITE) {
-        writes_remove(op);
+        if (op->prev) /* inline writes leave the list early */
+            writes_remove(op);
         io->stats.writes++;
         if (res >= 0)
             io->stats.bytes += op->len;

@@ -95,6 +95,35 @@ START_TEST(test_sc_crc32c_chunked_and_unaligned_agree)
 }
 END_TEST
 
+/* The hardware variant joins three parallel chains over 8 KiB and 256-byte
+ * blocks: check every regime (and the joins) against the table variant. */
+START_TEST(test_sc_crc32c_hw_three_way_blocks_match_sw)
+{
+    sc_crc32c_fn hw = sc_crc32c_hw();
+    enum { N = 3 * 8192 * 3 + 3 * 256 * 2 + 77 };
+    uint8_t *data = malloc(N + 8);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < N + 8; i++) {
+        x = x * 1103515245u + 12345u;
+        data[i] = (uint8_t)(x >> 16);
+    }
+    const size_t lens[] = {0, 7, 255, 256, 767, 768, 769, 3 * 8192 - 1, 3 * 8192, 3 * 8192 + 1,
+                           3 * 8192 + 3 * 256 + 5, 2 * 3 * 8192 + 100, N};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (size_t off = 0; off < 8; off += 3) {
+            uint32_t want = sc_crc32c_sw(0, data + off, lens[li]);
+            ck_assert_uint_eq(sc_crc32c(0, data + off, lens[li]), want);
+            if (hw) {
+                ck_assert_uint_eq(hw(0, data + off, lens[li]), want);
+                /* and resumed from a running value */
+                uint32_t h = hw(0, data + off, lens[li] / 3);
+                ck_assert_uint_eq(hw(h, data + off + lens[li] / 3, lens[li] - lens[li] / 3), want);
+            }
+        }
+    free(data);
+}
+END_TEST
+
 START_TEST(test_sc_varint_round_trips_and_known_bytes)
 {
     uint8_t b[SC_VARINT_MAX];
@@ -218,6 +247,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_sc_crc32c_sw_matches_published_vectors);
     tcase_add_test(tc, test_sc_crc32c_hw_matches_published_vectors);
     tcase_add_test(tc, test_sc_crc32c_chunked_and_unaligned_agree);
+    tcase_add_test(tc, test_sc_crc32c_hw_three_way_blocks_match_sw);
     tcase_add_test(tc, test_sc_varint_round_trips_and_known_bytes);
     tcase_add_test(tc, test_sc_varint_rejects_overlong);
     tcase_add_test(tc, test_sc_buf_and_reader_round_trip);
