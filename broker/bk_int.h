@@ -167,6 +167,28 @@ typedef struct {
     int open;
 } bk_listen_t;
 
+/* Idempotent producer state of one producer id on one partition
+ * (reference.md §6): its epoch and its last BK_PID_BATCHES batches. */
+#define BK_PID_BATCHES 5
+typedef struct {
+    int32_t first_seq, last_seq;
+    int64_t base, last; /* offsets */
+} bk_pbatch_t;
+typedef struct {
+    int64_t pid;
+    int64_t last_used; /* a counter, for evicting the least recently used */
+    int16_t epoch;
+    uint8_t n, next;    /* batches cached; ring slot for the next one */
+    bk_pbatch_t b[BK_PID_BATCHES];
+} bk_pstate_t;
+/* Producer ids remembered per partition; the least recently used goes
+ * first beyond this (it is then treated as a new producer, as after Kafka's
+ * producer.id.expiration.ms). Bounds memory against pid-spraying clients. */
+#define BK_PID_MAX 1024
+/* At open, producer state is rebuilt from the batch headers of at most this
+ * many offsets before the log end. */
+#define BK_PID_SCAN_OFFSETS 1000000
+
 /* A partition served by this broker: its log and its owner shard. */
 struct bk_part {
     bk_part_t *hnext;   /* server partition map chain */
@@ -179,6 +201,9 @@ struct bk_part {
     int log_append_time;       /* message.timestamp.type=LogAppendTime */
     int64_t flush_ms;          /* flush.ms, for the tick period */
     int32_t partition;
+    bk_pstate_t *pids;  /* idempotent producers (bk_produce.c) */
+    unsigned npids;
+    int64_t pid_clock;
     char topic[BK_TOPIC_NAME_MAX + 1];
 };
 
@@ -251,6 +276,10 @@ int bk__h_offset_for_leader_epoch(bk_req_t *req, sc_kw_t *w);
  * every parked fetch now (stop). */
 void bk__fetch_wake(bk_shard_t *sh);
 void bk__fetch_flush_all(bk_shard_t *sh);
+
+/* bk_produce.c: rebuilds p's producer state from the tail of its log (at
+ * open). Errors are logged; the state is then partial (never wrong). */
+void bk__pids_rebuild(bk_part_t *p);
 
 /* bk_part.c: storage wiring. */
 /* Opens every log under log.dirs, reconciles with the registry, installs the

@@ -188,8 +188,10 @@ static int part_add(bk_server_t *s, const char *topic, int32_t partition, st_log
     /* single node: everything the log holds after recovery is committed */
     st_log_set_high_watermark(log, st_log_end_offset(log));
     part_apply_config(s, p, bk_topics_lookup(s->topics, topic, strlen(topic)));
+    bk__pids_rebuild(p);
     int rc = pmap_insert(s, p);
     if (rc) {
+        sc_free(p->pids);
         sc_free(p);
         return rc;
     }
@@ -252,6 +254,7 @@ static void hook_deleted(void *arg, const char *topic, const uint8_t id[16], int
         SC_ERROR(SUB, "deleting the log of %s-%d: %s", topic, partition, sc_err_str(rc));
     if (p) {
         part_unlink(s, p);
+        sc_free(p->pids);
         sc_free(p);
     }
 }
@@ -347,6 +350,7 @@ int bk__storage_close(bk_server_t *s)
         while (s->pmap[i]) {
             bk_part_t *p = s->pmap[i];
             s->pmap[i] = p->hnext;
+            sc_free(p->pids);
             sc_free(p);
         }
     }

@@ -30,6 +30,18 @@
  * creates topics (Metadata does, per auto.create.topics.enable), so an
  * unknown topic is UNKNOWN_TOPIC_OR_PARTITION. timeout_ms is not enforced
  * yet: a single node's append completes or fails the log.
+ *
+ * Idempotent producers (reference.md §6, Kafka 3.7 ProducerAppendInfo): a
+ * batch with producerId >= 0 is checked against that producer's state on the
+ * partition (bk_pstate_t: epoch + last 5 batches). An older epoch is 47; a
+ * batch equal to a cached one (same epoch, first and last sequence) is a
+ * retry: not appended, answered 0 with the original base offset (possibly
+ * before the original is durable -- the same request's retry); a sequence
+ * gap is 45; a new epoch must start at sequence 0; an unknown producer is
+ * accepted at any sequence. The state is updated when the append is queued,
+ * so pipelined batches (up to 5 in flight) see their predecessors. It is
+ * rebuilt at open from the batch headers of the log's last
+ * BK_PID_SCAN_OFFSETS offsets (no snapshot file yet).
  */
 #include "bk_int.h"
 
@@ -42,6 +54,7 @@
 #include "st_batch.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #define SUB "kafka"
 
@@ -148,6 +161,129 @@ static void append_done(void *arg, int rc, int64_t base, int64_t last)
         op_finish(op);
 }
 
+/* ---- idempotent producer state --------------------------------------------- */
+
+static int32_t seq_add(int32_t seq, int32_t n)
+{
+    int64_t x = (int64_t)seq + n;
+    return (int32_t)(x > INT32_MAX ? x - INT32_MAX - 1 : x);
+}
+
+static bk_pstate_t *pid_find(bk_part_t *p, int64_t pid)
+{
+    for (unsigned i = 0; i < p->npids; i++)
+        if (p->pids[i].pid == pid)
+            return &p->pids[i];
+    return NULL;
+}
+
+/* The state of pid, created (evicting the least recently used at
+ * BK_PID_MAX). NULL on no memory. */
+static bk_pstate_t *pid_get(bk_part_t *p, int64_t pid)
+{
+    bk_pstate_t *st = pid_find(p, pid);
+    if (st)
+        return st;
+    if (p->npids == BK_PID_MAX) {
+        unsigned old = 0;
+        for (unsigned i = 1; i < p->npids; i++)
+            if (p->pids[i].last_used < p->pids[old].last_used)
+                old = i;
+        st = &p->pids[old];
+    } else {
+        if (p->npids % 16 == 0) {
+            bk_pstate_t *v = sc_realloc(p->pids, (p->npids + 16) * sizeof *v);
+            if (!v)
+                return NULL;
+            p->pids = v;
+        }
+        st = &p->pids[p->npids++];
+    }
+    memset(st, 0, sizeof *st);
+    st->pid = pid;
+    st->epoch = -1;
+    return st;
+}
+
+/* Records a batch appended at [base, last] for its producer. */
+static void pid_record(bk_part_t *p, const st_batch_hdr_t *h, int64_t base)
+{
+    bk_pstate_t *st = pid_get(p, h->producer_id);
+    if (!st)
+        return; /* no memory: the producer is then treated as new (accepted) */
+    if (h->producer_epoch != st->epoch) {
+        st->epoch = h->producer_epoch;
+        st->n = st->next = 0;
+    }
+    st->b[st->next] = (bk_pbatch_t){.first_seq = h->base_sequence,
+                                    .last_seq = seq_add(h->base_sequence, h->last_offset_delta),
+                                    .base = base,
+                                    .last = base + h->last_offset_delta};
+    st->next = (uint8_t)((st->next + 1) % BK_PID_BATCHES);
+    if (st->n < BK_PID_BATCHES)
+        st->n++;
+    st->last_used = ++p->pid_clock;
+}
+
+/* Checks an idempotent batch. 0 to append, -1 for a duplicate (*dup_base =
+ * its original base offset), or a Kafka error. */
+static int pid_check(bk_part_t *p, const st_batch_hdr_t *h, int64_t *dup_base)
+{
+    bk_pstate_t *st = pid_find(p, h->producer_id);
+    if (!st || st->n == 0)
+        return 0;
+    if (h->producer_epoch < st->epoch)
+        return SC_ERR_INVALID_PRODUCER_EPOCH;
+    if (h->producer_epoch > st->epoch)
+        return h->base_sequence == 0 ? 0 : SC_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+    int32_t last = seq_add(h->base_sequence, h->last_offset_delta);
+    for (unsigned i = 0; i < st->n; i++) {
+        if (st->b[i].first_seq == h->base_sequence && st->b[i].last_seq == last) {
+            *dup_base = st->b[i].base;
+            return -1;
+        }
+    }
+    const bk_pbatch_t *newest = &st->b[(st->next + BK_PID_BATCHES - 1) % BK_PID_BATCHES];
+    if (h->base_sequence != seq_add(newest->last_seq, 1))
+        return SC_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+    return 0;
+}
+
+void bk__pids_rebuild(bk_part_t *p)
+{
+    int64_t leo = st_log_end_offset(p->log);
+    int64_t off = st_log_start_offset(p->log);
+    unsigned batches = 0;
+    if (leo - off > BK_PID_SCAN_OFFSETS)
+        off = leo - BK_PID_SCAN_OFFSETS;
+    while (off < leo) {
+        st_slice_t sl;
+        int rc = st_log_read(p->log, off, 64u << 20, INT64_MAX, &sl);
+        if (rc || sl.len == 0) {
+            if (rc)
+                SC_WARN(SUB, "%s-%d: rebuilding producer state at %lld: %s", p->topic,
+                        p->partition, (long long)off, sc_err_str(rc));
+            break;
+        }
+        for (uint64_t pos = sl.pos; pos + ST_BATCH_HEADER_SIZE <= sl.pos + sl.len;) {
+            uint8_t hb[ST_BATCH_HEADER_SIZE];
+            st_batch_hdr_t h;
+            if (pread(sl.fd, hb, sizeof hb, (off_t)pos) != (ssize_t)sizeof hb ||
+                st_batch_hdr_decode(hb, sizeof hb, &h) || h.length < ST_BATCH_HEADER_SIZE - 12)
+                break;
+            if (h.producer_id >= 0 && !(h.attributes & ST_BATCH_ATTR_CONTROL)) {
+                pid_record(p, &h, h.base_offset);
+                batches++;
+            }
+            pos += (uint64_t)h.length + ST_BATCH_LOG_OVERHEAD;
+        }
+        off = sl.next_offset;
+    }
+    if (p->npids)
+        SC_INFO(SUB, "%s-%d: producer state of %u producer id(s) rebuilt from %u batch(es)",
+                p->topic, p->partition, p->npids, batches);
+}
+
 /* Walks the records field: exactly one magic-2 batch. 0, or the Kafka error. */
 static int check_one_batch(const sc_kbytes_t *rec, int16_t version, st_batch_hdr_t *h)
 {
@@ -216,6 +352,18 @@ static void produce_one(bk_req_t *req, bk_produce_t *op, pres_t *x, sc_kstr_t to
         x->err = SC_ERR_MESSAGE_TOO_LARGE;
         return;
     }
+    int64_t dup_base = -1;
+    if (h.producer_id >= 0 && (rc = pid_check(p, &h, &dup_base)) != 0) {
+        if (rc == -1) {
+            SC_DEBUG(SUB, "%s-%d: duplicate batch of producer %lld (seq %d) -> offset %lld",
+                     p->topic, p->partition, (long long)h.producer_id, h.base_sequence,
+                     (long long)dup_base);
+            x->base = dup_base;
+        } else {
+            x->err = (int16_t)rc;
+        }
+        return;
+    }
     if (p->log_append_time) {
         x->append_time = sc_now_ms();
         if ((rc = stamp_append_time((uint8_t *)rec.p, (size_t)rec.len, x->append_time)) != 0) {
@@ -234,6 +382,8 @@ static void produce_one(bk_req_t *req, bk_produce_t *op, pres_t *x, sc_kstr_t to
         return;
     }
     x->base = base;
+    if (h.producer_id >= 0)
+        pid_record(p, &h, base);
     op->pending++;
     bk__part_dirty(p);
 }

@@ -61,11 +61,11 @@ def record(i, key, value, ts_delta=0):
     return varint(len(body)) + body
 
 
-def batch(values, keys=None, ts=None, attributes=0):
-    """One uncompressed RecordBatch v2 (baseOffset 0, pid -1)."""
+def batch(values, keys=None, ts=None, attributes=0, pid=-1, epoch=-1, seq=-1):
+    """One uncompressed RecordBatch v2 (baseOffset 0; pid -1 unless given)."""
     ts = int(time.time() * 1000) if ts is None else ts
     recs = b"".join(record(i, keys[i] if keys else None, v) for i, v in enumerate(values))
-    after_crc = struct.pack(">hiqqqhii", attributes, len(values) - 1, ts, ts, -1, -1, -1,
+    after_crc = struct.pack(">hiqqqhii", attributes, len(values) - 1, ts, ts, pid, epoch, seq,
                             len(values)) + recs
     crc = crc32c(after_crc)
     head = struct.pack(">ibI", 0, 2, crc)  # partitionLeaderEpoch, magic, crc

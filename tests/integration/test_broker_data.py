@@ -19,6 +19,9 @@ MODE is one of
               unknown topic -> UNKNOWN_TOPIC_OR_PARTITION, bad acks -> 21;
               fetch out of range; DeleteRecords; ListOffsets earliest/latest
   restart     produce (kcat), SIGTERM (exit 0), restart, consume everything
+  idempotence raw idempotent batches (retry -> original offset, gap -> 45,
+              stale epoch -> 47, new epoch from 0), state rebuilt after a
+              restart; kcat -X enable.idempotence=true round trip
 
 Each mode starts its own stratad on a free loopback port with a temp data
 directory and stops it by pid. Exit 0 = pass, 1 = fail, 77 = skipped.
@@ -495,8 +498,59 @@ def mode_restart(b):
           flush=True)
 
 
+# ---- idempotence -----------------------------------------------------------------
+
+def mode_idempotence(b):
+    create_topic(b, "idem")
+    c = kwire.Conn(b.port)
+    pid = 4242
+
+    def send(seq, vals, epoch=0):
+        return kwire.produce(c, "idem", 0, kwire.batch(vals, pid=pid, epoch=epoch, seq=seq))[:2]
+
+    if send(0, [b"a", b"b"]) != (0, 0) or send(2, [b"c"]) != (0, 2):
+        fail("first idempotent batches")
+    if send(0, [b"a", b"b"]) != (0, 0):
+        fail("retry of an older cached batch must answer its original offset 0")
+    if send(2, [b"c"]) != (0, 2):
+        fail("retry of the newest batch must answer its original offset 2")
+    if send(5, [b"gap"])[0] != 45:
+        fail("sequence gap must be OUT_OF_ORDER_SEQUENCE_NUMBER (45)")
+    if kwire.list_offsets(c, "idem", 0, -1)[2] != 3:
+        fail("duplicates or rejected batches reached the log")
+    print("ok: retries answer the original offset without appending; a gap -> 45", flush=True)
+    if send(3, [b"d"], epoch=1)[0] != 45:
+        fail("a new epoch must start at sequence 0")
+    if send(0, [b"d"], epoch=1) != (0, 3):
+        fail("new epoch from 0")
+    if send(4, [b"old"], epoch=0)[0] != 47:
+        fail("stale epoch must be INVALID_PRODUCER_EPOCH (47)")
+    print("ok: new epoch must start at 0; stale epoch -> 47", flush=True)
+    c.close()
+    if b.stop() != 0:
+        fail("SIGTERM exit status")
+    b.start()
+    c = kwire.Conn(b.port)
+    if send(0, [b"d"], epoch=1) != (0, 3):
+        fail("after restart a retry must still answer offset 3 (state rebuilt from the log)")
+    if send(1, [b"e"], epoch=1) != (0, 4):
+        fail("after restart the next sequence continues")
+    c.close()
+    print("ok: producer state rebuilt from the log after a restart", flush=True)
+
+    if shutil.which("kcat"):
+        n = 20000
+        data = b"".join(b"v%d\n" % i for i in range(n))
+        kcat(b, ["-P", "-t", "idem-kcat", "-p", "0", "-X", "enable.idempotence=true", "-z", "lz4"],
+             stdin=data)
+        got = kcat(b, ["-C", "-t", "idem-kcat", "-p", "0", "-o", "beginning", "-e", "-q"])
+        if got != data:
+            fail("kcat idempotent round trip: %d bytes vs %d" % (len(got), len(data)))
+        print("ok: kcat -X enable.idempotence=true: %d records round-trip" % n, flush=True)
+
+
 MODES = {"kcat": mode_kcat, "python": mode_python, "durability": mode_durability,
-         "badinput": mode_badinput, "restart": mode_restart}
+         "badinput": mode_badinput, "restart": mode_restart, "idempotence": mode_idempotence}
 
 
 def main():
