@@ -50,8 +50,10 @@ stats() { sort -g | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1]
 declare -a p1 pall cons
 for r in $(seq "$repeat"); do
     t=bench-$r
+    sync # start each run without the previous run's writeback (as strata-bench storage does)
     out=$($bin/rdkafka-load produce -b 127.0.0.1:$port -t $t-a1 -n "$records" -s "$size" --acks 1)
     p1+=("$(echo "$out" | field rps)")
+    sync
     out=$($bin/rdkafka-load produce -b 127.0.0.1:$port -t $t-all -n "$records" -s "$size" --acks all)
     pall+=("$(echo "$out" | field rps)")
     out=$($bin/rdkafka-load consume -b 127.0.0.1:$port -t $t-all -n "$records")
