@@ -15,27 +15,16 @@ with a message naming the file.
 Python stdlib only. Exit 0 = pass, 1 = fail.
 """
 import os
-import shutil
-import signal
-import socket
 import struct
 import subprocess
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_broker_basic as tb  # noqa: E402  (shared wire helpers and Broker)
-
-fail, kstr, request, read_response = tb.fail, tb.kstr, tb.request, tb.read_response
+import strata_it as it  # noqa: E402
+from strata_it import EXPECTED_APIS, Rd, expect, fail, kstr, ok, read_response, request  # noqa: E402
 
 META_FILE = "__cluster_metadata.bin"
 NULL_STR = struct.pack(">h", -1)
-
-
-class Rd(tb.Rd):
-    def i64(self): return struct.unpack(">q", self.take(8))[0]
-    def boolean(self): return self.take(1)[0] != 0
 
 
 def i8(v): return struct.pack(">b", v)
@@ -181,22 +170,11 @@ def init_producer_id(c, v, tid=None):
 
 def topics_in_metadata(c):
     c.corr += 1
-    m = tb.metadata(c.s, 1, c.corr, None)
+    m = it.metadata(c.s, 1, c.corr, None)
     return {name: len(parts) for name, (err, parts) in m["topics"].items()}
 
 
-def expect(what, got, want):
-    if got != want:
-        fail("%s: got %r, want %r" % (what, got, want))
-    text = repr(got)
-    print("ok: %s -> %s" % (what, text if len(text) < 160 else text[:150] + "..."), flush=True)
-
-
 # ---- checks ---------------------------------------------------------------------
-
-EXPECTED_APIS = {0: (3, 7), 1: (4, 11), 2: (1, 3), 3: (0, 6), 18: (0, 3), 19: (0, 4),
-                 20: (0, 3), 21: (0, 1), 22: (0, 1), 23: (2, 3), 32: (0, 2), 33: (0, 1),
-                 37: (0, 1)}
 
 
 def check_api_versions(c):
@@ -376,7 +354,7 @@ def check_init_producer_id(c, seen):
                 fail("InitProducerId returned %d twice" % pid)
             seen.add(pid)
     expect("InitProducerId transactional -> 53", init_producer_id(c, 1, "txn-1"), (53, -1, -1))
-    print("ok: InitProducerId gave %d unique ids, epoch 0" % len(seen), flush=True)
+    ok("InitProducerId gave %d unique ids, epoch 0" % len(seen))
 
 
 def check_malformed_changes_nothing(b):
@@ -384,11 +362,11 @@ def check_malformed_changes_nothing(b):
     # two topics announced, only the first present: must not create "half"
     body = i32(2) + kstr("half") + i32(1) + i16(1) + i32(0) + i32(0)
     s.sendall(request(19, 0, 1, body))
-    tb.expect_closed(s, "truncated CreateTopics")
+    it.expect_closed(s, "truncated CreateTopics")
     s = b.connect()
     body = arr([i8(2) + kstr("orders") + i32(1) + kstr("retention.ms")])  # value missing
     s.sendall(request(33, 0, 2, body))
-    tb.expect_closed(s, "truncated AlterConfigs")
+    it.expect_closed(s, "truncated AlterConfigs")
     c = Client(b)
     if "half" in topics_in_metadata(c):
         fail("a malformed CreateTopics created a topic")
@@ -401,25 +379,22 @@ def snapshot(c):
     topics = topics_in_metadata(c)
     configs = {t: {k: v for k, v in describe_topic(c, t).items() if v[1] == 1} for t in sorted(topics)}
     c.corr += 1
-    cluster = tb.metadata(c.s, 2, c.corr, [])["cluster"]
+    cluster = it.metadata(c.s, 2, c.corr, [])["cluster"]
     return topics, configs, cluster
 
 
 def start(exe, tmp):
-    return tb.Broker(exe, tmp, extra=["--override", "num.partitions=4",
-                                      "--override", "log.retention.bytes=123456789",
-                                      "--override", "auto.create.topics.enable=false"])
+    return it.Broker(exe, tmp, overrides=[("connections.max.idle.ms", 2000),
+                                          ("num.partitions", 4),
+                                          ("log.retention.bytes", 123456789),
+                                          ("auto.create.topics.enable", "false")])
 
 
 def restart_check(exe, tmp, b, how, before, seen):
     if how == "SIGTERM":
-        rc = b.stop()
-        if rc != 0:
-            fail("stratad exited %d after SIGTERM" % rc)
+        b.stop_ok()
     else:
-        os.kill(b.proc.pid, signal.SIGKILL)
-        b.proc.wait(timeout=15)
-        b.log.close()
+        b.kill()
     b = start(exe, tmp)
     c = Client(b)
     expect("topics, partitions, configs and cluster id after %s restart" % how, snapshot(c), before)
@@ -437,7 +412,7 @@ def check_corrupt_store_refused(exe, tmp):
         f.write(data)
     log = os.path.join(tmp, "corrupt.log")
     with open(log, "wb") as lf:
-        p = subprocess.Popen([exe, "--override", "listeners=PLAINTEXT://127.0.0.1:%d" % tb.free_port(),
+        p = subprocess.Popen([exe, "--override", "listeners=PLAINTEXT://127.0.0.1:%d" % it.free_port(),
                               "--override", "log.dirs=%s" % os.path.join(tmp, "data")],
                              stdout=lf, stderr=subprocess.STDOUT)
         try:
@@ -452,67 +427,51 @@ def check_corrupt_store_refused(exe, tmp):
     with open(path, "rb") as f:
         if bytearray(f.read()) != data:
             fail("the corrupt metadata file was rewritten")
-    print("ok: corrupt %s -> stratad exits %d naming the file, file untouched" % (META_FILE, rc),
-          flush=True)
+    ok("corrupt %s -> stratad exits %d naming the file, file untouched" % (META_FILE, rc))
 
 
 def main():
-    if len(sys.argv) < 2:
-        print(__doc__)
-        return 2
-    exe = os.path.abspath(sys.argv[1])
-    if not os.access(exe, os.X_OK):
-        fail("%s is not executable (build first)" % exe)
-    tmp = tempfile.mkdtemp(prefix="strata-admin-")
-    b = None
-    ok = False
+    exe = it.stratad_arg(__doc__)
+    return it.run("strata-admin-", lambda tmp: run(exe, tmp))
+
+
+def run(exe, tmp):
     seen = set()
-    try:
-        b = start(exe, tmp)
-        c = Client(b)
-        check_api_versions(c)
-        check_create_topics(c)
-        check_create_partitions(c)
-        check_describe_configs(c)
-        check_alter_configs(c)
-        check_delete_topics(c)
-        check_init_producer_id(c, seen)
-        c.close()
-        check_malformed_changes_nothing(b)
+    b = start(exe, tmp)
+    c = Client(b)
+    check_api_versions(c)
+    check_create_topics(c)
+    check_create_partitions(c)
+    check_describe_configs(c)
+    check_alter_configs(c)
+    check_delete_topics(c)
+    check_init_producer_id(c, seen)
+    c.close()
+    check_malformed_changes_nothing(b)
 
-        c = Client(b)
-        before = snapshot(c)
-        c.close()
-        b = restart_check(exe, tmp, b, "SIGTERM", before, seen)
+    c = Client(b)
+    before = snapshot(c)
+    c.close()
+    b = restart_check(exe, tmp, b, "SIGTERM", before, seen)
 
-        # change things, then kill -9 right after the acknowledgements
-        c = Client(b)
-        expect("CreateTopics before kill -9", create_topics(c, 0, [("after-kill", 2, 1)]),
-               {"after-kill": 0})
-        expect("CreatePartitions before kill -9", create_partitions(c, 0, [("manual", 3, None)]),
-               {"manual": 0})
-        expect("AlterConfigs before kill -9",
-               alter_configs(c, 0, [(2, "after-kill", {"max.message.bytes": "2048"})]),
-               {(2, "after-kill"): 0})
-        expect("DeleteTopics before kill -9", delete_topics(c, 0, ["dflt"]), {"dflt": 0})
-        check_init_producer_id(c, seen)
-        before = snapshot(c)
-        c.close()
-        b = restart_check(exe, tmp, b, "kill -9", before, seen)
+    # change things, then kill -9 right after the acknowledgements
+    c = Client(b)
+    expect("CreateTopics before kill -9", create_topics(c, 0, [("after-kill", 2, 1)]),
+           {"after-kill": 0})
+    expect("CreatePartitions before kill -9", create_partitions(c, 0, [("manual", 3, None)]),
+           {"manual": 0})
+    expect("AlterConfigs before kill -9",
+           alter_configs(c, 0, [(2, "after-kill", {"max.message.bytes": "2048"})]),
+           {(2, "after-kill"): 0})
+    expect("DeleteTopics before kill -9", delete_topics(c, 0, ["dflt"]), {"dflt": 0})
+    check_init_producer_id(c, seen)
+    before = snapshot(c)
+    c.close()
+    b = restart_check(exe, tmp, b, "kill -9", before, seen)
 
-        rc = b.stop()
-        if rc != 0:
-            fail("final stop exited %d" % rc)
-        check_corrupt_store_refused(exe, tmp)
-        ok = True
-        return 0
-    finally:
-        if b is not None and b.proc.poll() is None:
-            b.proc.kill()
-        if not ok and b is not None:
-            print("---- stratad log ----")
-            b.dump()
-        shutil.rmtree(tmp, ignore_errors=True)
+    b.stop_ok("final stop")
+    check_corrupt_store_refused(exe, tmp)
+    return 0
 
 
 if __name__ == "__main__":

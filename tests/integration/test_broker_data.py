@@ -28,102 +28,15 @@ directory and stops it by pid. Exit 0 = pass, 1 = fail, 77 = skipped.
 """
 import os
 import shutil
-import signal
 import socket
 import struct
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import kwire  # noqa: E402
-
-
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    raise SystemExit(1)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Broker:
-    def __init__(self, exe, tmp, port=None, extra=()):
-        self.exe, self.tmp, self.extra = exe, tmp, list(extra)
-        self.port = port or free_port()
-        self.start()
-
-    def start(self):
-        self.log_path = os.path.join(self.tmp, "stratad.log")
-        self.log = open(self.log_path, "ab")
-        args = [self.exe,
-                "--override", "listeners=PLAINTEXT://127.0.0.1:%d" % self.port,
-                "--override", "log.dirs=%s" % os.path.join(self.tmp, "data"),
-                "--override", "num.partitions=1"] + self.extra
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                self.dump()
-                fail("stratad exited early with %d" % self.proc.returncode)
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.dump()
-        fail("stratad did not start listening")
-
-    def dump(self):
-        self.log.flush()
-        with open(self.log_path, "rb") as f:
-            sys.stdout.write(f.read().decode(errors="replace")[-20000:])
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.dump()
-            fail("stratad did not stop within 20 s of SIGTERM")
-        self.log.close()
-        return rc
-
-    def kill(self):
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self.log.close()
-
-
-def kcat(b, args, stdin=None, timeout=120):
-    cmd = ["kcat", "-b", "127.0.0.1:%d" % b.port] + args
-    try:
-        r = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=timeout)
-    except subprocess.TimeoutExpired:
-        b.dump()
-        fail("%s timed out" % " ".join(cmd))
-    if r.returncode != 0:
-        b.dump()
-        fail("%s exited %d: %s" % (" ".join(cmd), r.returncode, r.stderr.decode(errors="replace")))
-    return r.stdout
-
-
-def create_topic(b, name, partitions=1):
-    c = kwire.Conn(b.port)
-    body = (struct.pack(">i", 1) + kwire.kstr(name) + struct.pack(">ihi", partitions, 1, 0) +
-            struct.pack(">i", 0) + struct.pack(">i", 10000))
-    c.call(19, 0, body)
-    c.close()
+import strata_it as it  # noqa: E402
+from strata_it import create_topic, fail, kcat, ok  # noqa: E402
 
 
 # ---- kcat ----------------------------------------------------------------------
@@ -139,7 +52,7 @@ def mode_kcat(b):
     out = kcat(b, ["-L", "-t", "kc-meta"]).decode()
     if "broker 0 at 127.0.0.1:%d" % b.port not in out or "3 partitions" not in out:
         fail("kcat -L: %s" % out)
-    print("ok: kcat -L lists the broker and 3 partitions", flush=True)
+    ok("kcat -L lists the broker and 3 partitions")
 
     for codec in ("none", "gzip", "snappy", "lz4", "zstd"):
         topic = "kc-" + codec
@@ -161,9 +74,9 @@ def mode_kcat(b):
             fail("%s: consumed %d lines, want %d; first difference at %s: %r vs %r" %
                  (codec, len(gl), len(wl), first, gl[first] if first is not None else None,
                   wl[first] if first is not None else None))
-        print("ok: -z %s: %d records with key and headers round-trip byte-identical "
-              "(produce %.0f rec/s, consume %.0f rec/s)" %
-              (codec, N_KCAT, N_KCAT / (t1 - t0), N_KCAT / (t2 - t1)), flush=True)
+        ok("-z %s: %d records with key and headers round-trip byte-identical "
+           "(produce %.0f rec/s, consume %.0f rec/s)" %
+           (codec, N_KCAT, N_KCAT / (t1 - t0), N_KCAT / (t2 - t1)))
 
     # -o s@<timestamp>: the first record at or after the timestamp
     kcat(b, ["-P", "-t", "kc-time", "-p", "0"], stdin=b"".join(b"early-%d\n" % i for i in range(500)))
@@ -175,7 +88,7 @@ def mode_kcat(b):
     want = b"".join(b"%d late-%d\n" % (500 + i, i) for i in range(500))
     if got != want:
         fail("-o s@%d: got %r..." % (ts, got[:200]))
-    print("ok: kcat -o s@<ts> starts at the first record at or after it (offset 500)", flush=True)
+    ok("kcat -o s@<ts> starts at the first record at or after it (offset 500)")
 
 
 # ---- kafka-python ------------------------------------------------------------------
@@ -190,8 +103,8 @@ def mode_python(b):
     have = {"gzip": codec.has_gzip(), "snappy": codec.has_snappy(), "lz4": codec.has_lz4(),
             "zstd": codec.has_zstd()}
     n = 5000
-    for name, ok in have.items():
-        if not ok:
+    for name, present in have.items():
+        if not present:
             print("skip: kafka-python has no %s codec library here (Debian python3-%s "
                   "not installed); not tested" % (name, name), flush=True)
             continue
@@ -222,8 +135,8 @@ def mode_python(b):
             fail("%s: consumer read %d records, first %r" % (name, len(got), got[:2]))
         if got[0].headers != [("h", b"1000")]:
             fail("%s: headers %r" % (name, got[0].headers))
-        print("ok: kafka-python acks=all %s: %d records acknowledged at 0..%d, read back "
-              "from a seek to 1000 with keys and headers" % (name, n, n - 1), flush=True)
+        ok("kafka-python acks=all %s: %d records acknowledged at 0..%d, read back "
+           "from a seek to 1000 with keys and headers" % (name, n, n - 1))
 
 
 # ---- durability ------------------------------------------------------------------
@@ -238,7 +151,7 @@ def mode_durability(b):
     def producer(worker):
         # each worker keeps up to 4 requests in flight on its own connection
         try:
-            c = kwire.Conn(b.port, timeout=10)
+            c = it.Conn(b.port, timeout=10)
         except OSError:
             return
         seq = 0
@@ -248,13 +161,13 @@ def mode_durability(b):
                 while len(inflight) < 4 and not stop.is_set():
                     vals = [b"w%d-%d" % (worker, seq + i) for i in range(20)]
                     seq += 20
-                    c.send(0, 7, kwire.produce_body("dur", 0, kwire.batch(vals), acks=-1))
+                    c.send(0, 7, it.produce_body("dur", 0, it.batch(vals), acks=-1))
                     inflight.append(vals)
                 if not inflight:
                     break
                 _, body = c.recv()
                 vals = inflight.pop(0)
-                err, base, _ = kwire.parse_produce(body)
+                err, base, _ = it.parse_produce(body)
                 if err:
                     errors.append(err)
                     continue
@@ -276,12 +189,11 @@ def mode_durability(b):
     n_acked = sum(len(v) for v in acked.values())
     if n_acked < 100:
         fail("only %d records acknowledged before the kill" % n_acked)
-    print("ok: %d records in %d batches acknowledged before SIGKILL" % (n_acked, len(acked)),
-          flush=True)
+    ok("%d records in %d batches acknowledged before SIGKILL" % (n_acked, len(acked)))
 
     b.start()
-    c = kwire.Conn(b.port)
-    recs = kwire.read_all(c, "dur", 0)
+    c = it.Conn(b.port)
+    recs = it.read_all(c, "dur", 0)
     c.close()
     offsets = [r[0] for r in recs]
     if offsets != list(range(len(recs))):
@@ -302,8 +214,8 @@ def mode_durability(b):
         if int(s) <= last.get(w, -1):
             fail("worker %s records out of order at %r" % (w, v))
         last[w] = int(s)
-    print("ok: after restart all %d acknowledged records are there exactly once, in order "
-          "(%d records in the log)" % (n_acked, len(recs)), flush=True)
+    ok("after restart all %d acknowledged records are there exactly once, in order "
+       "(%d records in the log)" % (n_acked, len(recs)))
 
 
 # ---- bad input -------------------------------------------------------------------
@@ -311,105 +223,105 @@ def mode_durability(b):
 def mode_badinput(b):
     create_topic(b, "bad")
     create_topic(b, "small")
-    c = kwire.Conn(b.port)
+    c = it.Conn(b.port)
     # max.message.bytes=1000 on "small" through AlterConfigs v0
-    body = (struct.pack(">i", 1) + struct.pack(">b", 2) + kwire.kstr("small") + struct.pack(">i", 1) +
-            kwire.kstr("max.message.bytes") + kwire.kstr("1000") + b"\x00")
+    body = (struct.pack(">i", 1) + struct.pack(">b", 2) + it.kstr("small") + struct.pack(">i", 1) +
+            it.kstr("max.message.bytes") + it.kstr("1000") + b"\x00")
     c.call(33, 0, body)
 
-    err, base, ls = kwire.produce(c, "bad", 0, kwire.batch([b"a", b"b", b"c"]))
+    err, base, ls = it.produce(c, "bad", 0, it.batch([b"a", b"b", b"c"]))
     if (err, base, ls) != (0, 0, 0):
         fail("good batch: %r" % ((err, base, ls),))
-    before = kwire.list_offsets(c, "bad", 0, -1)
-    good = bytearray(kwire.batch([b"d", b"e"]))
+    before = it.list_offsets(c, "bad", 0, -1)
+    good = bytearray(it.batch([b"d", b"e"]))
     good[30] ^= 0x01  # inside the CRC-covered area
-    r = kwire.produce(c, "bad", 0, bytes(good))
+    r = it.produce(c, "bad", 0, bytes(good))
     if r[0] != 2:
         fail("corrupt batch: %r, want CORRUPT_MESSAGE (2)" % (r,))
-    after = kwire.list_offsets(c, "bad", 0, -1)
+    after = it.list_offsets(c, "bad", 0, -1)
     if before != after or after[2] != 3:
         fail("log changed by a corrupt batch: %r -> %r" % (before, after))
-    print("ok: flipped CRC -> CORRUPT_MESSAGE, latest offset stays %d" % after[2], flush=True)
+    ok("flipped CRC -> CORRUPT_MESSAGE, latest offset stays %d" % after[2])
 
-    r = kwire.produce(c, "small", 0, kwire.batch([b"x" * 2000]))
+    r = it.produce(c, "small", 0, it.batch([b"x" * 2000]))
     if r[0] != 10:
         fail("oversized batch: %r, want MESSAGE_TOO_LARGE (10)" % (r,))
-    r = kwire.produce(c, "bad", 0, kwire.batch([b"x" * 1100000]))
+    r = it.produce(c, "bad", 0, it.batch([b"x" * 1100000]))
     if r[0] != 10:
         fail("batch over message.max.bytes: %r, want 10" % (r,))
-    print("ok: batch over max.message.bytes (topic and broker default) -> MESSAGE_TOO_LARGE", flush=True)
-    r = kwire.produce(c, "bad", 0, kwire.batch([b"1"]) + kwire.batch([b"2"]))
+    ok("batch over max.message.bytes (topic and broker default) -> MESSAGE_TOO_LARGE")
+    r = it.produce(c, "bad", 0, it.batch([b"1"]) + it.batch([b"2"]))
     if r[0] != 87:
         fail("two batches: %r, want INVALID_RECORD (87)" % (r,))
-    r = kwire.produce(c, "bad", 0, b"")
+    r = it.produce(c, "bad", 0, b"")
     if r[0] != 87:
         fail("empty records: %r, want 87" % (r,))
-    r = kwire.produce(c, "nope", 0, kwire.batch([b"1"]))
+    r = it.produce(c, "nope", 0, it.batch([b"1"]))
     if r[0] != 3:
         fail("unknown topic: %r, want 3" % (r,))
-    r = kwire.produce(c, "bad", 7, kwire.batch([b"1"]))
+    r = it.produce(c, "bad", 7, it.batch([b"1"]))
     if r[0] != 3:
         fail("unknown partition: %r, want 3" % (r,))
-    r = kwire.parse_produce(c.call(0, 7, kwire.produce_body("bad", 0, kwire.batch([b"1"]), acks=2)))
+    r = it.parse_produce(c.call(0, 7, it.produce_body("bad", 0, it.batch([b"1"]), acks=2)))
     if r[0] != 21:
         fail("acks=2: %r, want INVALID_REQUIRED_ACKS (21)" % (r,))
-    zstd = bytearray(kwire.batch([b"z"]))
+    zstd = bytearray(it.batch([b"z"]))
     zstd[22] |= 4  # attributes low byte: codec zstd (header check happens before the CRC)
-    r = kwire.parse_produce(c.call(0, 6, kwire.produce_body("bad", 0, bytes(zstd))), 6)
+    r = it.parse_produce(c.call(0, 6, it.produce_body("bad", 0, bytes(zstd))), 6)
     if r[0] != 76:
         fail("zstd on Produce v6: %r, want 76" % (r,))
-    print("ok: two batches / empty -> 87, unknown topic/partition -> 3, acks=2 -> 21, "
-          "zstd below v7 -> 76", flush=True)
-    if kwire.list_offsets(c, "bad", 0, -1)[2] != 3:
+    ok("two batches / empty -> 87, unknown topic/partition -> 3, acks=2 -> 21, "
+       "zstd below v7 -> 76")
+    if it.list_offsets(c, "bad", 0, -1)[2] != 3:
         fail("rejected produces changed the log")
 
     # acks=0: no response; the next request's response comes next
-    c.send(0, 7, kwire.produce_body("bad", 0, kwire.batch([b"quiet"]), acks=0))
-    e, ts, off = kwire.list_offsets(c, "bad", 0, -1)
+    c.send(0, 7, it.produce_body("bad", 0, it.batch([b"quiet"]), acks=0))
+    e, ts, off = it.list_offsets(c, "bad", 0, -1)
     deadline = time.time() + 5
     while off != 4 and time.time() < deadline:
         time.sleep(0.05)
-        e, ts, off = kwire.list_offsets(c, "bad", 0, -1)
+        e, ts, off = it.list_offsets(c, "bad", 0, -1)
     if off != 4:
         fail("acks=0 produce not stored: latest %d" % off)
-    print("ok: acks=0 produce stored without a response", flush=True)
+    ok("acks=0 produce stored without a response")
 
-    err, hw, recs = kwire.fetch(c, "bad", 0, 99)
+    err, hw, recs = it.fetch(c, "bad", 0, 99)
     if err != 1:
         fail("fetch past the end: error %d, want OFFSET_OUT_OF_RANGE (1)" % err)
-    err, hw, recs = kwire.fetch(c, "bad", 0, 4)
+    err, hw, recs = it.fetch(c, "bad", 0, 4)
     if err or hw != 4 or recs:
         fail("fetch at the end: %r" % ((err, hw, recs),))
     t0 = time.time()
-    err, hw, recs = kwire.fetch(c, "bad", 0, 4, max_wait=400)
+    err, hw, recs = it.fetch(c, "bad", 0, 4, max_wait=400)
     if err or recs or time.time() - t0 < 0.3:
         fail("long poll at the end answered early: %r after %.3f s" % ((err, hw), time.time() - t0))
-    print("ok: fetch out of range -> 1; at the end empty; long poll waits max_wait_ms", flush=True)
+    ok("fetch out of range -> 1; at the end empty; long poll waits max_wait_ms")
 
     # a parked fetch wakes when data arrives
-    c2 = kwire.Conn(b.port)
+    c2 = it.Conn(b.port)
     res = {}
 
     def waiter():
         t = time.time()
-        res["r"] = kwire.fetch(c2, "bad", 0, 4, max_wait=10000)
+        res["r"] = it.fetch(c2, "bad", 0, 4, max_wait=10000)
         res["t"] = time.time() - t
     th = threading.Thread(target=waiter)
     th.start()
     time.sleep(0.3)
-    kwire.produce(c, "bad", 0, kwire.batch([b"wake"]))
+    it.produce(c, "bad", 0, it.batch([b"wake"]))
     th.join(15)
-    vals = [v for _, _, v in kwire.parse_batches(res["r"][2])]
+    vals = [v for _, _, v in it.parse_batches(res["r"][2])]
     if vals != [b"wake"] or res["t"] > 5:
         fail("parked fetch: %r after %.2f s" % (res, res.get("t", -1)))
-    print("ok: a parked fetch is answered when data arrives (%.2f s)" % res["t"], flush=True)
+    ok("a parked fetch is answered when data arrives (%.2f s)" % res["t"])
 
-    e, ts, off = kwire.list_offsets(c, "bad", 0, -2)
+    e, ts, off = it.list_offsets(c, "bad", 0, -2)
     if (e, off) != (0, 0):
         fail("earliest: %r" % ((e, ts, off),))
     # DeleteRecords v1 below offset 2, then past the high watermark
     def delete_records(offset):
-        body = (struct.pack(">i", 1) + kwire.kstr("bad") + struct.pack(">iiq", 1, 0, offset) +
+        body = (struct.pack(">i", 1) + it.kstr("bad") + struct.pack(">iiq", 1, 0, offset) +
                 struct.pack(">i", 5000))
         rb = c.call(21, 1, body)
         p = 4 + 4 + 2 + 3 + 4
@@ -419,14 +331,14 @@ def mode_badinput(b):
         fail("DeleteRecords 2")
     if delete_records(99)[0] != 1:
         fail("DeleteRecords past the hw: want OFFSET_OUT_OF_RANGE")
-    if kwire.list_offsets(c, "bad", 0, -2)[2] != 2:
+    if it.list_offsets(c, "bad", 0, -2)[2] != 2:
         fail("earliest after DeleteRecords")
-    if kwire.fetch(c, "bad", 0, 0)[0] != 1:
+    if it.fetch(c, "bad", 0, 0)[0] != 1:
         fail("fetch below the log start: want 1")
-    recs = kwire.read_all(c, "bad", 0, 2)
+    recs = it.read_all(c, "bad", 0, 2)
     if [r[0] for r in recs] != [2, 3, 4] or recs[0][2] != b"c":
         fail("records after DeleteRecords: %r" % recs)
-    print("ok: DeleteRecords moves the log start (earliest = 2), past hw -> 1", flush=True)
+    ok("DeleteRecords moves the log start (earliest = 2), past hw -> 1")
     c2.close()
 
     # a slow reader with a small receive buffer: the socket fills, so the
@@ -434,27 +346,26 @@ def mode_badinput(b):
     create_topic(b, "slow")
     vals = [(b"%06d" % i) * 10000 for i in range(64)]  # 60 KB records, ~3.8 MB
     for i in range(0, 64, 8):
-        kwire.produce(c, "slow", 0, kwire.batch(vals[i:i + 8]))
+        it.produce(c, "slow", 0, it.batch(vals[i:i + 8]))
     slow = socket.socket()
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow.connect(("127.0.0.1", b.port))
     slow.settimeout(30)
-    sc = kwire.Conn.__new__(kwire.Conn)
+    sc = it.Conn.__new__(it.Conn)
     sc.s, sc.corr = slow, 0
     body = struct.pack(">iiiib", -1, 0, 1, 64 << 20, 0)
-    body += struct.pack(">i", 1) + kwire.kstr("slow") + struct.pack(">iiqi", 1, 0, 0, 8 << 20)
+    body += struct.pack(">i", 1) + it.kstr("slow") + struct.pack(">iiqi", 1, 0, 0, 8 << 20)
     for _ in range(3):
         sc.send(1, 4, body)  # pipelined: later responses wait behind the first
     time.sleep(0.5)
     for _ in range(3):
         _, rb = sc.recv()
-        got = [v for _, _, v in kwire.parse_batches(rb[4 + 4 + 2 + 4 + 4 + 4 + 2 + 8 + 8 + 4 + 4:])]
+        got = [v for _, _, v in it.parse_batches(rb[4 + 4 + 2 + 4 + 4 + 4 + 2 + 8 + 8 + 4 + 4:])]
         if got != vals:
             fail("slow reader got %d records" % len(got))
         time.sleep(0.1)
     slow.close()
-    print("ok: a slow reader with a 4 KiB receive buffer gets 3 pipelined 3.8 MB fetches intact",
-          flush=True)
+    ok("a slow reader with a 4 KiB receive buffer gets 3 pipelined 3.8 MB fetches intact")
     c.close()
 
 
@@ -469,9 +380,9 @@ def mode_restart(b):
     kcat(b, ["-P", "-t", "rs", "-K", ":", "-z", "lz4"], stdin=data)
     # a small segment size would be the topic's; the broker default rolls at 1 GiB
     before = {}
-    c = kwire.Conn(b.port)
+    c = it.Conn(b.port)
     for p in range(3):
-        before[p] = kwire.list_offsets(c, "rs", p, -1)[2]
+        before[p] = it.list_offsets(c, "rs", p, -1)[2]
     c.close()
     if sum(before.values()) != 30000:
         fail("latest offsets %r do not add up to 30000" % before)
@@ -479,14 +390,14 @@ def mode_restart(b):
     if rc != 0:
         b.dump()
         fail("SIGTERM exit status %d" % rc)
-    print("ok: SIGTERM -> exit 0", flush=True)
+    ok("SIGTERM -> exit 0")
     b.start()
     got = kcat(b, ["-C", "-t", "rs", "-o", "beginning", "-e", "-q", "-f", "%k:%s\n"])
     lines = sorted(got.split(b"\n")[:-1], key=lambda l: int(l.split(b":")[0]))
     if lines != data.split(b"\n")[:-1]:
         fail("after restart consumed %d records" % len(lines))
-    c = kwire.Conn(b.port)
-    after = {p: kwire.list_offsets(c, "rs", p, -1)[2] for p in range(3)}
+    c = it.Conn(b.port)
+    after = {p: it.list_offsets(c, "rs", p, -1)[2] for p in range(3)}
     c.close()
     if after != before:
         fail("latest offsets changed across the restart: %r -> %r" % (before, after))
@@ -494,19 +405,18 @@ def mode_restart(b):
         log = f.read().decode(errors="replace")
     if "full recovery" in log or "truncat" in log:
         fail("a clean stop was followed by recovery: see the log")
-    print("ok: after restart all 30000 records (3 partitions) are consumed, offsets unchanged",
-          flush=True)
+    ok("after restart all 30000 records (3 partitions) are consumed, offsets unchanged")
 
 
 # ---- idempotence -----------------------------------------------------------------
 
 def mode_idempotence(b):
     create_topic(b, "idem")
-    c = kwire.Conn(b.port)
+    c = it.Conn(b.port)
     pid = 4242
 
     def send(seq, vals, epoch=0):
-        return kwire.produce(c, "idem", 0, kwire.batch(vals, pid=pid, epoch=epoch, seq=seq))[:2]
+        return it.produce(c, "idem", 0, it.batch(vals, pid=pid, epoch=epoch, seq=seq))[:2]
 
     if send(0, [b"a", b"b"]) != (0, 0) or send(2, [b"c"]) != (0, 2):
         fail("first idempotent batches")
@@ -516,27 +426,27 @@ def mode_idempotence(b):
         fail("retry of the newest batch must answer its original offset 2")
     if send(5, [b"gap"])[0] != 45:
         fail("sequence gap must be OUT_OF_ORDER_SEQUENCE_NUMBER (45)")
-    if kwire.list_offsets(c, "idem", 0, -1)[2] != 3:
+    if it.list_offsets(c, "idem", 0, -1)[2] != 3:
         fail("duplicates or rejected batches reached the log")
-    print("ok: retries answer the original offset without appending; a gap -> 45", flush=True)
+    ok("retries answer the original offset without appending; a gap -> 45")
     if send(3, [b"d"], epoch=1)[0] != 45:
         fail("a new epoch must start at sequence 0")
     if send(0, [b"d"], epoch=1) != (0, 3):
         fail("new epoch from 0")
     if send(4, [b"old"], epoch=0)[0] != 47:
         fail("stale epoch must be INVALID_PRODUCER_EPOCH (47)")
-    print("ok: new epoch must start at 0; stale epoch -> 47", flush=True)
+    ok("new epoch must start at 0; stale epoch -> 47")
     c.close()
     if b.stop() != 0:
         fail("SIGTERM exit status")
     b.start()
-    c = kwire.Conn(b.port)
+    c = it.Conn(b.port)
     if send(0, [b"d"], epoch=1) != (0, 3):
         fail("after restart a retry must still answer offset 3 (state rebuilt from the log)")
     if send(1, [b"e"], epoch=1) != (0, 4):
         fail("after restart the next sequence continues")
     c.close()
-    print("ok: producer state rebuilt from the log after a restart", flush=True)
+    ok("producer state rebuilt from the log after a restart")
 
     if shutil.which("kcat"):
         n = 20000
@@ -546,7 +456,7 @@ def mode_idempotence(b):
         got = kcat(b, ["-C", "-t", "idem-kcat", "-p", "0", "-o", "beginning", "-e", "-q"])
         if got != data:
             fail("kcat idempotent round trip: %d bytes vs %d" % (len(got), len(data)))
-        print("ok: kcat -X enable.idempotence=true: %d records round-trip" % n, flush=True)
+        ok("kcat -X enable.idempotence=true: %d records round-trip" % n)
 
 
 MODES = {"kcat": mode_kcat, "python": mode_python, "durability": mode_durability,
@@ -558,24 +468,12 @@ def main():
         print(__doc__)
         return 2
     exe, mode = sys.argv[1], sys.argv[2]
-    tmp = tempfile.mkdtemp(prefix="strata-data-")
-    b = None
-    ok = False
-    try:
-        b = Broker(exe, tmp)
+
+    def body(tmp):
+        b = it.Broker(exe, tmp, overrides={"num.partitions": 1})
         MODES[mode](b)
-        rc = b.stop()
-        if rc != 0:
-            b.dump()
-            fail("stratad exited %d after SIGTERM" % rc)
-        ok = True
-    finally:
-        if b and b.proc.poll() is None:
-            b.proc.kill()
-        if ok:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print("data kept in %s" % tmp)
+        b.stop_ok()
+    it.run("strata-data-", body, keep_tmp_on_fail=True)
     print("PASS: %s" % mode)
     return 0
 

@@ -9,22 +9,18 @@ all through an unmodified kafka-python 2.0.2 (Debian python3-kafka, installed
 by scripts/deps.sh). Exit 77 when the module is missing.
 """
 import os
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_broker_basic as tb  # noqa: E402
+import strata_it as it  # noqa: E402
+from strata_it import fail, ok  # noqa: E402
 
 try:
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
     from kafka.errors import InvalidReplicationFactorError, TopicAlreadyExistsError
 except ImportError:
-    print("SKIP: python3 module kafka (Debian python3-kafka) is not installed")
-    sys.exit(77)
-
-fail = tb.fail
+    it.skip("python3 module kafka (Debian python3-kafka) is not installed")
 
 
 def topic_errors(resp):
@@ -39,29 +35,29 @@ def run(b):
                                     NewTopic("kp-two", 1, 1, topic_configs={"retention.ms": "60000"})])
         if any(topic_errors(resp).values()):
             fail("create_topics: %r" % resp)
-        print("ok: create_topics kp-one, kp-two", flush=True)
+        ok("create_topics kp-one, kp-two")
         try:
             admin.create_topics([NewTopic("kp-one", 1, 1)])
             fail("create_topics of an existing topic did not raise")
         except TopicAlreadyExistsError:
-            print("ok: existing topic -> TopicAlreadyExistsError", flush=True)
+            ok("existing topic -> TopicAlreadyExistsError")
         try:
             admin.create_topics([NewTopic("kp-rf", 1, 3)])
             fail("replication factor 3 did not raise")
         except InvalidReplicationFactorError:
-            print("ok: replication factor 3 -> InvalidReplicationFactorError", flush=True)
+            ok("replication factor 3 -> InvalidReplicationFactorError")
         admin.create_topics([NewTopic("kp-dry", 1, 1)], validate_only=True)
 
         names = set(admin.list_topics())
         if not {"kp-one", "kp-two"} <= names or "kp-dry" in names:
             fail("list_topics: %r" % names)
-        print("ok: list_topics ->", sorted(names), flush=True)
+        ok("list_topics ->", sorted(names))
 
         res = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "kp-two")])
         entries = {e[0]: e[1] for e in res[0].resources[0][4]}
         if entries.get("retention.ms") != "60000" or entries.get("cleanup.policy") != "delete":
             fail("describe_configs kp-two: %r" % entries)
-        print("ok: describe_configs kp-two retention.ms=60000 (%d keys)" % len(entries), flush=True)
+        ok("describe_configs kp-two retention.ms=60000 (%d keys)" % len(entries))
 
         res = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, "kp-one",
                                                   configs={"cleanup.policy": "compact"})])
@@ -71,17 +67,17 @@ def run(b):
         entries = {e[0]: e[1] for e in res[0].resources[0][4]}
         if entries.get("cleanup.policy") != "compact":
             fail("alter_configs not visible: %r" % entries)
-        print("ok: alter_configs kp-one cleanup.policy=compact", flush=True)
+        ok("alter_configs kp-one cleanup.policy=compact")
 
         res = admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, "0")])
         if res[0].resources[0][0] != 0 or not res[0].resources[0][4]:
             fail("describe_configs broker: %r" % res)
-        print("ok: describe_configs broker 0 (%d keys)" % len(res[0].resources[0][4]), flush=True)
+        ok("describe_configs broker 0 (%d keys)" % len(res[0].resources[0][4]))
 
         resp = admin.create_partitions({"kp-one": NewPartitions(5)})
         if any(t[1] for t in resp.topic_errors):
             fail("create_partitions: %r" % resp)
-        print("ok: create_partitions kp-one -> 5", flush=True)
+        ok("create_partitions kp-one -> 5")
 
         resp = admin.delete_topics(["kp-two"])
         if any(t[1] for t in resp.topic_error_codes):
@@ -89,34 +85,20 @@ def run(b):
         names = set(admin.list_topics())
         if "kp-two" in names:
             fail("kp-two still listed after delete: %r" % names)
-        print("ok: delete_topics kp-two", flush=True)
+        ok("delete_topics kp-two")
     finally:
         admin.close()
 
 
 def main():
-    if len(sys.argv) < 2:
-        print(__doc__)
-        return 2
-    exe = os.path.abspath(sys.argv[1])
-    tmp = tempfile.mkdtemp(prefix="strata-kp-admin-")
-    b = None
-    ok = False
-    try:
-        b = tb.Broker(exe, tmp, extra=["--override", "auto.create.topics.enable=false"])
+    exe = it.stratad_arg(__doc__)
+
+    def body(tmp):
+        b = it.Broker(exe, tmp, overrides=[("connections.max.idle.ms", 2000),
+                                           ("auto.create.topics.enable", "false")])
         run(b)
-        rc = b.stop()
-        if rc != 0:
-            fail("stratad exited %d after SIGTERM" % rc)
-        ok = True
-        return 0
-    finally:
-        if b is not None and b.proc.poll() is None:
-            b.proc.kill()
-        if not ok and b is not None:
-            print("---- stratad log ----")
-            b.dump()
-        shutil.rmtree(tmp, ignore_errors=True)
+        b.stop_ok()
+    return it.run("strata-kp-admin-", body)
 
 
 if __name__ == "__main__":
