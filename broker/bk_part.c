@@ -175,6 +175,21 @@ void bk__topic_reconfigure(bk_server_t *s, const char *topic, size_t len)
 
 /* ---- partitions ---------------------------------------------------------------- */
 
+/* The log's written/durable offsets moved: the high watermark follows what
+ * the topic's flush policy counts as committed (st_log_committed_offset), so
+ * under the durable default a consumer never sees a record that a crash could
+ * take back -- not even one acknowledged with acks=1 -- and waiting fetches
+ * are woken. Runs on the owner shard (from st_io_poll). */
+static void part_progress(void *arg, st_log_t *log)
+{
+    bk_part_t *p = arg;
+    int64_t c = st_log_committed_offset(log);
+    if (c > st_log_high_watermark(log)) {
+        st_log_set_high_watermark(log, c);
+        p->shard->hw_moved = 1;
+    }
+}
+
 /* Creates the bk_part_t for an open log. */
 static int part_add(bk_server_t *s, const char *topic, int32_t partition, st_log_t *log)
 {
@@ -189,6 +204,7 @@ static int part_add(bk_server_t *s, const char *topic, int32_t partition, st_log
     st_log_set_high_watermark(log, st_log_end_offset(log));
     part_apply_config(s, p, bk_topics_lookup(s->topics, topic, strlen(topic)));
     bk__pids_rebuild(p);
+    st_log_set_progress_cb(log, part_progress, p);
     int rc = pmap_insert(s, p);
     if (rc) {
         sc_free(p->pids);

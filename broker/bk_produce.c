@@ -19,14 +19,14 @@
  * topic has maxTimestamp and the timestamp-type bit set here and the CRC
  * recomputed (after checking the producer's CRC).
  *
- * Acks: -1/all and 1 are answered from the append callback. st_log reports
- * one completion: durable when the partition's flush policy syncs (Strata's
- * default flush.messages=1), written otherwise; acks=1 therefore waits for
- * the same event as acks=all for now. acks=0: no response slot at all; an
+ * Acks: -1/all and 1 are answered from the append callback: acks=all when the
+ * batch is durable under the partition's flush policy (Strata's default
+ * flush.messages=1 syncs every commit), acks=1 as soon as it is written to
+ * the page cache (ST_APPEND_ACK_WRITTEN). acks=0: no response slot at all; an
  * error found before appending closes the connection (as Kafka does, the
- * only way to tell such a producer). The high watermark moves to the end of
- * every batch whose callback succeeded (single node: hw = acknowledged end);
- * parked fetches are then woken. Auto-creation: as in Kafka, Produce never
+ * only way to tell such a producer). The high watermark is not moved here but
+ * by the log's progress listener (bk_part.c: the committed offset), which
+ * also wakes parked fetches. Auto-creation: as in Kafka, Produce never
  * creates topics (Metadata does, per auto.create.topics.enable), so an
  * unknown topic is UNKNOWN_TOPIC_OR_PARTITION. timeout_ms is not enforced
  * yet: a single node's append completes or fails the log.
@@ -75,6 +75,7 @@ struct bk_produce {
     sc_rd_t topics;    /* the topics array, for writing the response */
     int32_t ntopics;
     int16_t version;
+    int16_t acks;
     int pending;
     size_t nres;
     pres_t res[];
@@ -148,10 +149,7 @@ static void append_done(void *arg, int rc, int64_t base, int64_t last)
     bk_part_t *p = x->part;
     (void)base;
     if (rc == 0) {
-        if (st_log_high_watermark(p->log) < last + 1) {
-            st_log_set_high_watermark(p->log, last + 1);
-            p->shard->hw_moved = 1;
-        }
+        /* the high watermark moves in part_progress (bk_part.c) */
         x->log_start = st_log_start_offset(p->log);
     } else {
         x->err = bk__storage_err(rc);
@@ -372,8 +370,10 @@ static void produce_one(bk_req_t *req, bk_produce_t *op, pres_t *x, sc_kstr_t to
         }
     }
     /* the frame is ours and writable (bk_frame_t); the log sets offsets in it */
-    rc = st_log_append(p->log, (void *)(uintptr_t)rec.p, (size_t)rec.len, 0, append_done, x, &base,
-                       &leo);
+    /* acks=1 is answered once the bytes reach the page cache; acks=all once
+     * the topic's flush policy has them durable */
+    rc = st_log_append_ex(p->log, (void *)(uintptr_t)rec.p, (size_t)rec.len, 0,
+                          op->acks == 1 ? ST_APPEND_ACK_WRITTEN : 0, append_done, x, &base, &leo);
     if (rc) {
         if (rc != SC_ERR_CORRUPT_MESSAGE && rc != SC_ERR_INVALID_RECORD &&
             rc != SC_ERR_MESSAGE_TOO_LARGE)
@@ -421,6 +421,7 @@ int bk__h_produce(bk_req_t *req, sc_kw_t *w)
     op->topics = topics;
     op->ntopics = ntopics;
     op->version = req->hdr.api_version;
+    op->acks = acks;
     op->nres = nparts;
     op->pending = 1; /* held by this function until every partition is queued */
     if (req->frame) {

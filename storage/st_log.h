@@ -118,6 +118,30 @@ typedef void (*st_append_cb)(void *arg, int rc, int64_t base_offset, int64_t las
 int st_log_append(st_log_t *log, void *buf, size_t len, int32_t leader_epoch, st_append_cb cb,
                   void *arg, int64_t *base_offset, int64_t *leo);
 
+/* Flags for st_log_append_ex. */
+enum {
+    /* Complete the append when its bytes are written (page cache), even when
+     * the flush policy syncs the commit: Kafka's acks=1. The sync still runs;
+     * callbacks still complete in offset order, so such an append queued
+     * behind one that waits for durability completes after it. */
+    ST_APPEND_ACK_WRITTEN = 1,
+};
+
+/* st_log_append with flags (ST_APPEND_*). */
+int st_log_append_ex(st_log_t *log, void *buf, size_t len, int32_t leader_epoch, int flags,
+                     st_append_cb cb, void *arg, int64_t *base_offset, int64_t *leo);
+
+/* Called (on the log's thread, from st_io_poll) whenever the written or the
+ * durable offset advances, after the append callbacks that the advance
+ * completes. One listener per log; NULL removes it. The owner keeps its high
+ * watermark with it (st_log_committed_offset). */
+typedef void (*st_log_progress_cb)(void *arg, st_log_t *log);
+void st_log_set_progress_cb(st_log_t *log, st_log_progress_cb cb, void *arg);
+
+/* What the flush policy counts as committed: the durable offset when every
+ * commit syncs (flush.messages = 1, the default), else the written offset. */
+int64_t st_log_committed_offset(const st_log_t *log);
+
 /* Submits this log's queued writes and, if the flush policy says so, one
  * fdatasync covering them (group commit). Cheap when nothing is queued.
  * Returns 0 or SC_ERR_LOG_FAILED / -errno. */

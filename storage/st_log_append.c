@@ -66,7 +66,7 @@ static void process(st_log_t *log)
             break;
         if (log->failed)
             rc = SC_ERR_LOG_FAILED;
-        else if (a->wait_sync && log->durable < a->end)
+        else if (a->wait_sync && !a->ack_written && log->durable < a->end)
             break;
         log->head = a->next;
         if (!log->head)
@@ -78,6 +78,14 @@ static void process(st_log_t *log)
         sc_free(a);
     }
     log->in_process = 0;
+}
+
+/* Tells the progress listener when written or durable moved since (w0, d0).
+ * Called after process(), so the appends the move completed have run. */
+static void progress(st_log_t *log, int64_t w0, int64_t d0)
+{
+    if (log->progress_cb && (log->written != w0 || log->durable != d0))
+        log->progress_cb(log->progress_arg, log);
 }
 
 static void write_done(void *arg, int res)
@@ -92,11 +100,13 @@ static void write_done(void *arg, int res)
     a->write_res = res < 0 ? res : 0;
     if (res < 0)
         st__log_fail(log, res, "write", a->seg, a->pos, a->base);
+    int64_t w0 = log->written, d0 = log->durable;
     while (!log->failed && log->wcur && log->wcur->write_done) {
         log->written = log->wcur->end;
         log->wcur = log->wcur->next;
     }
     process(log);
+    progress(log, w0, d0);
 }
 
 typedef struct {
@@ -138,8 +148,10 @@ static void sync_done(void *arg, int res)
     }
     sc_free(c);
     g->pending--;
+    int64_t w0 = log->written, d0 = log->durable;
     groups_advance(log);
     process(log);
+    progress(log, w0, d0);
 }
 
 static int queue_sync(st_log_t *log, st__group_t *g, st_segment_t *seg)
@@ -235,6 +247,7 @@ int st_log_commit(st_log_t *log)
         process(log);
         return SC_ERR_LOG_FAILED;
     }
+    int64_t w0 = log->written, d0 = log->durable;
     sync_now = log->unsynced_msgs >= log->cfg.flush_messages;
     commit_appends(log, sync_now);
     if (sync_now) {
@@ -247,6 +260,7 @@ int st_log_commit(st_log_t *log)
         }
     }
     process(log);
+    progress(log, w0, d0);
     if (rc)
         return log->failed ? SC_ERR_LOG_FAILED : rc;
     return 0;
@@ -351,6 +365,23 @@ static int should_roll(const st_log_t *log, size_t len, int nbatches, int64_t no
 int st_log_append(st_log_t *log, void *buf, size_t len, int32_t leader_epoch, st_append_cb cb,
                   void *arg, int64_t *base_offset, int64_t *leo)
 {
+    return st_log_append_ex(log, buf, len, leader_epoch, 0, cb, arg, base_offset, leo);
+}
+
+void st_log_set_progress_cb(st_log_t *log, st_log_progress_cb cb, void *arg)
+{
+    log->progress_cb = cb;
+    log->progress_arg = arg;
+}
+
+int64_t st_log_committed_offset(const st_log_t *log)
+{
+    return log->cfg.flush_messages <= 1 ? st_log_durable_offset(log) : st_log_written_offset(log);
+}
+
+int st_log_append_ex(st_log_t *log, void *buf, size_t len, int32_t leader_epoch, int flags,
+                     st_append_cb cb, void *arg, int64_t *base_offset, int64_t *leo)
+{
     uint8_t *p = buf;
     st__append_t *a = NULL;
     st_segment_t *seg;
@@ -401,6 +432,7 @@ int st_log_append(st_log_t *log, void *buf, size_t len, int32_t leader_epoch, st
     a->seg = seg;
     a->cb = cb;
     a->arg = arg;
+    a->ack_written = (flags & ST_APPEND_ACK_WRITTEN) != 0;
     a->base = log->leo;
     a->end = log->leo + noffsets;
     a->pos = seg->size;

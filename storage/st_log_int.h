@@ -35,6 +35,7 @@ typedef struct st__append {
     size_t len;
     uint8_t committed;  /* st_log_commit saw it */
     uint8_t wait_sync;  /* its callback waits for durability */
+    uint8_t ack_written; /* ST_APPEND_ACK_WRITTEN: never waits for durability */
     uint8_t write_done; /* its write callback ran */
     int write_res;      /* 0 or -errno */
 } st__append_t;
@@ -88,6 +89,8 @@ struct st_log {
     int dir_dirty;             /* a segment file was created since the last sync */
     int64_t last_sync_ms;
     int in_process;
+    st_log_progress_cb progress_cb; /* st_log_set_progress_cb */
+    void *progress_arg;
 
     st__epochs_t epochs;
     int epochs_dirty; /* the history changed but writing its file failed */

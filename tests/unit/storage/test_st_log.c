@@ -1379,6 +1379,87 @@ END_TEST
 
 /* ---- group commit and flush policies ---- */
 
+/* ST_APPEND_ACK_WRITTEN (Kafka's acks=1) completes once the bytes are
+ * written, before the commit's sync; the sync still runs, and the progress
+ * listener reports written and then durable. A plain append waits. */
+static struct {
+    int n;
+    int64_t written[8], durable[8];
+} PG;
+static int64_t durable_at_cb[4];
+static int ncb_durable;
+
+static void on_progress(void *arg, st_log_t *log)
+{
+    (void)arg;
+    ck_assert_int_lt(PG.n, 8);
+    PG.written[PG.n] = st_log_written_offset(log);
+    PG.durable[PG.n] = st_log_durable_offset(log);
+    PG.n++;
+}
+
+static void on_done_durable(void *arg, int rc, int64_t base, int64_t last)
+{
+    ck_assert_int_eq(rc, 0);
+    durable_at_cb[ncb_durable++] = st_log_durable_offset(arg);
+    on_done(NULL, rc, base, last);
+}
+
+START_TEST(test_st_log_ack_written_completes_before_sync)
+{
+    st_log_config_t c;
+    st_log_t *log;
+    st_io_stats_t st;
+    size_t len;
+    int64_t base, leo;
+
+    memset(&PG, 0, sizeof PG);
+    ncb_durable = 0;
+    io = new_io(ST_IO_FAULT);
+    st_log_config_default(&c);
+    log = open_log(&c);
+    st_log_set_progress_cb(log, on_progress, NULL);
+    uint8_t *p = make_batch(5, 20, 1, T0, &len);
+    owned[nowned++] = p;
+    ck_assert_int_eq(st_log_append_ex(log, p, len, 3, ST_APPEND_ACK_WRITTEN, on_done_durable, log,
+                                      &base, &leo), 0);
+    ck_assert_int_eq(st_log_commit(log), 0);
+    ck_assert_int_eq(st_io_drain(io), 0);
+    ck_assert_int_eq(ncb_durable, 1);
+    ck_assert_int_eq(durable_at_cb[0], 0); /* acknowledged before its sync finished */
+    st_io_stats(io, &st);
+    ck_assert_int_eq(st.syncs, 1); /* ...but the sync ran all the same */
+    ck_assert_int_eq(st_log_durable_offset(log), 5);
+    ck_assert_int_eq(st_log_committed_offset(log), 5);
+    /* progress: written moved first, then durable */
+    ck_assert_int_eq(PG.n, 2);
+    ck_assert_int_eq(PG.written[0], 5);
+    ck_assert_int_eq(PG.durable[0], 0);
+    ck_assert_int_eq(PG.durable[1], 5);
+
+    /* a plain append under the same policy waits for durability */
+    p = make_batch(2, 20, 2, T0, &len);
+    owned[nowned++] = p;
+    ck_assert_int_eq(st_log_append(log, p, len, 3, on_done_durable, log, &base, &leo), 0);
+    ck_assert_int_eq(st_log_commit(log), 0);
+    ck_assert_int_eq(st_io_drain(io), 0);
+    ck_assert_int_eq(ncb_durable, 2);
+    ck_assert_int_ge(durable_at_cb[1], 7);
+
+    /* with flushing left to the OS, committed = written */
+    c.flush_messages = INT64_MAX;
+    st_log_set_config(log, &c);
+    p = make_batch(3, 20, 3, T0, &len);
+    owned[nowned++] = p;
+    ck_assert_int_eq(st_log_append(log, p, len, 3, on_done_durable, log, &base, &leo), 0);
+    ck_assert_int_eq(st_log_commit(log), 0);
+    ck_assert_int_eq(st_io_drain(io), 0);
+    ck_assert_int_eq(st_log_durable_offset(log), 7);
+    ck_assert_int_eq(st_log_committed_offset(log), 10);
+    ck_assert_int_eq(st_log_close(log), 0);
+}
+END_TEST
+
 START_TEST(test_st_log_group_commit_shares_one_sync)
 {
     st_log_config_t c;
@@ -1734,6 +1815,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_st_log_append_read_round_trip_byte_identical);
+    tcase_add_test(tc, test_st_log_ack_written_completes_before_sync);
     tcase_add_test(tc, test_st_log_append_read_round_trip_on_auto_backend);
     tcase_add_test(tc, test_st_log_append_read_round_trip_on_threads_backend);
     tcase_add_test(tc, test_st_log_append_multi_batch_buffer_assigns_offsets);
