@@ -11,6 +11,7 @@ PKGS=(
     libssl-dev libzstd-dev
     # tests: Check, clang for libFuzzer, real Kafka clients
     check clang libclang-rt-14-dev kcat python3-kafka
+    python3-snappy python3-lz4 python3-zstandard  # kafka-python's codecs
     # benchmarks: the librdkafka load generator (bench/rdkafka_load.c)
     librdkafka-dev
 )
