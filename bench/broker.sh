@@ -6,10 +6,12 @@
 #
 # Builds the Release tree (make release) and, R times each, measures on a
 # free loopback port with data under DIR (default ./bench-data/broker):
-#   produce acks=all   stratad with its durable default (every produce
-#                      fdatasync'ed before the ack), vs storage with fsync
+#   produce acks=all   stratad with its durable default (every commit
+#                      fdatasync'ed; the ack waits for it), vs storage with fsync
+#   produce acks=1     the same broker (the ack comes when the batch is in the
+#                      page cache; the sync still runs), vs storage with fsync
 #   produce acks=1     stratad with log.flush.interval.messages=MAX (flushing
-#                      left to the OS), vs storage with flushing left to the OS
+#    (os flush)        left to the OS), vs storage with flushing left to the OS
 #   consume            catch-up read of the acks=all records from the start
 # N records of SIZE bytes to one partition. The storage rates come from
 # `strata-bench storage` with 1 MiB batches (librdkafka's batch.size is
@@ -26,7 +28,7 @@ while [ $# -gt 0 ]; do
     --size) size=$2; shift 2 ;;
     --repeat) repeat=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/broker.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -57,30 +59,33 @@ field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 stats() { sort -g | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%.0f/%.0f/%.0f", v[1], m, v[NR]}'; }
 med() { echo "$1" | cut -d/ -f2; }
 
-declare -a pall p1 cons
+declare -a pall p1d p1 cons
 for r in $(seq "$repeat"); do
     start_broker durable
     sync # each run starts without the previous run's writeback, as strata-bench storage does
     pall+=("$($bin/rdkafka-load produce -b 127.0.0.1:$port -t all-$r -n "$records" -s "$size" --acks all | field rps)")
     cons+=("$($bin/rdkafka-load consume -b 127.0.0.1:$port -t all-$r -n "$records" | field rps)")
+    sync
+    p1d+=("$($bin/rdkafka-load produce -b 127.0.0.1:$port -t one-d-$r -n "$records" -s "$size" --acks 1 | field rps)")
     stop_broker
     start_broker osflush --override log.flush.interval.messages=9223372036854775807
     sync
     p1+=("$($bin/rdkafka-load produce -b 127.0.0.1:$port -t one-$r -n "$records" -s "$size" --acks 1 | field rps)")
     stop_broker
     rm -rf "$dir/durable" "$dir/osflush"
-    echo "run $r: produce acks=all ${pall[-1]} rec/s, consume ${cons[-1]} rec/s, produce acks=1 (os flush) ${p1[-1]} rec/s" >&2
+    echo "run $r: produce acks=all ${pall[-1]} rec/s, acks=1 ${p1d[-1]} rec/s, consume ${cons[-1]} rec/s, acks=1 (os flush) ${p1[-1]} rec/s" >&2
 done
 
 storage=$($bin/strata-bench storage --dir "$dir/storage" --sizes 1024 --repeat "$repeat")
 st_sync=$(echo "$storage" | awk '$1=="1024" && $2=="fsync" {print $6}')
 st_os=$(echo "$storage" | awk '$1=="1024" && $2=="os" {print $6}')
 
-a1=$(printf '%s\n' "${p1[@]}" | stats); aall=$(printf '%s\n' "${pall[@]}" | stats); c=$(printf '%s\n' "${cons[@]}" | stats)
+a1d=$(printf '%s\n' "${p1d[@]}" | stats); a1=$(printf '%s\n' "${p1[@]}" | stats); aall=$(printf '%s\n' "${pall[@]}" | stats); c=$(printf '%s\n' "${cons[@]}" | stats)
 echo
 echo "stratad end to end: $records records of $size B, one partition, librdkafka $(pkg-config --modversion rdkafka), $repeat runs (min/median/max)"
 printf '%-30s %-26s %-30s %s\n' "workload" "stratad records/s" "storage append records/s" "ratio (median)"
 printf '%-30s %-26s %-30s %.2f\n' "produce acks=all (durable)" "$aall" "$st_sync (fsync)" "$(echo "$(med "$aall") $(med "$st_sync")" | awk '{print $1/$2}')"
+printf '%-30s %-26s %-30s %.2f\n' "produce acks=1 (durable)" "$a1d" "$st_sync (fsync)" "$(echo "$(med "$a1d") $(med "$st_sync")" | awk '{print $1/$2}')"
 printf '%-30s %-26s %-30s %.2f\n' "produce acks=1 (os flush)" "$a1" "$st_os (os flush)" "$(echo "$(med "$a1") $(med "$st_os")" | awk '{print $1/$2}')"
 printf '%-30s %-26s\n' "consume (catch-up)" "$c"
 echo "goal: end-to-end produce >= 0.70 of the storage append rate"
