@@ -9,6 +9,7 @@ PKGS=(
     build-essential cmake pkg-config
     liburing-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler
     libssl-dev libzstd-dev
+    zlib1g-dev  # libstrata: gzip batches
     # tests: Check, clang for libFuzzer, real Kafka clients
     check clang libclang-rt-14-dev kcat python3-kafka
     python3-snappy python3-lz4 python3-zstandard  # kafka-python's codecs
