@@ -34,6 +34,15 @@ static const bk_api_t apis[] = {
     {SC_KAFKA_API_FETCH, 4, 11, bk__h_fetch},
     {SC_KAFKA_API_LIST_OFFSETS, 1, 3, bk__h_list_offsets},
     {SC_KAFKA_API_METADATA, 0, 6, h_metadata},
+    {SC_KAFKA_API_OFFSET_COMMIT, 2, 7, bk__h_offset_commit},
+    {SC_KAFKA_API_OFFSET_FETCH, 1, 5, bk__h_offset_fetch},
+    {SC_KAFKA_API_FIND_COORDINATOR, 0, 2, bk__h_find_coordinator},
+    {SC_KAFKA_API_JOIN_GROUP, 0, 5, bk__h_join_group},
+    {SC_KAFKA_API_HEARTBEAT, 0, 3, bk__h_heartbeat},
+    {SC_KAFKA_API_LEAVE_GROUP, 0, 3, bk__h_leave_group},
+    {SC_KAFKA_API_SYNC_GROUP, 0, 3, bk__h_sync_group},
+    {SC_KAFKA_API_DESCRIBE_GROUPS, 0, 4, bk__h_describe_groups},
+    {SC_KAFKA_API_LIST_GROUPS, 0, 2, bk__h_list_groups},
     {SC_KAFKA_API_API_VERSIONS, 0, 3, h_api_versions},
     {SC_KAFKA_API_CREATE_TOPICS, 0, 4, bk__h_create_topics},
     {SC_KAFKA_API_DELETE_TOPICS, 0, 3, bk__h_delete_topics},
@@ -135,8 +144,8 @@ static void write_api_versions_unsupported(sc_kw_t *w)
 /* The host:port to advertise for the listener c arrived on: the matching
  * advertised listener if any, else the bound one, with a wildcard host
  * replaced by the local address of this very connection. */
-static void advertised_address(bk_server_t *srv, bk_conn_t *c, char *host, size_t hostlen,
-                               int *port)
+void bk__advertised_address(bk_server_t *srv, bk_conn_t *c, char *host, size_t hostlen,
+                            int *port)
 {
     const bk_listener_t *l = &srv->listeners[c ? c->listener : 0];
     for (int i = 0; i < srv->nadvertised; i++) {
@@ -175,7 +184,7 @@ static void write_topic(sc_kw_t *w, int v, int32_t node, int16_t error, const ch
     sc_kw_i16(w, error);
     sc_kw_string(w, name, len);
     if (v >= 1)
-        sc_kw_bool(w, 0); /* is_internal */
+        sc_kw_bool(w, bk__topic_is_internal(name, len));
     sc_kw_array_len(w, partitions);
     for (int32_t p = 0; p < partitions; p++) {
         sc_kw_i16(w, 0);
@@ -218,7 +227,7 @@ static int h_metadata(bk_req_t *req, sc_kw_t *w)
         sc_kw_i32(w, 0); /* throttle_time_ms */
     char host[256];
     int port;
-    advertised_address(srv, req->conn, host, sizeof host, &port);
+    bk__advertised_address(srv, req->conn, host, sizeof host, &port);
     sc_kw_array_len(w, 1);
     sc_kw_i32(w, node);
     sc_kw_cstr(w, 0, host);
@@ -231,13 +240,19 @@ static int h_metadata(bk_req_t *req, sc_kw_t *w)
         sc_kw_i32(w, node); /* controller: this node */
 
     if (all) {
+        /* internal topics only when asked for by name */
         size_t n = bk_topics_count(srv->topics);
-        sc_kw_array_len(w, (int32_t)n);
+        size_t at = sc_kw_reserve_i32(w);
+        int32_t listed = 0;
         for (size_t i = 0; i < n; i++) {
             int32_t parts;
             const char *name = bk_topics_get(srv->topics, i, &parts);
+            if (bk__topic_is_internal(name, strlen(name)))
+                continue;
             write_topic(w, v, node, 0, name, strlen(name), parts);
+            listed++;
         }
+        sc_kw_patch_i32(w, at, listed);
         return 0;
     }
     sc_kw_array_len(w, ntopics);

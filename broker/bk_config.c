@@ -96,6 +96,25 @@ static const bk_cfg_key_t keys[] = {
     {"min.insync.replicas", BK_CFG_INT, OFF(min_insync_replicas), "1", 1, INT32_MAX, NULL, NULL,
      "Default `min.insync.replicas` of topics: acks=all produce needs this many in-sync "
      "replicas."},
+    {"group.min.session.timeout.ms", BK_CFG_INT, OFF(group_min_session_timeout_ms), "6000", 1,
+     INT32_MAX, NULL, NULL,
+     "Smallest session timeout a JoinGroup may ask for (else INVALID_SESSION_TIMEOUT)."},
+    {"group.max.session.timeout.ms", BK_CFG_INT, OFF(group_max_session_timeout_ms), "1800000", 1,
+     INT32_MAX, NULL, NULL,
+     "Largest session timeout a JoinGroup may ask for (else INVALID_SESSION_TIMEOUT)."},
+    {"group.initial.rebalance.delay.ms", BK_CFG_INT, OFF(group_initial_rebalance_delay_ms), "500",
+     0, INT32_MAX, NULL, NULL,
+     "How long the first rebalance of an empty group waits for more members (extended per "
+     "joining member, capped by the rebalance timeout). Kafka's default is 3000; Strata uses "
+     "500 so a single consumer starts within half a second while members started together "
+     "still land in one generation."},
+    {"offsets.topic.num.partitions", BK_CFG_INT, OFF(offsets_topic_num_partitions), "50", 1,
+     1000, NULL, NULL,
+     "Partitions of `__consumer_offsets` when the broker creates it (first start); an existing "
+     "topic keeps its count. A group's commits go to partition abs(hash(group id)) % count."},
+    {"offsets.retention.minutes", BK_CFG_INT, OFF(offsets_retention_minutes), "10080", 1,
+     INT32_MAX, NULL, NULL,
+     "Committed offsets of a group that has been empty this long expire (not enforced yet)."},
     {"num.shards", BK_CFG_INT, OFF(num_shards), "0", 0, 1024, NULL, NULL,
      "Data-path threads (one libuv loop + io_uring ring each); 0 = one per core. Strata-only."},
     {"admin.listener", BK_CFG_STRING, OFF(admin_listener), "127.0.0.1:9644", 0, 0, NULL,
@@ -659,6 +678,11 @@ int bk_config_validate(const bk_config_t *cfg, char *err, size_t errlen)
             errf(err, errlen, "advertised.listeners: %s is not in listeners", adv[i].name);
             return SC_ERR_BAD_CONFIG;
         }
+    }
+    if (cfg->group_min_session_timeout_ms > cfg->group_max_session_timeout_ms) {
+        errf(err, errlen, "group.min.session.timeout.ms=%d is above group.max.session.timeout.ms=%d",
+             cfg->group_min_session_timeout_ms, cfg->group_max_session_timeout_ms);
+        return SC_ERR_BAD_CONFIG;
     }
     if (cfg->default_replication_factor > 1) {
         errf(err, errlen, "default.replication.factor=%d but this is a single-node broker",

@@ -54,6 +54,11 @@ typedef struct {
     int32_t num_shards;                      /* num.shards (0 = one per core) */
     char *admin_listener;                    /* admin.listener host:port */
     char *log_level;                         /* log.level (sc_log spec) */
+    int32_t group_min_session_timeout_ms;    /* group.min.session.timeout.ms */
+    int32_t group_max_session_timeout_ms;    /* group.max.session.timeout.ms */
+    int32_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms */
+    int32_t offsets_topic_num_partitions;    /* offsets.topic.num.partitions */
+    int32_t offsets_retention_minutes;       /* offsets.retention.minutes */
 
     uint64_t set_mask; /* bit i: table key i was set explicitly (internal) */
 } bk_config_t;

@@ -48,6 +48,7 @@ typedef struct bk_shard bk_shard_t;
 typedef struct bk_part bk_part_t;
 typedef struct bk_fetch bk_fetch_t;
 typedef struct bk_slot bk_slot_t;
+typedef struct bk_coord bk_coord_t;
 
 /* Stop reading a connection while this many response bytes are queued or in
  * flight, or this many requests are outstanding; resume below it. */
@@ -223,6 +224,7 @@ struct bk_server {
     uint64_t next_conn_id;
     size_t out_max_bytes; /* BK_CONN_OUT_MAX_BYTES */
     int loop_live;        /* shard0.loop initialised and not yet closed */
+    bk_coord_t *coord;    /* group coordinator (bk_group.c); shard 0 */
 };
 
 /* A request being handled: header decoded, body reader positioned after it. */
@@ -276,6 +278,35 @@ int bk__h_offset_for_leader_epoch(bk_req_t *req, sc_kw_t *w);
  * every parked fetch now (stop). */
 void bk__fetch_wake(bk_shard_t *sh);
 void bk__fetch_flush_all(bk_shard_t *sh);
+
+/* bk_group.c: the group coordinator (reference.md §7; bk_group_int.h).
+ * init: its state, no I/O (offline servers too); start: creates and loads
+ * __consumer_offsets and starts the session/rebalance timer on shard 0's
+ * loop (after bk__storage_open); stop: answers parked JoinGroup/SyncGroup
+ * responses with NOT_COORDINATOR and closes the timer; free: after the loop
+ * ran dry (NULL coordinator is a no-op). */
+int bk__group_init(bk_server_t *s);
+int bk__group_start(bk_server_t *s);
+void bk__group_stop(bk_server_t *s);
+void bk__group_free(bk_server_t *s);
+int bk__h_find_coordinator(bk_req_t *req, sc_kw_t *w);
+int bk__h_join_group(bk_req_t *req, sc_kw_t *w);
+int bk__h_sync_group(bk_req_t *req, sc_kw_t *w);
+int bk__h_heartbeat(bk_req_t *req, sc_kw_t *w);
+int bk__h_leave_group(bk_req_t *req, sc_kw_t *w);
+int bk__h_list_groups(bk_req_t *req, sc_kw_t *w);
+int bk__h_describe_groups(bk_req_t *req, sc_kw_t *w);
+/* bk_group_offsets.c */
+int bk__h_offset_commit(bk_req_t *req, sc_kw_t *w);
+int bk__h_offset_fetch(bk_req_t *req, sc_kw_t *w);
+/* 1 for Kafka's internal topics (__consumer_offsets): hidden from
+ * Metadata's all-topics answer, is_internal, not writable by Produce. */
+int bk__topic_is_internal(const char *name, size_t len);
+
+/* bk_api.c: the host:port Metadata advertises to connection c (NULL: the
+ * first listener as configured). */
+void bk__advertised_address(bk_server_t *srv, bk_conn_t *c, char *host, size_t hostlen,
+                            int *port);
 
 /* bk_produce.c: rebuilds p's producer state from the tail of its log (at
  * open). Errors are logged; the state is then partial (never wrong). */

@@ -338,6 +338,10 @@ static void produce_one(bk_req_t *req, bk_produce_t *op, pres_t *x, sc_kstr_t to
     }
     x->part = p;
     x->log_start = st_log_start_offset(p->log);
+    if (bk__topic_is_internal(topic.p, (size_t)topic.len)) {
+        x->err = SC_ERR_INVALID_TOPIC_EXCEPTION; /* Kafka: only the broker appends there */
+        return;
+    }
     if (!req->conn || p->shard != req->conn->shard) {
         x->err = SC_ERR_NOT_LEADER_OR_FOLLOWER; /* owned by another shard: not forwarded yet */
         return;

@@ -66,6 +66,8 @@ static void begin_stop(bk_server_t *s)
     for (int i = 0; i < s->nlisteners; i++)
         if (s->listen[i].open && !uv_is_closing((uv_handle_t *)&s->listen[i].tcp))
             uv_close((uv_handle_t *)&s->listen[i].tcp, NULL);
+    /* parked JoinGroup / SyncGroup answers first, so those connections can finish */
+    bk__group_stop(s);
     for (bk_conn_t *c = sh->conns; c; c = c->next)
         bk__conn_finish(c);
     if (sh->storage_handles) {
@@ -191,6 +193,7 @@ static int server_load(bk_server_t *s, const bk_config_t *cfg, char *dir, size_t
         rc = SC_ERR_BAD_CONFIG;
         goto out;
     }
+    rc = bk__group_init(s);
 out:
     return rc;
 }
@@ -203,6 +206,7 @@ int bk_server_new_offline(const bk_config_t *cfg, bk_server_t **out)
         return SC_ERR_NO_MEMORY;
     int rc = server_load(s, cfg, dir, sizeof dir);
     if (rc) {
+        bk__group_free(s);
         bk_topics_free(s->topics);
         sc_free(s);
         return rc;
@@ -239,7 +243,8 @@ int bk_server_new(const bk_config_t *cfg, bk_server_t **out)
     uv_signal_init(&sh->loop, &s->sigint);
     s->sigterm.data = s;
     s->sigint.data = s;
-    if ((rc = bk__shard_storage_init(sh)) != 0 || (rc = bk__storage_open(s)) != 0)
+    if ((rc = bk__shard_storage_init(sh)) != 0 || (rc = bk__storage_open(s)) != 0 ||
+        (rc = bk__group_start(s)) != 0)
         goto out;
     for (int i = 0; i < s->nlisteners; i++)
         if ((rc = bind_listener(s, i)) != 0)
@@ -253,6 +258,7 @@ out:
             close_all(s);
             uv_loop_close(&s->shard0.loop);
         }
+        bk__group_free(s);
         bk_topics_free(s->topics);
         sc_free(s);
     }
@@ -291,6 +297,7 @@ void bk_server_free(bk_server_t *s)
         close_all(s);
         uv_loop_close(&s->shard0.loop);
     }
+    bk__group_free(s);
     bk_topics_free(s->topics);
     sc_free(s);
 }

@@ -1,0 +1,127 @@
+/*
+ * bk_group_int -- the group coordinator's state, shared by bk_group.c (the
+ * classic membership protocol: JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+ * ListGroups, DescribeGroups, FindCoordinator) and bk_group_offsets.c
+ * (OffsetCommit, OffsetFetch, the __consumer_offsets records and their load
+ * at start). Not an API: only those two files include it.
+ *
+ * Threading: everything here lives on shard 0 (the only shard) and is touched
+ * only by its loop thread, like the topic registry. When more shards run,
+ * group requests will travel to the shard that owns the group's
+ * __consumer_offsets partition.
+ *
+ * Ownership: the coordinator owns its groups; a group owns its members,
+ * pending member ids and committed offsets. A member with a parked JoinGroup
+ * or SyncGroup response holds that slot (join_slot / sync_slot); the slot's
+ * op points back at the member and its detach clears the pointer when the
+ * connection closes first. A member is never freed with a slot still parked:
+ * member removal answers it first.
+ */
+#ifndef BK_GROUP_INT_H
+#define BK_GROUP_INT_H
+
+#include "bk_int.h"
+
+#define BK_OFFSETS_TOPIC "__consumer_offsets"
+/* Kafka's OffsetConfig.maxMetadataSize default (offset.metadata.max.bytes). */
+#define BK_OFFSET_METADATA_MAX 4096
+
+typedef enum {
+    BK_GROUP_EMPTY = 0,
+    BK_GROUP_PREPARING,  /* PreparingRebalance: waiting for members to (re)join */
+    BK_GROUP_COMPLETING, /* CompletingRebalance: waiting for the leader's SyncGroup */
+    BK_GROUP_STABLE,
+    BK_GROUP_DEAD,
+} bk_group_state_t;
+
+typedef struct bk_group bk_group_t;
+
+typedef struct {
+    char *name;
+    uint8_t *meta;
+    int32_t len;
+} bk_gproto_t;
+
+typedef struct bk_member {
+    struct bk_member *next;
+    char *id;
+    char *instance_id; /* group.instance.id, NULL for a dynamic member */
+    char *client_id;
+    char *client_host; /* "/1.2.3.4", as Kafka prints it */
+    int32_t session_ms, rebalance_ms;
+    int64_t deadline; /* monotonic ms: removed when no heartbeat by then */
+    bk_gproto_t *protos;
+    int nprotos;
+    uint8_t *assign; /* from the leader's SyncGroup; NULL = none */
+    int32_t assign_len;
+    bk_slot_t *join_slot; /* parked JoinGroup response, or NULL */
+    bk_slot_t *sync_slot; /* parked SyncGroup response, or NULL */
+    int16_t join_ver, sync_ver;
+    int joined; /* (re)joined during the current PreparingRebalance */
+} bk_member_t;
+
+/* A member id handed out with MEMBER_ID_REQUIRED, not yet used to join. */
+typedef struct bk_pending {
+    struct bk_pending *next;
+    char *id;
+    int64_t deadline; /* monotonic ms */
+} bk_pending_t;
+
+/* One committed offset (the last value of its key in __consumer_offsets). */
+typedef struct {
+    char *topic;
+    int32_t partition;
+    int32_t leader_epoch; /* -1 = unknown */
+    int64_t offset;
+    char *metadata; /* never NULL ("" for none) */
+    int64_t commit_ts, expire_ts; /* wall ms; expire_ts -1 = broker default */
+} bk_offset_t;
+
+struct bk_group {
+    bk_group_t *next;
+    char *id;
+    bk_group_state_t state;
+    int32_t generation;
+    char *protocol_type; /* NULL while no member ever joined ("" in responses) */
+    char *protocol;      /* selected assignor; NULL unless Completing/Stable */
+    bk_member_t *members; /* in join order */
+    int nmembers;
+    bk_member_t *leader;
+    bk_pending_t *pending;
+    int64_t delay_deadline; /* initial rebalance delay ends (0 = none) */
+    int64_t delay_cap;      /* ... never beyond this */
+    int64_t join_deadline;  /* PreparingRebalance: members not rejoined by then go */
+    int64_t sync_deadline;  /* CompletingRebalance: members not synced by then go */
+    bk_offset_t *offs;
+    size_t noffs, offs_cap;
+};
+
+struct bk_coord {
+    bk_server_t *srv;
+    bk_group_t *groups;
+    uv_timer_t timer;
+    int timer_live; /* timer initialised on shard 0's loop */
+    int ready;      /* __consumer_offsets exists and was loaded */
+    int32_t nparts; /* its partition count */
+};
+
+/* bk_group.c */
+/* The group named (id, len) or NULL. */
+bk_group_t *bk__group_find(bk_coord_t *co, const char *id, size_t len);
+/* The group, created Empty when absent. NULL on no memory. */
+bk_group_t *bk__group_get(bk_coord_t *co, const char *id, size_t len);
+/* The member with that id, or NULL. */
+bk_member_t *bk__group_member_find(bk_group_t *g, const char *id, size_t len);
+/* Restarts m's session timer. */
+void bk__group_member_touch(bk_member_t *m);
+/* Copies (p, len) into a new NUL-terminated string; NULL on no memory. */
+char *bk__group_strdup(const char *p, size_t len);
+
+/* bk_group_offsets.c */
+/* Creates __consumer_offsets when absent and loads every committed offset
+ * from it. 0 or an error (logged). */
+int bk__offsets_start(bk_coord_t *co);
+/* Frees g's committed offsets. */
+void bk__offsets_free(bk_group_t *g);
+
+#endif

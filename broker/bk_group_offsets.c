@@ -1,0 +1,781 @@
+/*
+ * bk_group_offsets -- committed offsets: OffsetCommit (8) v2-7, OffsetFetch
+ * (9) v1-5 (reference.md §4.11, §4.12, §7.5) and their storage in the
+ * internal topic __consumer_offsets. Runs on shard 0 (bk_group_int.h).
+ *
+ * The topic: created at start when absent with offsets.topic.num.partitions
+ * partitions, replication factor 1, cleanup.policy=compact, retention.ms=-1
+ * (storage has no compaction yet and its time retention ignores
+ * cleanup.policy, so without -1 old commits would be deleted after 7 days)
+ * and segment.bytes=104857600 (Kafka's offsets.topic.segment.bytes). An
+ * existing topic keeps its partition count. A group's records all go to
+ * partition abs(javaHashCode(group id)) % partitions, as in Kafka, so
+ * Kafka's tools find them where they expect.
+ *
+ * Records, in Kafka's format (GroupMetadataManager / OffsetCommitKey,
+ * OffsetCommitValue), one uncompressed RecordBatch v2 per OffsetCommit
+ * request (producer id -1, timestamps = commit time):
+ *   key   int16 version (1; 0 is read too), string group, string topic,
+ *         int32 partition                        -- "string" = int16 length
+ *   value int16 version, then
+ *         v0: int64 offset, string metadata, int64 commit_timestamp
+ *         v1: int64 offset, string metadata, int64 commit_timestamp,
+ *             int64 expire_timestamp              (written when the request
+ *                                                  carried a retention time)
+ *         v2: as v0
+ *         v3: int64 offset, int32 leader_epoch, string metadata,
+ *             int64 commit_timestamp              (written otherwise)
+ *         v4: v3 with compact strings and a trailing tag buffer (read only)
+ *   null value = tombstone: the offset is deleted.
+ * Keys of version 2 (group metadata) are skipped at load: group membership is
+ * not persisted, as members rejoin after a restart anyway.
+ *
+ * Durability: the commit is answered from the append callback, i.e. once
+ * the batch is committed under the topic's flush policy (durable with the
+ * default flush.messages=1); the in-memory cache is updated at the same
+ * moment, so OffsetFetch never returns an offset a crash could take back.
+ *
+ * Load (start, before listeners open): every partition is read from its log
+ * start to its end; the last value per key wins, tombstones delete. Batches
+ * that are compressed, transactional/control or unparseable are skipped with
+ * a warning (only this file writes the topic: Produce refuses it).
+ */
+#include "bk_group_int.h"
+
+#include "sc_err.h"
+#include "sc_log.h"
+#include "sc_mem.h"
+#include "sc_recbatch.h"
+#include "sc_time.h"
+#include "st_batch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SUB "group"
+
+int bk__topic_is_internal(const char *name, size_t len)
+{
+    return len == sizeof BK_OFFSETS_TOPIC - 1 && memcmp(name, BK_OFFSETS_TOPIC, len) == 0;
+}
+
+/* Java's String.hashCode over the UTF-16 units of a UTF-8 string (invalid
+ * bytes count as U+FFFD, as Java's decoder makes them). */
+static int32_t java_hash(const char *s, size_t len)
+{
+    uint32_t h = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        uint32_t cp = 0xFFFD;
+        unsigned c = p[i];
+        if (c < 0x80) {
+            cp = c;
+            i++;
+        } else {
+            size_t need = (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 0;
+            size_t k = 1;
+            uint32_t v = c & (0x3Fu >> need);
+            while (need && k <= need && i + k < len && (p[i + k] & 0xC0) == 0x80) {
+                v = (v << 6) | (p[i + k] & 0x3F);
+                k++;
+            }
+            if (need && k == need + 1)
+                cp = v;
+            i += k;
+        }
+        if (cp >= 0x10000) {
+            cp -= 0x10000;
+            h = 31 * h + (0xD800 + (cp >> 10));
+            h = 31 * h + (0xDC00 + (cp & 0x3FF));
+        } else {
+            h = 31 * h + cp;
+        }
+    }
+    return (int32_t)h;
+}
+
+static int32_t offsets_partition(const bk_coord_t *co, const char *group, size_t len)
+{
+    int32_t h = java_hash(group, len);
+    int32_t a = h == INT32_MIN ? 0 : abs(h);
+    return a % co->nparts;
+}
+
+/* ---- the cache ---------------------------------------------------------------- */
+
+static bk_offset_t *off_find(bk_group_t *g, const char *topic, size_t tlen, int32_t partition)
+{
+    for (size_t i = 0; i < g->noffs; i++)
+        if (g->offs[i].partition == partition && strlen(g->offs[i].topic) == tlen &&
+            memcmp(g->offs[i].topic, topic, tlen) == 0)
+            return &g->offs[i];
+    return NULL;
+}
+
+static void off_fini(bk_offset_t *o)
+{
+    sc_free(o->topic);
+    sc_free(o->metadata);
+}
+
+static void off_delete(bk_group_t *g, const char *topic, size_t tlen, int32_t partition)
+{
+    bk_offset_t *o = off_find(g, topic, tlen, partition);
+    if (!o)
+        return;
+    off_fini(o);
+    *o = g->offs[--g->noffs];
+}
+
+/* Sets the committed offset of (topic, partition). 0 or SC_ERR_NO_MEMORY. */
+static int off_set(bk_group_t *g, const char *topic, size_t tlen, int32_t partition,
+                   int64_t offset, int32_t epoch, const char *meta, size_t mlen, int64_t ts,
+                   int64_t expire)
+{
+    char *m = bk__group_strdup(meta ? meta : "", meta ? mlen : 0);
+    if (!m)
+        return SC_ERR_NO_MEMORY;
+    bk_offset_t *o = off_find(g, topic, tlen, partition);
+    if (!o) {
+        if (g->noffs == g->offs_cap) {
+            size_t cap = g->offs_cap ? g->offs_cap * 2 : 16;
+            bk_offset_t *v = sc_realloc(g->offs, cap * sizeof *v);
+            if (!v) {
+                sc_free(m);
+                return SC_ERR_NO_MEMORY;
+            }
+            g->offs = v;
+            g->offs_cap = cap;
+        }
+        char *t = bk__group_strdup(topic, tlen);
+        if (!t) {
+            sc_free(m);
+            return SC_ERR_NO_MEMORY;
+        }
+        o = &g->offs[g->noffs++];
+        memset(o, 0, sizeof *o);
+        o->topic = t;
+        o->partition = partition;
+    }
+    sc_free(o->metadata);
+    o->metadata = m;
+    o->offset = offset;
+    o->leader_epoch = epoch;
+    o->commit_ts = ts;
+    o->expire_ts = expire;
+    return 0;
+}
+
+void bk__offsets_free(bk_group_t *g)
+{
+    for (size_t i = 0; i < g->noffs; i++)
+        off_fini(&g->offs[i]);
+    sc_free(g->offs);
+    g->offs = NULL;
+    g->noffs = g->offs_cap = 0;
+}
+
+/* ---- records ------------------------------------------------------------------ */
+
+static void write_key(sc_kw_t *w, const char *group, size_t glen, const char *topic, size_t tlen,
+                      int32_t partition)
+{
+    sc_kw_i16(w, 1);
+    sc_kw_string(w, group, glen);
+    sc_kw_string(w, topic, tlen);
+    sc_kw_i32(w, partition);
+}
+
+/* Value v3, or v1 when the commit carries an expire timestamp. */
+static void write_value(sc_kw_t *w, int64_t offset, int32_t epoch, const char *meta, size_t mlen,
+                        int64_t ts, int64_t expire)
+{
+    if (expire >= 0) {
+        sc_kw_i16(w, 1);
+        sc_kw_i64(w, offset);
+        sc_kw_string(w, meta ? meta : "", meta ? mlen : 0);
+        sc_kw_i64(w, ts);
+        sc_kw_i64(w, expire);
+        return;
+    }
+    sc_kw_i16(w, 3);
+    sc_kw_i64(w, offset);
+    sc_kw_i32(w, epoch);
+    sc_kw_string(w, meta ? meta : "", meta ? mlen : 0);
+    sc_kw_i64(w, ts);
+}
+
+/* Applies one stored record (key, value or NULL). Unknown key versions are
+ * skipped (0); a malformed key or value is SC_ERR_CORRUPT_MESSAGE. */
+static int apply_record(bk_coord_t *co, const uint8_t *k, int64_t klen, const uint8_t *v,
+                        int64_t vlen)
+{
+    sc_rd_t r;
+    sc_kstr_t group, topic;
+    if (klen < 2)
+        return SC_ERR_CORRUPT_MESSAGE;
+    sc_rd_init(&r, k, (size_t)klen);
+    int16_t kv = sc_kr_i16(&r);
+    if (kv != 0 && kv != 1)
+        return 0; /* group metadata (2) or newer: not kept */
+    sc_kr_string(&r, 0, &group);
+    sc_kr_string(&r, 0, &topic);
+    int32_t partition = sc_kr_i32(&r);
+    if (r.err)
+        return SC_ERR_CORRUPT_MESSAGE;
+    bk_group_t *g = bk__group_get(co, group.p, (size_t)group.len);
+    if (!g)
+        return SC_ERR_NO_MEMORY;
+    if (!v) {
+        off_delete(g, topic.p, (size_t)topic.len, partition);
+        return 0;
+    }
+    sc_rd_init(&r, v, (size_t)vlen);
+    int16_t ver = sc_kr_i16(&r);
+    int64_t offset = sc_kr_i64(&r), ts, expire = -1;
+    int32_t epoch = -1;
+    sc_kstr_t meta;
+    if (ver >= 3 && ver <= 4) {
+        epoch = sc_kr_i32(&r);
+        sc_kr_str(&r, ver == 4, 0, &meta);
+        ts = sc_kr_i64(&r);
+    } else if (ver >= 0 && ver <= 2) {
+        sc_kr_string(&r, 0, &meta);
+        ts = sc_kr_i64(&r);
+        if (ver == 1)
+            expire = sc_kr_i64(&r);
+    } else {
+        return SC_ERR_CORRUPT_MESSAGE;
+    }
+    if (r.err)
+        return SC_ERR_CORRUPT_MESSAGE;
+    return off_set(g, topic.p, (size_t)topic.len, partition, offset, epoch, meta.p,
+                   (size_t)meta.len, ts, expire);
+}
+
+/* Applies every record of one uncompressed batch. */
+static int apply_batch(bk_coord_t *co, const uint8_t *b, size_t len, const st_batch_hdr_t *h)
+{
+    sc_rd_t r;
+    sc_rd_init(&r, b + ST_BATCH_HEADER_SIZE, len - ST_BATCH_HEADER_SIZE);
+    for (int32_t i = 0; i < h->records_count; i++) {
+        int64_t rlen = sc_rd_varint(&r);
+        if (r.err || rlen < 0 || (uint64_t)rlen > sc_rd_left(&r))
+            return SC_ERR_CORRUPT_MESSAGE;
+        sc_rd_t rec;
+        sc_rd_init(&rec, sc_rd_bytes(&r, (size_t)rlen), (size_t)rlen);
+        sc_rd_u8(&rec);       /* attributes */
+        sc_rd_varint(&rec);   /* timestamp delta */
+        sc_rd_varint(&rec);   /* offset delta */
+        int64_t kl = sc_rd_varint(&rec);
+        const uint8_t *k = kl > 0 && (uint64_t)kl <= sc_rd_left(&rec) ? sc_rd_bytes(&rec, (size_t)kl)
+                                                                      : NULL;
+        int64_t vl = sc_rd_varint(&rec);
+        const uint8_t *v = vl >= 0 && (uint64_t)vl <= sc_rd_left(&rec)
+                               ? sc_rd_bytes(&rec, (size_t)vl)
+                               : NULL;
+        if (rec.err || !k || (vl >= 0 && !v))
+            return SC_ERR_CORRUPT_MESSAGE;
+        int rc = apply_record(co, k, kl, v, vl);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Reads one partition of __consumer_offsets into the cache. */
+static int load_partition(bk_coord_t *co, bk_part_t *p, size_t *records)
+{
+    int rc = 0;
+    size_t cap = 1u << 20;
+    uint8_t *buf = sc_malloc(cap);
+    int64_t off = st_log_start_offset(p->log);
+    int64_t end = st_log_end_offset(p->log);
+    if (!buf)
+        return SC_ERR_NO_MEMORY;
+    while (off < end) {
+        size_t len = 0;
+        rc = st_log_read_into(p->log, off, buf, cap, INT64_MAX, &len);
+        if (rc == SC_ERR_MESSAGE_TOO_LARGE && cap < (256u << 20)) {
+            uint8_t *nb = sc_realloc(buf, cap * 4);
+            if (!nb) {
+                rc = SC_ERR_NO_MEMORY;
+                goto out;
+            }
+            buf = nb;
+            cap *= 4;
+            continue;
+        }
+        if (rc)
+            goto out;
+        if (len == 0)
+            break;
+        for (size_t pos = 0; pos + ST_BATCH_HEADER_SIZE <= len;) {
+            st_batch_hdr_t h;
+            int64_t bs = st_batch_size(buf + pos, len - pos);
+            if (bs <= 0 || (size_t)bs > len - pos ||
+                st_batch_hdr_decode(buf + pos, (size_t)bs, &h)) {
+                rc = SC_ERR_CORRUPT_MESSAGE;
+                goto out;
+            }
+            off = h.base_offset + h.last_offset_delta + 1;
+            if ((h.attributes & (ST_BATCH_ATTR_CODEC_MASK | ST_BATCH_ATTR_CONTROL |
+                                 ST_BATCH_ATTR_TRANSACTIONAL)) != 0) {
+                SC_WARN(SUB, "%s-%d: skipping batch at offset %lld (compressed, control or "
+                             "transactional: not written by this broker)",
+                        p->topic, p->partition, (long long)h.base_offset);
+            } else if (apply_batch(co, buf + pos, (size_t)bs, &h)) {
+                SC_WARN(SUB, "%s-%d: skipping unreadable batch at offset %lld", p->topic,
+                        p->partition, (long long)h.base_offset);
+            } else {
+                *records += (size_t)h.records_count;
+            }
+            pos += (size_t)bs;
+        }
+    }
+out:
+    sc_free(buf);
+    return rc;
+}
+
+int bk__offsets_start(bk_coord_t *co)
+{
+    bk_server_t *s = co->srv;
+    int32_t parts = 0;
+    size_t n = sizeof BK_OFFSETS_TOPIC - 1;
+    int rc = bk_topics_find(s->topics, BK_OFFSETS_TOPIC, n, &parts);
+    if (rc) {
+        static const rp_meta_kv_t configs[] = {
+            {"cleanup.policy", "compact"},
+            {"retention.ms", "-1"},
+            {"segment.bytes", "104857600"},
+        };
+        parts = s->cfg->offsets_topic_num_partitions;
+        rc = bk_topics_create_ex(s->topics, BK_OFFSETS_TOPIC, n, parts, 1, configs,
+                                 sizeof configs / sizeof configs[0]);
+        if (rc) {
+            SC_ERROR(SUB, "creating %s: %s", BK_OFFSETS_TOPIC, sc_err_str(rc));
+            return rc;
+        }
+        SC_INFO(SUB, "created %s with %d partition(s)", BK_OFFSETS_TOPIC, parts);
+    } else if (parts != s->cfg->offsets_topic_num_partitions) {
+        SC_WARN(SUB, "%s has %d partition(s); offsets.topic.num.partitions=%d applies only when "
+                     "the topic is created",
+                BK_OFFSETS_TOPIC, parts, s->cfg->offsets_topic_num_partitions);
+    }
+    co->nparts = parts;
+    size_t records = 0;
+    int64_t t0 = sc_mono_ms();
+    for (int32_t i = 0; i < parts; i++) {
+        bk_part_t *p = bk__part_find(s, BK_OFFSETS_TOPIC, n, i);
+        if (!p) {
+            SC_ERROR(SUB, "%s-%d has no log", BK_OFFSETS_TOPIC, i);
+            return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        }
+        if ((rc = load_partition(co, p, &records)) != 0) {
+            SC_ERROR(SUB, "loading %s-%d: %s", BK_OFFSETS_TOPIC, i, sc_err_str(rc));
+            return rc;
+        }
+    }
+    size_t groups = 0, offsets = 0;
+    for (bk_group_t *g = co->groups; g; g = g->next, groups++)
+        offsets += g->noffs;
+    SC_INFO(SUB, "loaded %zu committed offset(s) of %zu group(s) from %zu record(s) in %lld ms",
+            offsets, groups, records, (long long)(sc_mono_ms() - t0));
+    return 0;
+}
+
+/* ---- OffsetCommit ------------------------------------------------------------------ */
+
+typedef struct {
+    bk_coord_t *co;
+    bk_slot_t *slot; /* NULL once the connection closed */
+    int16_t version;
+    char *group;
+    size_t glen;
+    int64_t ts, expire;
+    uint8_t *blob; /* the request's topics array, copied */
+    size_t blen;
+    int32_t ntopics;
+    sc_recbatch_t batch;
+    size_t n;
+    int16_t errs[];
+} commit_op_t;
+
+static void commit_write(const commit_op_t *op, sc_kw_t *w)
+{
+    sc_rd_t r;
+    size_t k = 0;
+    sc_rd_init(&r, op->blob, op->blen);
+    if (op->version >= 3)
+        sc_kw_i32(w, 0);
+    sc_kw_array_len(w, op->ntopics);
+    for (int32_t t = 0; t < op->ntopics; t++) {
+        sc_kstr_t name;
+        int32_t np;
+        sc_kr_string(&r, 0, &name);
+        sc_kr_array_len(&r, 0, 14, &np);
+        sc_kw_string(w, name.p, (size_t)name.len);
+        sc_kw_array_len(w, np);
+        for (int32_t i = 0; i < np; i++, k++) {
+            sc_kstr_t meta;
+            int32_t idx = sc_kr_i32(&r);
+            sc_kr_i64(&r);
+            if (op->version >= 6)
+                sc_kr_i32(&r);
+            sc_kr_string(&r, 1, &meta);
+            sc_kw_i32(w, idx);
+            sc_kw_i16(w, op->errs[k]);
+        }
+    }
+}
+
+static void commit_free(commit_op_t *op)
+{
+    sc_recbatch_fini(&op->batch);
+    sc_free(op->blob);
+    sc_free(op->group);
+    sc_free(op);
+}
+
+static void commit_detach(bk_slot_t *s)
+{
+    commit_op_t *op = s->op;
+    op->slot = NULL;
+}
+
+/* Applies the committed entries to the cache (after the append). */
+static void commit_apply(commit_op_t *op)
+{
+    bk_group_t *g = bk__group_get(op->co, op->group, op->glen);
+    sc_rd_t r;
+    size_t k = 0;
+    sc_rd_init(&r, op->blob, op->blen);
+    for (int32_t t = 0; t < op->ntopics; t++) {
+        sc_kstr_t name;
+        int32_t np;
+        sc_kr_string(&r, 0, &name);
+        sc_kr_array_len(&r, 0, 14, &np);
+        for (int32_t i = 0; i < np; i++, k++) {
+            sc_kstr_t meta;
+            int32_t idx = sc_kr_i32(&r);
+            int64_t offset = sc_kr_i64(&r);
+            int32_t epoch = op->version >= 6 ? sc_kr_i32(&r) : -1;
+            sc_kr_string(&r, 1, &meta);
+            if (op->errs[k] != -2)
+                continue; /* -2: written, to be applied */
+            op->errs[k] = 0;
+            if (!g || off_set(g, name.p, (size_t)name.len, idx, offset, epoch, meta.p,
+                              meta.len < 0 ? 0 : (size_t)meta.len, op->ts, op->expire))
+                op->errs[k] = sc_err_to_kafka(SC_ERR_NO_MEMORY);
+        }
+    }
+}
+
+static void commit_respond(commit_op_t *op)
+{
+    bk_slot_t *s = op->slot;
+    if (s) {
+        sc_kw_t w;
+        sc_kw_init(&w, &s->buf);
+        commit_write(op, &w);
+        s->op = NULL;
+        s->detach = NULL;
+        if (w.err) {
+            SC_WARN(SUB, "out of memory building an OffsetCommit response; closing");
+            bk__conn_close(s->conn);
+        } else {
+            sc_kw_patch_i32(&w, 0, (int32_t)(s->buf.len - 4));
+            bk__slot_complete(s);
+        }
+    }
+    commit_free(op);
+}
+
+static void commit_done(void *arg, int rc, int64_t base, int64_t last)
+{
+    commit_op_t *op = arg;
+    (void)base;
+    (void)last;
+    if (rc == 0) {
+        commit_apply(op);
+    } else {
+        SC_WARN(SUB, "group %s: appending offsets failed: %s", op->group, sc_err_str(rc));
+        int16_t e = rc == SC_ERR_MESSAGE_TOO_LARGE ? SC_ERR_INVALID_COMMIT_OFFSET_SIZE
+                                                   : SC_ERR_COORDINATOR_NOT_AVAILABLE;
+        for (size_t k = 0; k < op->n; k++)
+            if (op->errs[k] == -2)
+                op->errs[k] = e;
+    }
+    commit_respond(op);
+}
+
+/* Kafka 3.7 validateOffsetCommit (§7.5): 0 to commit, else the error for
+ * every partition. *create: commit for a group that does not exist yet. */
+static int16_t commit_check(bk_coord_t *co, sc_kstr_t gid, int32_t gen, sc_kstr_t mid,
+                            sc_kstr_t inst)
+{
+    bk_group_t *g = bk__group_find(co, gid.p, (size_t)gid.len);
+    int simple = gen < 0 && mid.len == 0 && inst.len < 0;
+    if (!g)
+        return simple ? 0 : SC_ERR_ILLEGAL_GENERATION;
+    if (g->state == BK_GROUP_DEAD)
+        return SC_ERR_COORDINATOR_NOT_AVAILABLE;
+    if (simple)
+        return g->nmembers == 0 ? 0 : SC_ERR_UNKNOWN_MEMBER_ID;
+    bk_member_t *m = bk__group_member_find(g, mid.p, (size_t)mid.len);
+    if (inst.len >= 0) {
+        bk_member_t *by = NULL;
+        for (bk_member_t *x = g->members; x && !by; x = x->next)
+            if (x->instance_id && strlen(x->instance_id) == (size_t)inst.len &&
+                memcmp(x->instance_id, inst.p, (size_t)inst.len) == 0)
+                by = x;
+        if (by && by != m)
+            return SC_ERR_FENCED_INSTANCE_ID;
+    }
+    if (!m)
+        return SC_ERR_UNKNOWN_MEMBER_ID;
+    if (gen != g->generation)
+        return SC_ERR_ILLEGAL_GENERATION;
+    if (g->state == BK_GROUP_COMPLETING)
+        return SC_ERR_REBALANCE_IN_PROGRESS;
+    bk__group_member_touch(m);
+    return 0;
+}
+
+int bk__h_offset_commit(bk_req_t *req, sc_kw_t *w)
+{
+    int v = req->hdr.api_version;
+    sc_rd_t *r = &req->body;
+    sc_kstr_t gid, mid, inst = {NULL, -1};
+    int64_t retention = -1;
+    int32_t ntopics;
+    size_t n = 0;
+    sc_kr_string(r, 0, &gid);
+    int32_t gen = sc_kr_i32(r);
+    sc_kr_string(r, 0, &mid);
+    if (v >= 7)
+        sc_kr_string(r, 1, &inst);
+    if (v <= 4)
+        retention = sc_kr_i64(r);
+    sc_kr_array_len(r, 0, 6, &ntopics);
+    const uint8_t *tstart = r->p;
+    for (int32_t t = 0; t < ntopics && !r->err; t++) {
+        sc_kstr_t name;
+        int32_t np;
+        sc_kr_string(r, 0, &name);
+        sc_kr_array_len(r, 0, 14, &np);
+        for (int32_t i = 0; i < np && !r->err; i++, n++) {
+            sc_kstr_t meta;
+            sc_kr_i32(r);
+            sc_kr_i64(r);
+            if (v >= 6)
+                sc_kr_i32(r);
+            sc_kr_string(r, 1, &meta);
+        }
+    }
+    if (r->err)
+        return r->err;
+
+    commit_op_t *op = sc_calloc(1, sizeof *op + (n ? n : 1) * sizeof op->errs[0]);
+    if (!op)
+        return SC_ERR_NO_MEMORY;
+    int rc = 0;
+    op->co = req->srv->coord;
+    op->version = (int16_t)v;
+    op->ntopics = ntopics;
+    op->n = n;
+    op->blen = (size_t)(r->p - tstart);
+    op->ts = sc_now_ms();
+    op->expire = retention >= 0 ? op->ts + retention : -1;
+    sc_recbatch_init(&op->batch);
+    if (!(op->blob = sc_malloc(op->blen ? op->blen : 1)) ||
+        !(op->group = bk__group_strdup(gid.p, (size_t)gid.len))) {
+        rc = SC_ERR_NO_MEMORY;
+        goto out;
+    }
+    memcpy(op->blob, tstart, op->blen);
+    op->glen = (size_t)gid.len;
+
+    bk_coord_t *co = op->co;
+    int16_t gerr = 0;
+    bk_part_t *part = NULL;
+    if (!co || !co->ready || !req->slot)
+        gerr = SC_ERR_COORDINATOR_NOT_AVAILABLE;
+    else if (!(gerr = commit_check(co, gid, gen, mid, inst)) &&
+             (!(part = bk__part_find(req->srv, BK_OFFSETS_TOPIC, sizeof BK_OFFSETS_TOPIC - 1,
+                                     offsets_partition(co, gid.p, (size_t)gid.len))) ||
+              part->shard != req->conn->shard))
+        gerr = SC_ERR_COORDINATOR_NOT_AVAILABLE;
+
+    /* per partition: check, then one record each into the batch */
+    sc_rd_t pr;
+    sc_rd_init(&pr, op->blob, op->blen);
+    size_t k = 0, records = 0;
+    sc_buf_t kb, vb;
+    sc_buf_init(&kb);
+    sc_buf_init(&vb);
+    if (!gerr && (rc = sc_recbatch_begin(&op->batch, op->ts, -1, -1, -1)) != 0)
+        goto out_bufs;
+    for (int32_t t = 0; t < ntopics; t++) {
+        sc_kstr_t name;
+        int32_t np, nparts = 0;
+        sc_kr_string(&pr, 0, &name);
+        sc_kr_array_len(&pr, 0, 14, &np);
+        int known = !gerr && bk_topics_find(req->srv->topics, name.p, (size_t)name.len,
+                                            &nparts) == 0;
+        for (int32_t i = 0; i < np; i++, k++) {
+            sc_kstr_t meta;
+            int32_t idx = sc_kr_i32(&pr);
+            int64_t offset = sc_kr_i64(&pr);
+            int32_t epoch = v >= 6 ? sc_kr_i32(&pr) : -1;
+            sc_kr_string(&pr, 1, &meta);
+            if (gerr) {
+                op->errs[k] = gerr;
+                continue;
+            }
+            if (!known || idx < 0 || idx >= nparts) {
+                op->errs[k] = SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            if (meta.len > BK_OFFSET_METADATA_MAX) {
+                op->errs[k] = SC_ERR_OFFSET_METADATA_TOO_LARGE;
+                continue;
+            }
+            sc_kw_t kw, vw;
+            sc_buf_reset(&kb);
+            sc_buf_reset(&vb);
+            sc_kw_init(&kw, &kb);
+            sc_kw_init(&vw, &vb);
+            write_key(&kw, gid.p, (size_t)gid.len, name.p, (size_t)name.len, idx);
+            write_value(&vw, offset, epoch, meta.p, meta.len < 0 ? 0 : (size_t)meta.len, op->ts,
+                        op->expire);
+            if (kw.err || vw.err ||
+                sc_recbatch_add(&op->batch, op->ts, kb.data, (int32_t)kb.len, vb.data,
+                                (int32_t)vb.len, NULL, 0)) {
+                rc = SC_ERR_NO_MEMORY;
+                goto out_bufs;
+            }
+            op->errs[k] = -2; /* pending append */
+            records++;
+        }
+    }
+    if (records == 0) {
+        commit_write(op, w);
+        goto out_bufs;
+    }
+    sc_recbatch_finish(&op->batch);
+    int64_t base, leo;
+    rc = st_log_append(part->log, op->batch.buf.data, op->batch.buf.len, 0, commit_done, op,
+                       &base, &leo);
+    if (rc) {
+        SC_WARN(SUB, "group %.*s: appending offsets to %s-%d: %s", (int)gid.len, gid.p,
+                part->topic, part->partition, sc_err_str(rc));
+        int16_t e = rc == SC_ERR_MESSAGE_TOO_LARGE ? SC_ERR_INVALID_COMMIT_OFFSET_SIZE
+                                                   : SC_ERR_COORDINATOR_NOT_AVAILABLE;
+        for (size_t i = 0; i < n; i++)
+            if (op->errs[i] == -2)
+                op->errs[i] = e;
+        rc = 0;
+        commit_write(op, w);
+        goto out_bufs;
+    }
+    bk__part_dirty(part);
+    op->slot = req->slot;
+    req->slot->op = op;
+    req->slot->detach = commit_detach;
+    req->async = 1;
+    op = NULL; /* the append callback owns it */
+out_bufs:
+    sc_buf_fini(&kb);
+    sc_buf_fini(&vb);
+out:
+    if (op)
+        commit_free(op);
+    return rc;
+}
+
+/* ---- OffsetFetch --------------------------------------------------------------------- */
+
+static void fetch_partition(sc_kw_t *w, int v, int32_t idx, const bk_offset_t *o, int16_t err)
+{
+    sc_kw_i32(w, idx);
+    sc_kw_i64(w, o && !err ? o->offset : -1);
+    if (v >= 5)
+        sc_kw_i32(w, o && !err ? o->leader_epoch : -1);
+    sc_kw_cstr(w, 0, o && !err ? o->metadata : "");
+    sc_kw_i16(w, err);
+}
+
+int bk__h_offset_fetch(bk_req_t *req, sc_kw_t *w)
+{
+    int v = req->hdr.api_version;
+    sc_rd_t *r = &req->body;
+    sc_kstr_t gid;
+    int32_t ntopics;
+    sc_kr_string(r, 0, &gid);
+    sc_kr_array_len(r, v >= 2, 6, &ntopics);
+    sc_rd_t topics = *r;
+    for (int32_t t = 0; t < ntopics && !r->err; t++) {
+        sc_kstr_t name;
+        int32_t np;
+        sc_kr_string(r, 0, &name);
+        sc_kr_array_len(r, 0, 4, &np);
+        for (int32_t i = 0; i < np && !r->err; i++)
+            sc_kr_i32(r);
+    }
+    if (r->err)
+        return r->err;
+    bk_coord_t *co = req->srv->coord;
+    int16_t gerr = !co || !co->ready ? SC_ERR_COORDINATOR_NOT_AVAILABLE : 0;
+    bk_group_t *g = gerr ? NULL : bk__group_find(co, gid.p, (size_t)gid.len);
+
+    if (v >= 3)
+        sc_kw_i32(w, 0);
+    if (ntopics >= 0) {
+        sc_kw_array_len(w, ntopics);
+        for (int32_t t = 0; t < ntopics; t++) {
+            sc_kstr_t name;
+            int32_t np;
+            sc_kr_string(&topics, 0, &name);
+            sc_kr_array_len(&topics, 0, 4, &np);
+            sc_kw_string(w, name.p, (size_t)name.len);
+            sc_kw_array_len(w, np);
+            for (int32_t i = 0; i < np; i++) {
+                int32_t idx = sc_kr_i32(&topics);
+                const bk_offset_t *o = g ? off_find(g, name.p, (size_t)name.len, idx) : NULL;
+                fetch_partition(w, v, idx, o, v >= 2 ? 0 : gerr);
+            }
+        }
+    } else if (!g) {
+        sc_kw_array_len(w, 0);
+    } else {
+        /* every committed offset of the group, grouped by topic */
+        size_t at = sc_kw_reserve_i32(w);
+        int32_t nt = 0;
+        for (size_t i = 0; i < g->noffs; i++) {
+            const char *tn = g->offs[i].topic;
+            int seen = 0;
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = strcmp(g->offs[j].topic, tn) == 0;
+            if (seen)
+                continue;
+            nt++;
+            sc_kw_cstr(w, 0, tn);
+            size_t pat = sc_kw_reserve_i32(w);
+            int32_t np = 0;
+            for (size_t j = i; j < g->noffs; j++) {
+                if (strcmp(g->offs[j].topic, tn) != 0)
+                    continue;
+                fetch_partition(w, v, g->offs[j].partition, &g->offs[j], 0);
+                np++;
+            }
+            sc_kw_patch_i32(w, pat, np);
+        }
+        sc_kw_patch_i32(w, at, nt);
+    }
+    if (v >= 2)
+        sc_kw_i16(w, gerr);
+    return 0;
+}

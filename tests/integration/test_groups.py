@@ -1,0 +1,570 @@
+#!/usr/bin/python3
+"""Integration test: the group coordinator and committed offsets.
+
+usage: test_groups.py STRATAD MODE
+
+MODE is one of
+  raw      the protocol by hand: FindCoordinator v0/v2; JoinGroup v5 ->
+           MEMBER_ID_REQUIRED -> rejoin (leader, generation 1); bad session
+           timeout 26, empty group id 24, unknown member 25; SyncGroup stores
+           and returns the assignment; Heartbeat 0 / 22 / 25; DescribeGroups,
+           ListGroups; OffsetCommit v2/v7 + OffsetFetch v1/v5 (metadata,
+           leader epoch, unknown partition 3, too-large metadata 12, generation
+           fencing 22/25); LeaveGroup v3 -> Empty; a simple commit then works;
+           Produce to __consumer_offsets refused (17); Metadata hides it from
+           the all-topics list and marks it internal when asked by name
+  split    two kafka-python KafkaConsumers in one group on a 4-partition topic
+           split the partitions 2/2; one closes, the other gets all four
+  restart  kafka-python consumes part of a topic and commits; stratad is
+           SIGKILLed and restarted; a new consumer resumes at the commit: every
+           record seen exactly once; the commits are records in
+           __consumer_offsets in Kafka's key/value format
+  evict    a raw member joins a kafka-python consumer's group and goes silent:
+           the partitions are split with it, then it is evicted after its
+           session timeout and the consumer gets all four back
+  kcat     kcat -G (librdkafka balanced consumer) reads everything; a second
+           run in the same group resumes from its commits
+
+Each mode starts its own stratad with small session / rebalance settings
+(--override) and stops it by pid. Exit 0 = pass, 1 = fail, 77 = skipped.
+"""
+import os
+import shutil
+import struct
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import strata_it as it  # noqa: E402
+from strata_it import Conn, Rd, create_topic, expect, fail, kstr, ok  # noqa: E402
+
+OVERRIDES = {"num.partitions": 1, "group.min.session.timeout.ms": 1000,
+             "group.initial.rebalance.delay.ms": 0}
+
+
+def kbytes(b):
+    return struct.pack(">i", len(b)) + b
+
+
+def nstr(s):
+    return struct.pack(">h", -1) if s is None else kstr(s)
+
+
+def subscription(topics):
+    """ConsumerProtocolSubscription v0."""
+    return struct.pack(">h", 0) + struct.pack(">i", len(topics)) + b"".join(
+        kstr(t) for t in topics) + struct.pack(">i", -1)
+
+
+def assignment(parts):
+    """ConsumerProtocolAssignment v0 from {topic: [partitions]}."""
+    body = struct.pack(">h", 0) + struct.pack(">i", len(parts))
+    for t, ps in parts.items():
+        body += kstr(t) + struct.pack(">i", len(ps)) + b"".join(struct.pack(">i", p) for p in ps)
+    return body + struct.pack(">i", -1)
+
+
+# ---- raw requests -----------------------------------------------------------------
+
+def join(c, v, group, member="", session=6000, rebalance=10000, instance=None,
+         protos=(("range", b"m"),), ptype="consumer"):
+    body = kstr(group) + struct.pack(">i", session)
+    if v >= 1:
+        body += struct.pack(">i", rebalance)
+    body += kstr(member)
+    if v >= 5:
+        body += nstr(instance)
+    body += kstr(ptype) + struct.pack(">i", len(protos))
+    for n, m in protos:
+        body += kstr(n) + kbytes(m)
+    r = Rd(c.call(11, v, body))
+    if v >= 2:
+        r.i32()
+    out = {"error": r.i16(), "generation": r.i32(), "protocol": r.string(),
+           "leader": r.string(), "member": r.string(), "members": []}
+    for _ in range(r.i32()):
+        mid = r.string()
+        if v >= 5:
+            r.string()
+        out["members"].append((mid, r.take(r.i32())))
+    r.done()
+    return out
+
+
+def sync(c, v, group, gen, member, assigns=()):
+    body = kstr(group) + struct.pack(">i", gen) + kstr(member)
+    if v >= 3:
+        body += nstr(None)
+    body += struct.pack(">i", len(assigns))
+    for mid, a in assigns:
+        body += kstr(mid) + kbytes(a)
+    r = Rd(c.call(14, v, body))
+    if v >= 1:
+        r.i32()
+    err = r.i16()
+    a = r.take(r.i32())
+    r.done()
+    return err, a
+
+
+def heartbeat(c, v, group, gen, member):
+    body = kstr(group) + struct.pack(">i", gen) + kstr(member)
+    if v >= 3:
+        body += nstr(None)
+    r = Rd(c.call(12, v, body))
+    if v >= 1:
+        r.i32()
+    err = r.i16()
+    r.done()
+    return err
+
+
+def commit(c, v, group, gen, member, offsets, retention=-1):
+    """offsets: [(topic, partition, offset, metadata)] -> {(topic, partition): error}."""
+    body = kstr(group) + struct.pack(">i", gen) + kstr(member)
+    if v >= 7:
+        body += nstr(None)
+    if v <= 4:
+        body += struct.pack(">q", retention)
+    topics = {}
+    for t, p, o, m in offsets:
+        topics.setdefault(t, []).append((p, o, m))
+    body += struct.pack(">i", len(topics))
+    for t, ps in topics.items():
+        body += kstr(t) + struct.pack(">i", len(ps))
+        for p, o, m in ps:
+            body += struct.pack(">iq", p, o)
+            if v >= 6:
+                body += struct.pack(">i", 7)
+            body += nstr(m)
+    r = Rd(c.call(8, v, body))
+    if v >= 3:
+        r.i32()
+    out = {}
+    for _ in range(r.i32()):
+        t = r.string()
+        for _ in range(r.i32()):
+            p = r.i32()
+            out[(t, p)] = r.i16()
+    r.done()
+    return out
+
+
+def offset_fetch(c, v, group, topics):
+    """topics: {topic: [partitions]} or None -> ({(t, p): (offset, epoch, meta, err)}, top_err)."""
+    body = kstr(group)
+    if topics is None:
+        body += struct.pack(">i", -1)
+    else:
+        body += struct.pack(">i", len(topics))
+        for t, ps in topics.items():
+            body += kstr(t) + struct.pack(">i", len(ps)) + b"".join(struct.pack(">i", p) for p in ps)
+    r = Rd(c.call(9, v, body))
+    if v >= 3:
+        r.i32()
+    out = {}
+    for _ in range(r.i32()):
+        t = r.string()
+        for _ in range(r.i32()):
+            p, off = r.i32(), r.i64()
+            epoch = r.i32() if v >= 5 else -1
+            meta, err = r.string(), r.i16()
+            out[(t, p)] = (off, epoch, meta, err)
+    top = r.i16() if v >= 2 else 0
+    r.done()
+    return out, top
+
+
+def describe(c, v, groups):
+    body = struct.pack(">i", len(groups)) + b"".join(kstr(g) for g in groups)
+    if v >= 3:
+        body += b"\x00"
+    r = Rd(c.call(15, v, body))
+    if v >= 1:
+        r.i32()
+    out = {}
+    for _ in range(r.i32()):
+        err, gid, state, ptype, proto = r.i16(), r.string(), r.string(), r.string(), r.string()
+        members = []
+        for _ in range(r.i32()):
+            mid = r.string()
+            if v >= 4:
+                r.string()
+            cid, host = r.string(), r.string()
+            meta, asg = r.take(r.i32()), r.take(r.i32())
+            members.append((mid, cid, host, meta, asg))
+        if v >= 3:
+            r.i32()
+        out[gid] = (err, state, ptype, proto, members)
+    r.done()
+    return out
+
+
+def list_groups(c, v):
+    r = Rd(c.call(16, v, b""))
+    if v >= 1:
+        r.i32()
+    err = r.i16()
+    groups = {}
+    for _ in range(r.i32()):
+        g = r.string()
+        groups[g] = r.string()
+    r.done()
+    return err, groups
+
+
+def leave_v3(c, group, members):
+    body = kstr(group) + struct.pack(">i", len(members)) + b"".join(
+        kstr(m) + nstr(None) for m in members)
+    r = Rd(c.call(13, 3, body))
+    r.i32()
+    top = r.i16()
+    res = {}
+    for _ in range(r.i32()):
+        mid, _inst, err = r.string(), r.string(), r.i16()
+        res[mid] = err
+    r.done()
+    return top, res
+
+
+# ---- raw mode -----------------------------------------------------------------------
+
+def mode_raw(b):
+    create_topic(b, "rt", 2)
+    c = Conn(b.port)
+    for v in (0, 2):
+        body = kstr("g") + (b"\x00" if v >= 1 else b"")
+        r = Rd(c.call(10, v, body))
+        if v >= 1:
+            r.i32()
+        err = r.i16()
+        if v >= 1:
+            r.string()
+        node, host, port = r.i32(), r.string(), r.i32()
+        r.done()
+        expect("FindCoordinator v%d" % v, (err, node, host, port), (0, 0, "127.0.0.1", b.port))
+
+    expect("JoinGroup bad session timeout", join(c, 5, "g", session=10)["error"], 26)
+    expect("JoinGroup empty group id", join(c, 5, "")["error"], 24)
+    expect("JoinGroup unknown member of unknown group", join(c, 5, "g", member="x")["error"], 25)
+
+    meta = subscription(["rt"])
+    j = join(c, 5, "g", protos=(("range", meta), ("roundrobin", meta)))
+    expect("JoinGroup v5 with no member id", j["error"], 79)
+    mid = j["member"]
+    if not mid.startswith("it-"):
+        fail("member id %r is not <client_id>-<uuid>" % mid)
+    j = join(c, 5, "g", member=mid, protos=(("range", meta), ("roundrobin", meta)))
+    expect("JoinGroup v5 rejoin", (j["error"], j["generation"], j["protocol"], j["leader"],
+                                   j["member"], j["members"]),
+           (0, 1, "range", mid, mid, [(mid, meta)]))
+    expect("JoinGroup: other protocols -> 23",
+           join(c, 1, "g", protos=(("sticky", b""),))["error"], 23)
+    expect("Heartbeat before sync (CompletingRebalance)", heartbeat(c, 3, "g", 1, mid), 0)
+    expect("OffsetCommit during CompletingRebalance",
+           commit(c, 7, "g", 1, mid, [("rt", 0, 5, None)]), {("rt", 0): 27})
+    asg = assignment({"rt": [0, 1]})
+    expect("SyncGroup v3 (leader)", sync(c, 3, "g", 1, mid, [(mid, asg)]), (0, asg))
+    expect("SyncGroup v0 again (Stable)", sync(c, 0, "g", 1, mid), (0, asg))
+    expect("SyncGroup wrong generation", sync(c, 1, "g", 7, mid)[0], 22)
+    expect("Heartbeat v0", heartbeat(c, 0, "g", 1, mid), 0)
+    expect("Heartbeat wrong generation", heartbeat(c, 1, "g", 2, mid), 22)
+    expect("Heartbeat unknown member", heartbeat(c, 2, "g", 1, "nobody"), 25)
+
+    d = describe(c, 4, ["g", "nope"])
+    expect("DescribeGroups g", (d["g"][0], d["g"][1], d["g"][2], d["g"][3], len(d["g"][4])),
+           (0, "Stable", "consumer", "range", 1))
+    m = d["g"][4][0]
+    expect("DescribeGroups member", (m[0], m[1], m[2], m[3], m[4]),
+           (mid, "it", "/127.0.0.1", meta, asg))
+    expect("DescribeGroups unknown group", d["nope"][:4], (0, "Dead", "", ""))
+    expect("ListGroups v2", list_groups(c, 2), (0, {"g": "consumer"}))
+
+    res = commit(c, 2, "g", 1, mid, [("rt", 0, 10, "m0"), ("rt", 1, 11, None), ("rt", 5, 1, None),
+                                     ("nope", 0, 1, None), ("rt", 0, 12, "x" * 4097)])
+    # the last entry for rt-0 is too large; the earlier one is stored
+    expect("OffsetCommit v2", res, {("rt", 0): 12, ("rt", 1): 0, ("rt", 5): 3, ("nope", 0): 3})
+    res = commit(c, 7, "g", 1, mid, [("rt", 1, 21, "e")])
+    expect("OffsetCommit v7 (leader epoch 7)", res, {("rt", 1): 0})
+    expect("OffsetCommit wrong generation", commit(c, 7, "g", 0, mid, [("rt", 0, 1, None)]),
+           {("rt", 0): 22})
+    expect("OffsetCommit unknown member", commit(c, 5, "g", 1, "zz", [("rt", 0, 1, None)]),
+           {("rt", 0): 25})
+    expect("OffsetCommit simple while the group has members",
+           commit(c, 2, "g", -1, "", [("rt", 0, 1, None)]), {("rt", 0): 25})
+    expect("OffsetCommit member of unknown group",
+           commit(c, 2, "g2", 3, "m", [("rt", 0, 1, None)]), {("rt", 0): 22})
+    got, top = offset_fetch(c, 1, "g", {"rt": [0, 1, 9]})
+    expect("OffsetFetch v1", (got, top), ({("rt", 0): (10, -1, "m0", 0), ("rt", 1): (21, -1, "e", 0),
+                                           ("rt", 9): (-1, -1, "", 0)}, 0))
+    got, top = offset_fetch(c, 5, "g", None)
+    expect("OffsetFetch v5 all", (got, top), ({("rt", 0): (10, -1, "m0", 0),
+                                               ("rt", 1): (21, 7, "e", 0)}, 0))
+    got, top = offset_fetch(c, 3, "unknown-group", {"rt": [0]})
+    expect("OffsetFetch unknown group", got, {("rt", 0): (-1, -1, "", 0)})
+
+    expect("LeaveGroup v3", leave_v3(c, "g", [mid, "ghost"]), (0, {mid: 0, "ghost": 25}))
+    d = describe(c, 0, ["g"])
+    expect("DescribeGroups after leave", (d["g"][1], len(d["g"][4])), ("Empty", 0))
+    expect("Heartbeat after leave", heartbeat(c, 1, "g", 2, mid), 25)
+    expect("OffsetCommit simple on the Empty group",
+           commit(c, 2, "g", -1, "", [("rt", 0, 30, None)]), {("rt", 0): 0})
+    expect("OffsetCommit simple creates a group",
+           commit(c, 5, "simple", -1, "", [("rt", 0, 3, None)]), {("rt", 0): 0})
+    expect("ListGroups v0", list_groups(c, 0), (0, {"g": "consumer", "simple": ""}))
+
+    # kafka-python style JoinGroup v2: no MEMBER_ID_REQUIRED
+    j = join(c, 2, "g", protos=(("range", meta),))
+    expect("JoinGroup v2 new member", (j["error"], j["generation"], j["leader"] == j["member"]),
+           (0, 3, True))
+
+    # __consumer_offsets: internal, hidden, not producible
+    s = b.connect()
+    md = it.metadata(s, 1, 1, None)
+    if "__consumer_offsets" in md["topics"]:
+        fail("Metadata all-topics lists __consumer_offsets")
+    md = it.metadata(s, 1, 2, ["__consumer_offsets"])
+    err, parts = md["topics"]["__consumer_offsets"]
+    expect("Metadata __consumer_offsets by name", (err, len(parts)), (0, 50))
+    s.sendall(it.request(3, 1, 3, struct.pack(">i", 1) + kstr("__consumer_offsets")))
+    body = it.read_response(s)[4:]
+    r = Rd(body)
+    for _ in range(r.i32()):  # brokers
+        r.i32(), r.string(), r.i32(), r.string()
+    r.i32()  # controller
+    r.i32()  # topics (1)
+    r.i16(), r.string()
+    expect("Metadata is_internal", r.i8(), 1)
+    s.close()
+    pc = Conn(b.port)
+    expect("Produce to __consumer_offsets",
+           it.produce(pc, "__consumer_offsets", 0, it.batch([b"x"]))[0], 17)
+    pc.close()
+    c.close()
+
+
+# ---- kafka-python ---------------------------------------------------------------------
+
+def kafka_python():
+    try:
+        import kafka  # noqa: F401
+    except ImportError:
+        it.skip("kafka-python (python3-kafka) not installed")
+    import kafka
+    return kafka
+
+
+def consumer(kafka, b, group, **kw):
+    args = dict(bootstrap_servers=b.addr, group_id=group, session_timeout_ms=3000,
+                heartbeat_interval_ms=300, max_poll_interval_ms=10000,
+                auto_offset_reset="earliest", enable_auto_commit=False,
+                request_timeout_ms=15000, consumer_timeout_ms=200)
+    args.update(kw)
+    return kafka.KafkaConsumer(**args)
+
+
+class Poller(threading.Thread):
+    """Polls one consumer until stopped, recording its assignment and records."""
+
+    def __init__(self, c):
+        super().__init__(daemon=True)
+        self.c, self.stop_ev = c, threading.Event()
+        self.assigned, self.records, self.error = set(), [], None
+
+    def run(self):
+        try:
+            while not self.stop_ev.is_set():
+                for tp, recs in self.c.poll(timeout_ms=100).items():
+                    self.records += [(tp.partition, r.offset, r.value) for r in recs]
+                self.assigned = {tp.partition for tp in self.c.assignment()}
+        except Exception as e:  # reported by the main thread
+            self.error = e
+
+    def stop(self):
+        self.stop_ev.set()
+        self.join(30)
+
+
+def wait_for(what, cond, timeout=40):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            ok(what)
+            return
+        time.sleep(0.1)
+    fail("timed out waiting for: %s" % what)
+
+
+def produce_n(b, topic, parts, n, start=0):
+    c = Conn(b.port)
+    for p in range(parts):
+        vals = [b"v%d" % i for i in range(start, start + n) if i % parts == p]
+        if vals:
+            err = it.produce(c, topic, p, it.batch(vals))[0]
+            if err:
+                fail("produce to %s-%d: %d" % (topic, p, err))
+    c.close()
+
+
+def mode_split(b):
+    kafka = kafka_python()
+    create_topic(b, "split", 4)
+    produce_n(b, "split", 4, 40)
+    c1 = consumer(kafka, b, "gs")
+    c1.subscribe(["split"])
+    p1 = Poller(c1)
+    p1.start()
+    wait_for("first consumer owns all 4 partitions", lambda: p1.assigned == {0, 1, 2, 3})
+    c2 = consumer(kafka, b, "gs")
+    c2.subscribe(["split"])
+    p2 = Poller(c2)
+    p2.start()
+    wait_for("two consumers split the partitions 2/2",
+             lambda: len(p1.assigned) == 2 and len(p2.assigned) == 2 and
+             p1.assigned | p2.assigned == {0, 1, 2, 3})
+    wait_for("every record consumed once between them",
+             lambda: len({(p, o) for p, o, _ in p1.records + p2.records}) == 40)
+    p2.stop()
+    c2.close()  # LeaveGroup
+    wait_for("after one closes the other owns all 4", lambda: p1.assigned == {0, 1, 2, 3})
+    p1.stop()
+    c1.close()
+    for p in (p1, p2):
+        if p.error:
+            fail("consumer thread: %r" % p.error)
+
+
+def mode_restart(b):
+    kafka = kafka_python()
+    create_topic(b, "rs", 4)
+    produce_n(b, "rs", 4, 200)
+    c = consumer(kafka, b, "gr")
+    c.subscribe(["rs"])
+    first = []
+    deadline = time.time() + 40
+    while len(first) < 100 and time.time() < deadline:
+        for tp, recs in c.poll(timeout_ms=200, max_records=25).items():
+            first += [(tp.partition, r.offset, r.value) for r in recs]
+    if len(first) < 100:
+        fail("consumed only %d records before the commit" % len(first))
+    c.commit()  # positions = everything returned so far
+    committed = {p: c.committed(kafka.TopicPartition("rs", p)) for p in range(4)}
+    ok("committed after %d records: %s" % (len(first), committed))
+    c.close()
+
+    b.kill()
+    b.start()
+    ok("stratad SIGKILLed and restarted")
+    log = b.read_log()
+    if "loaded 4 committed offset(s) of 1 group(s)" not in log:
+        fail("the restart did not report loading the 4 offsets")
+    produce_n(b, "rs", 4, 100, start=200)
+
+    c = consumer(kafka, b, "gr")
+    c.subscribe(["rs"])
+    p = Poller(c)
+    p.start()
+    wait_for("after the restart the consumer resumes and reaches the end",
+             lambda: len(first) + len(p.records) >= 300, timeout=60)
+    time.sleep(0.5)
+    p.stop()
+    got = {p2: c.committed(kafka.TopicPartition("rs", p2)) for p2 in range(4)}
+    c.close()
+    expect("committed offsets survived the restart", got, committed)
+    both = first + p.records
+    keys = [(x[0], x[1]) for x in both]
+    if len(keys) != len(set(keys)):
+        fail("duplicates across the restart: %d records, %d distinct" % (len(keys), len(set(keys))))
+    values = sorted(x[2] for x in both)
+    expect("every record exactly once", values, sorted(b"v%d" % i for i in range(300)))
+
+    # the commits are Kafka-format records in __consumer_offsets
+    h = 0
+    for ch in "gr":
+        h = (31 * h + ord(ch)) & 0xFFFFFFFF
+    h = h - (1 << 32) if h >= 1 << 31 else h
+    part = abs(h) % 50
+    conn = Conn(b.port)
+    recs = [r for bb in [x for _, x in it.read_all_batches(conn, "__consumer_offsets", part)]
+            for r in it.batch_records(bb)]
+    conn.close()
+    last = {}
+    for r in recs:
+        k = Rd(r["key"])
+        kv, grp, top, pn = k.i16(), k.string(), k.string(), k.i32()
+        v = Rd(r["value"])
+        vv, off = v.i16(), v.i64()
+        if (kv, grp, top, vv) != (1, "gr", "rs", 3):
+            fail("unexpected offsets record %r" % ((kv, grp, top, vv),))
+        last[pn] = off
+    expect("__consumer_offsets-%d holds the commits (key v1, value v3)" % part, last, got)
+
+
+def mode_evict(b):
+    kafka = kafka_python()
+    create_topic(b, "ev", 4)
+    c1 = consumer(kafka, b, "ge")
+    c1.subscribe(["ev"])
+    p1 = Poller(c1)
+    p1.start()
+    wait_for("consumer owns all 4 partitions", lambda: p1.assigned == {0, 1, 2, 3})
+
+    # a raw member joins (v1: no MEMBER_ID_REQUIRED) and then says nothing more
+    raw = Conn(b.port, timeout=40)
+    j = join(raw, 1, "ge", session=2000, rebalance=10000,
+             protos=(("range", subscription(["ev"])),))
+    if j["error"]:
+        fail("raw JoinGroup: %d" % j["error"])
+    ok("raw member %s joined generation %d (leader %s)" % (j["member"], j["generation"],
+                                                             j["leader"]))
+    wait_for("partitions split with the silent member", lambda: len(p1.assigned) == 2)
+    t0 = time.time()
+    wait_for("silent member evicted; consumer owns all 4 again",
+             lambda: p1.assigned == {0, 1, 2, 3})
+    ok("reassigned %.1f s after the split (session timeout 2 s)" % (time.time() - t0))
+    if "missed its 2000 ms session timeout" not in b.read_log():
+        fail("no eviction in the broker log")
+    raw.close()
+    p1.stop()
+    c1.close()
+    if p1.error:
+        fail("consumer thread: %r" % p1.error)
+
+
+def mode_kcat(b):
+    if not shutil.which("kcat"):
+        it.skip("kcat not installed")
+    create_topic(b, "kc", 4)
+    produce_n(b, "kc", 4, 100)
+    args = ["-G", "gk", "kc", "-e", "-q", "-f", "%s\\n", "-X", "session.timeout.ms=6000",
+            "-X", "auto.offset.reset=earliest"]
+    out = it.kcat(b, args, timeout=60).decode().split()
+    expect("kcat -G reads every record", sorted(out), sorted("v%d" % i for i in range(100)))
+    produce_n(b, "kc", 4, 20, start=100)
+    out = it.kcat(b, args, timeout=60).decode().split()
+    expect("kcat -G again resumes from its commits", sorted(out),
+           sorted("v%d" % i for i in range(100, 120)))
+
+
+MODES = {"raw": mode_raw, "split": mode_split, "restart": mode_restart, "evict": mode_evict,
+         "kcat": mode_kcat}
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[2] not in MODES:
+        print(__doc__)
+        return 2
+    exe, mode = it.stratad_arg(__doc__), sys.argv[2]
+
+    def body(tmp):
+        b = it.Broker(exe, tmp, overrides=OVERRIDES)
+        MODES[mode](b)
+        b.stop_ok()
+    it.run("strata-groups-", body, keep_tmp_on_fail=True)
+    print("PASS: %s" % mode)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
