@@ -4,7 +4,10 @@
  * delivery report, so the Python wrapper can read the topic back with kcat
  * and raw Fetch and compare byte for byte.
  *
- *   cl_produce -b HOST:PORT -t TOPIC -n COUNT [-X key=value]...
+ *   cl_produce -b HOST:PORT -t TOPIC -n COUNT [-s USEC] [-X key=value]...
+ *
+ * -s sleeps USEC microseconds after each record (so a test can restart the
+ * broker while records are in flight).
  *
  * Record i: key "key-<i>" except every 7th record (null key) and i == 3
  * (empty key); value "value-<i>-" followed by i % 50 'x' bytes, except i == 5
@@ -39,12 +42,12 @@ int main(int argc, char **argv)
     strata_producer_t *p = NULL;
     const char *topic = NULL;
     char err[256];
-    long n = 100;
+    long n = 100, pause_us = 0;
     int opt, rc;
 
     if (!conf)
         return 2;
-    while ((opt = getopt(argc, argv, "b:t:n:X:")) != -1) {
+    while ((opt = getopt(argc, argv, "b:t:n:s:X:")) != -1) {
         switch (opt) {
         case 'b':
             if (strata_conf_set(conf, "bootstrap.servers", optarg, err, sizeof err)) {
@@ -57,6 +60,9 @@ int main(int argc, char **argv)
             break;
         case 'n':
             n = atol(optarg);
+            break;
+        case 's':
+            pause_us = atol(optarg);
             break;
         case 'X': {
             char *eq = strchr(optarg, '=');
@@ -72,7 +78,7 @@ int main(int argc, char **argv)
             break;
         }
         default:
-            fprintf(stderr, "usage: cl_produce -b HOST:PORT -t TOPIC [-n N] [-X k=v]...\n");
+            fprintf(stderr, "usage: cl_produce -b HOST:PORT -t TOPIC [-n N] [-s USEC] [-X k=v]...\n");
             goto usage;
         }
     }
@@ -115,6 +121,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "strata_produce %ld: %s\n", i, strata_err_str(rc));
             failures++;
         }
+        if (pause_us)
+            usleep((useconds_t)pause_us);
     }
     rc = strata_producer_flush(p, 60000);
     if (rc) {
