@@ -348,8 +348,16 @@ int bk__h_delete_topics(bk_req_t *req, sc_kw_t *w)
     sc_kw_array_len(w, n);
     for (int32_t i = 0; i < n; i++) {
         sc_kr_string(&first, 0, &s);
-        int rc = bk_topics_delete(req->srv->topics, s.p, (size_t)s.len);
-        if (rc && rc != SC_ERR_UNKNOWN_TOPIC_OR_PARTITION)
+        int rc;
+        if (bk__topic_is_internal(s.p, (size_t)s.len)) {
+            /* The coordinator's committed offsets live there. v0-3 carry no
+             * message, so the log says why. */
+            SC_INFO(SUB, "DeleteTopics %.*s refused: internal topic", (int)s.len, s.p);
+            rc = SC_ERR_INVALID_TOPIC_EXCEPTION;
+        } else {
+            rc = bk_topics_delete(req->srv->topics, s.p, (size_t)s.len);
+        }
+        if (rc && rc != SC_ERR_UNKNOWN_TOPIC_OR_PARTITION && rc != SC_ERR_INVALID_TOPIC_EXCEPTION)
             SC_WARN(SUB, "DeleteTopics %.*s: %s", (int)s.len, s.p, sc_err_str(rc));
         sc_kw_string(w, s.p, (size_t)s.len);
         sc_kw_i16(w, sc_err_to_kafka(rc));
@@ -393,6 +401,13 @@ static int create_partitions_one(bk_req_t *req, const partitions_req_t *t, int v
         msgf(msg, msglen, "The topic '%.*s' does not exist.",
              (int)(t->name.len > 300 ? 300 : t->name.len), t->name.p);
         return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    if (bk__topic_is_internal(t->name.p, (size_t)t->name.len)) {
+        /* Each group's records go to hash(group) % partitions: a new count
+         * would send commits where the coordinator no longer looks. */
+        msgf(msg, msglen, "Topic '%.*s' is internal; its partition count cannot change.",
+             (int)t->name.len, t->name.p);
+        return SC_ERR_INVALID_TOPIC_EXCEPTION;
     }
     if (t->count == cur) {
         msgf(msg, msglen, "Topic already has %d partitions.", cur);
@@ -660,6 +675,15 @@ static int read_alter_resource(sc_rd_t *r, int8_t *type, sc_kstr_t *name, sc_rd_
     return r->err;
 }
 
+/* 1 when the override set (kv, n) sets cleanup.policy to exactly "compact". */
+static int keeps_compact(const rp_meta_kv_t *kv, int32_t n)
+{
+    for (int32_t i = 0; i < n; i++)
+        if (strcmp(kv[i].key, "cleanup.policy") == 0)
+            return strcmp(kv[i].value, "compact") == 0;
+    return 0;
+}
+
 static int alter_one(bk_req_t *req, int8_t type, sc_kstr_t name, sc_rd_t configs,
                      int32_t nconfigs, int validate_only, char *msg, size_t msglen)
 {
@@ -684,6 +708,14 @@ static int alter_one(bk_req_t *req, int8_t type, sc_kstr_t name, sc_rd_t configs
     int rc = kv_collect(configs, nconfigs, &kv, msg, msglen);
     if (rc)
         return rc;
+    if (bk__topic_is_internal(name.p, (size_t)name.len) && !keeps_compact(kv, nconfigs)) {
+        /* The set replaces every override, so leaving cleanup.policy out
+         * would also drop the topic to the broker's default policy. */
+        msgf(msg, msglen, "cleanup.policy of internal topic '%.*s' must stay 'compact'",
+             (int)name.len, name.p);
+        kv_release(kv, nconfigs);
+        return SC_ERR_INVALID_CONFIG;
+    }
     if (!validate_only) {
         rc = bk_topics_set_configs(req->srv->topics, name.p, (size_t)name.len, kv,
                                    (size_t)nconfigs);

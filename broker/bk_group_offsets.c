@@ -4,10 +4,12 @@
  * internal topic __consumer_offsets. Runs on shard 0 (bk_group_int.h).
  *
  * The topic: created at start when absent with offsets.topic.num.partitions
- * partitions, replication factor 1, cleanup.policy=compact, retention.ms=-1
- * (storage has no compaction yet and its time retention ignores
- * cleanup.policy, so without -1 old commits would be deleted after 7 days)
- * and segment.bytes=104857600 (Kafka's offsets.topic.segment.bytes). An
+ * partitions, replication factor 1, cleanup.policy=compact (so retention
+ * never deletes its segments: bk_part maps a compact-only policy to unlimited
+ * retention; storage has no compaction yet) and segment.bytes=104857600
+ * (Kafka's offsets.topic.segment.bytes). DeleteTopics, CreatePartitions and
+ * an AlterConfigs that does not keep cleanup.policy=compact are refused on
+ * it (bk_admin.c). An
  * existing topic keeps its partition count. A group's records all go to
  * partition abs(javaHashCode(group id)) % partitions, as in Kafka, so
  * Kafka's tools find them where they expect.
@@ -348,7 +350,6 @@ int bk__offsets_start(bk_coord_t *co)
     if (rc) {
         static const rp_meta_kv_t configs[] = {
             {"cleanup.policy", "compact"},
-            {"retention.ms", "-1"},
             {"segment.bytes", "104857600"},
         };
         parts = s->cfg->offsets_topic_num_partitions;

@@ -121,6 +121,20 @@ static bk_shard_t *owner(bk_server_t *s, const char *topic, int32_t partition)
 
 /* ---- configs ------------------------------------------------------------------ */
 
+/* 1 when the cleanup.policy list v (already validated) contains "delete". */
+static int policy_deletes(const char *v)
+{
+    while (*v) {
+        while (*v == ' ' || *v == ',')
+            v++;
+        size_t n = strcspn(v, ", ");
+        if (n == 6 && memcmp(v, "delete", 6) == 0)
+            return 1;
+        v += n;
+    }
+    return 0;
+}
+
 /* The effective log config of topic t (NULL: broker defaults only), plus the
  * broker-side settings the log does not keep. */
 static void topic_config(const bk_server_t *s, const rp_meta_topic_t *t, st_log_config_t *out,
@@ -128,6 +142,7 @@ static void topic_config(const bk_server_t *s, const rp_meta_topic_t *t, st_log_
 {
     size_t n;
     const bk_topic_key_t *keys = bk_topic_config_keys(&n);
+    int deletes = 1;
     st_log_config_default(out);
     *max_message_bytes = s->cfg->message_max_bytes;
     *log_append_time = 0;
@@ -146,10 +161,21 @@ static void topic_config(const bk_server_t *s, const rp_meta_topic_t *t, st_log_
             *log_append_time = strcmp(v, "LogAppendTime") == 0;
             continue;
         }
+        if (strcmp(keys[i].name, "cleanup.policy") == 0) {
+            deletes = policy_deletes(v);
+            continue;
+        }
         int rc = st_log_config_set(out, keys[i].name, v);
         if (rc == SC_ERR_INVALID_CONFIG)
             SC_WARN(SUB, "topic %s: %s=%s is not usable by the log; keeping %s's default",
                     t ? t->name : "(default)", keys[i].name, v, "storage");
+    }
+    /* Kafka deletes by retention.ms / retention.bytes only when the policy
+     * includes "delete"; a compact-only topic keeps every segment. Storage
+     * stays policy-agnostic: it just sees unlimited retention. */
+    if (!deletes) {
+        out->retention_ms = -1;
+        out->retention_bytes = -1;
     }
 }
 

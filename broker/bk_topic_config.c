@@ -16,8 +16,9 @@ static const char *const compression_types[] = {"uncompressed", "zstd",   "lz4",
 
 static const bk_topic_key_t keys[] = {
     {"cleanup.policy", BK_TCFG_LIST, 0, 0, cleanup_policies, "log.cleanup.policy",
-     "`delete` (retention removes old segments), `compact` (keep the last record per key) or "
-     "both."},
+     "`delete` (retention.ms / retention.bytes remove old segments), `compact` (keep the last "
+     "record per key; not applied yet, and retention never deletes a compact-only topic's "
+     "segments) or both."},
     {"compression.type", BK_TCFG_ENUM, 0, 0, compression_types, "compression.type",
      "Codec batches are stored with; `producer` keeps what the producer sent."},
     {"flush.messages", BK_TCFG_LONG, 1, INT64_MAX, NULL, "log.flush.interval.messages",

@@ -24,6 +24,13 @@ MODE is one of
            session timeout and the consumer gets all four back
   kcat     kcat -G (librdkafka balanced consumer) reads everything; a second
            run in the same group resumes from its commits
+  internal __consumer_offsets is protected: DeleteTopics v0-3 and
+           CreatePartitions v0-1 on it fail with 17 INVALID_TOPIC_EXCEPTION,
+           AlterConfigs v0-1 that does not keep cleanup.policy=compact fails
+           with 40 INVALID_CONFIG (one that keeps it works); retention honours
+           cleanup.policy: with retention.ms=1 / retention.bytes=1 and a 100 ms
+           retention check, a compact topic keeps every segment while delete
+           and compact,delete topics lose theirs
 
 Each mode starts its own stratad with small session / rebalance settings
 (--override) and stops it by pid. Exit 0 = pass, 1 = fail, 77 = skipped.
@@ -547,8 +554,61 @@ def mode_kcat(b):
            sorted("v%d" % i for i in range(100, 120)))
 
 
+def mode_internal(b):
+    import test_broker_admin as adm
+    c = adm.Client(b)
+    co = "__consumer_offsets"
+    for v in range(4):
+        expect("DeleteTopics v%d %s" % (v, co), adm.delete_topics(c, v, [co]), {co: 17})
+    for v in range(2):
+        expect("CreatePartitions v%d %s" % (v, co),
+               adm.create_partitions(c, v, [(co, 60, None)]), {co: 17})
+    for v in range(2):
+        for cfg in ({"cleanup.policy": "delete"}, {"cleanup.policy": "compact,delete"},
+                    {"segment.bytes": "104857600"}, {}):
+            expect("AlterConfigs v%d %s %r" % (v, co, cfg),
+                   adm.alter_configs(c, v, [(2, co, cfg)]), {(2, co): 40})
+    keep = {"cleanup.policy": "compact", "segment.bytes": "52428800"}
+    expect("AlterConfigs %s keeping compact" % co, adm.alter_configs(c, 1, [(2, co, keep)]),
+           {(2, co): 0})
+    err, _, _, cfg = adm.describe_configs(c, 0, [(2, co, ["cleanup.policy", "segment.bytes"])])[0]
+    expect("DescribeConfigs %s" % co, (err, cfg["cleanup.policy"][0], cfg["segment.bytes"][0]),
+           (0, "compact", "52428800"))
+    md = it.metadata(b.connect(), 1, 1, [co])
+    expect("%s still there" % co, (md["topics"][co][0], len(md["topics"][co][1])), (0, 50))
+
+    # retention follows cleanup.policy
+    tiny = {"retention.ms": "1", "retention.bytes": "1", "segment.bytes": "100"}
+    topics = {"ret-c": "compact", "ret-d": "delete", "ret-cd": "compact,delete"}
+    expect("create retention topics",
+           adm.create_topics(c, 1, [(t, 1, 1, dict(tiny, **{"cleanup.policy": pol}))
+                                    for t, pol in topics.items()]),
+           {t: 0 for t in topics})
+    pc = Conn(b.port)
+    expect("commit after the refusals", commit(pc, 2, "gi", -1, "", [("ret-c", 0, 1, "")]),
+           {("ret-c", 0): 0})
+    for t in topics:
+        for i in range(5):
+            expect("produce %s #%d" % (t, i), it.produce(pc, t, 0, it.batch([b"x" * 10]))[0], 0)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        starts = {t: it.list_offsets(pc, t, 0, -2)[2] for t in topics}
+        if starts["ret-d"] > 0 and starts["ret-cd"] > 0:
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)  # a few more retention checks
+    starts = {t: it.list_offsets(pc, t, 0, -2)[2] for t in topics}
+    if not (starts["ret-d"] > 0 and starts["ret-cd"] > 0):
+        fail("retention did not run on the delete topics: %r" % starts)
+    expect("compact topic keeps every segment", starts["ret-c"], 0)
+    expect("compact topic records", len(it.read_all(pc, "ret-c", 0)), 5)
+    pc.close()
+    c.close()
+
+
 MODES = {"raw": mode_raw, "split": mode_split, "restart": mode_restart, "evict": mode_evict,
-         "kcat": mode_kcat}
+         "kcat": mode_kcat, "internal": mode_internal}
+EXTRA = {"internal": {"log.retention.check.interval.ms": 100}}
 
 
 def main():
@@ -558,7 +618,7 @@ def main():
     exe, mode = it.stratad_arg(__doc__), sys.argv[2]
 
     def body(tmp):
-        b = it.Broker(exe, tmp, overrides=OVERRIDES)
+        b = it.Broker(exe, tmp, overrides=dict(OVERRIDES, **EXTRA.get(mode, {})))
         MODES[mode](b)
         b.stop_ok()
     it.run("strata-groups-", body, keep_tmp_on_fail=True)
