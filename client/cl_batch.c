@@ -128,7 +128,7 @@ int cl_batch_decode(const uint8_t *p, size_t n, int check_crc, cl_record_fn fn, 
     size_t hcap = 0;
     const uint8_t *recs;
     size_t recs_len;
-    int64_t base_ts;
+    int64_t base_ts, max_ts;
     int rc = 0;
 
     sc_buf_init(&plain);
@@ -140,6 +140,7 @@ int cl_batch_decode(const uint8_t *p, size_t n, int check_crc, cl_record_fn fn, 
     bi.attributes = (int16_t)sc_load_be16(p + 21);
     bi.last_offset_delta = (int32_t)sc_load_be32(p + 23);
     base_ts = (int64_t)sc_load_be64(p + 27);
+    max_ts = (int64_t)sc_load_be64(p + 35);
     bi.producer_id = (int64_t)sc_load_be64(p + 43);
     bi.producer_epoch = (int16_t)sc_load_be16(p + 51);
     bi.base_sequence = (int32_t)sc_load_be32(p + 53);
@@ -176,6 +177,8 @@ int cl_batch_decode(const uint8_t *p, size_t n, int check_crc, cl_record_fn fn, 
         const uint8_t *rend = r.p + len;
         sc_rd_u8(&r); /* attributes */
         rec.timestamp = base_ts + sc_rd_varint(&r);
+        if (bi.attributes & 0x08) /* LogAppendTime: the broker's time is maxTimestamp */
+            rec.timestamp = max_ts;
         rec.offset = bi.base_offset + sc_rd_varint(&r);
         if ((rc = rd_len(&r, sc_rd_left(&r), &kl)))
             goto out;

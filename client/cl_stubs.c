@@ -1,5 +1,5 @@
 /*
- * cl_stubs -- the consumer and admin entry points declared in
+ * cl_stubs -- the admin entry points declared in
  * strata/client.h whose implementation has not landed yet. Each returns
  * STRATA_ERR_NOT_IMPLEMENTED (-ENOSYS) after checking its arguments, so the
  * shared library exports the whole API and applications can link against it
@@ -8,57 +8,6 @@
 #include "strata/client.h"
 
 #include <errno.h>
-
-strata_err_t strata_consumer_new(const strata_conf_t *conf, strata_consumer_t **out, char *errstr,
-                                 size_t errstr_size)
-{
-    return out ? -ENOSYS : -EINVAL;
-}
-
-strata_err_t strata_consumer_assign(strata_consumer_t *c, const strata_topic_partition_t *tps,
-                                    size_t count)
-{
-    return -ENOSYS;
-}
-
-strata_err_t strata_consumer_subscribe(strata_consumer_t *c, const char *const *topics,
-                                       size_t count, strata_rebalance_cb rebalance_cb,
-                                       void *cb_arg)
-{
-    return -ENOSYS;
-}
-
-strata_err_t strata_consumer_unsubscribe(strata_consumer_t *c) { return -ENOSYS; }
-
-strata_err_t strata_consumer_poll(strata_consumer_t *c, int timeout_ms, strata_message_t **out)
-{
-    return -ENOSYS;
-}
-
-void strata_message_free(strata_message_t *msg) { (void)msg; }
-
-strata_err_t strata_consumer_seek(strata_consumer_t *c, const char *topic, int32_t partition,
-                                  int64_t offset)
-{
-    return -ENOSYS;
-}
-
-strata_err_t strata_consumer_commit(strata_consumer_t *c, strata_topic_partition_t *offsets,
-                                    size_t count, int timeout_ms)
-{
-    return -ENOSYS;
-}
-
-strata_err_t strata_consumer_commit_async(strata_consumer_t *c,
-                                          const strata_topic_partition_t *offsets, size_t count,
-                                          strata_commit_cb cb, void *cb_arg)
-{
-    return -ENOSYS;
-}
-
-strata_err_t strata_consumer_close(strata_consumer_t *c, int timeout_ms) { return -ENOSYS; }
-
-void strata_consumer_free(strata_consumer_t *c) { (void)c; }
 
 strata_err_t strata_admin_new(const strata_conf_t *conf, strata_admin_t **out, char *errstr,
                               size_t errstr_size)

@@ -313,6 +313,14 @@ void strata_message_free(strata_message_t *msg);
 strata_err_t strata_consumer_seek(strata_consumer_t *c, const char *topic, int32_t partition,
                                   int64_t offset);
 
+/* The partition's position: the offset of the next record strata_consumer_poll
+ * will return (last returned + 1, or the start offset), written to *offset;
+ * STRATA_OFFSET_INVALID while a logical start (_BEGINNING / _END /
+ * auto.offset.reset) is still being resolved. Returns 0,
+ * STRATA_ERR_NOT_FOUND (not assigned), STRATA_ERR_INVALID_ARG. */
+strata_err_t strata_consumer_position(strata_consumer_t *c, const char *topic,
+                                      int32_t partition, int64_t *offset);
+
 /* Commits offsets (the next offset to read, as Kafka defines it) for
  * group.id and waits for the coordinator's answer. offsets NULL = the current
  * positions of every assigned partition. Per-partition errors are written to

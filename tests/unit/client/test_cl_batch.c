@@ -181,6 +181,31 @@ START_TEST(test_cl_batch_decode_rejects_malformed)
 }
 END_TEST
 
+static int check_ts(void *arg, const cl_batch_info_t *bi, const cl_record_t *r)
+{
+    ck_assert_int_eq(r->timestamp, *(int64_t *)arg);
+    return 0;
+}
+
+/* LogAppendTime (attributes bit 3): every record carries the batch's
+ * maxTimestamp, the broker's append time, not its own CreateTime delta. */
+START_TEST(test_cl_batch_decode_log_append_time_uses_max_timestamp)
+{
+    sc_recbatch_t rb;
+    sc_buf_t out;
+    int64_t want = 1700000000000 + 100000; /* no record's create time in build() */
+
+    build(&rb);
+    sc_buf_init(&out);
+    ck_assert_int_eq(cl_batch_encode(&rb, CL_CODEC_NONE, -1, &out), 0);
+    sc_store_be16(out.data + 21, 0x08);
+    sc_store_be64(out.data + 35, (uint64_t)want);
+    ck_assert_int_eq(cl_batch_decode(out.data, out.len, 0, check_ts, &want, NULL), 0);
+    sc_buf_fini(&out);
+    sc_recbatch_fini(&rb);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cl_batch");
@@ -189,6 +214,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_cl_batch_gzip_roundtrips_with_crc_over_compressed);
     tcase_add_test(tc, test_cl_batch_gzip_inflates_to_the_uncompressed_records);
     tcase_add_test(tc, test_cl_batch_decode_rejects_malformed);
+    tcase_add_test(tc, test_cl_batch_decode_log_append_time_uses_max_timestamp);
     suite_add_tcase(s, tc);
     return s;
 }
