@@ -114,7 +114,13 @@ static const bk_cfg_key_t keys[] = {
      "topic keeps its count. A group's commits go to partition abs(hash(group id)) % count."},
     {"offsets.retention.minutes", BK_CFG_INT, OFF(offsets_retention_minutes), "10080", 1,
      INT32_MAX, NULL, NULL,
-     "Committed offsets of a group that has been empty this long expire (not enforced yet)."},
+     "Committed offsets of a group that has been empty this long expire (Kafka 3.7 rules: "
+     "from when the group became Empty; from each commit for a group that never had members "
+     "since the broker started; at the commit's own expire time when OffsetCommit v2-v4 gave "
+     "a retention time). Expired offsets get a tombstone in `__consumer_offsets`; an Empty "
+     "group left without offsets is removed."},
+    {"offsets.retention.check.interval.ms", BK_CFG_LONG, OFF(offsets_retention_check_interval_ms),
+     "600000", 1, INT64_MAX, NULL, NULL, "How often the coordinator looks for expired offsets."},
     {"num.shards", BK_CFG_INT, OFF(num_shards), "0", 0, 1024, NULL, NULL,
      "Data-path threads (one libuv loop + io_uring ring each); 0 = one per core. Strata-only."},
     {"admin.listener", BK_CFG_STRING, OFF(admin_listener), "127.0.0.1:9644", 0, 0, NULL,

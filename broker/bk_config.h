@@ -59,6 +59,7 @@ typedef struct {
     int32_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms */
     int32_t offsets_topic_num_partitions;    /* offsets.topic.num.partitions */
     int32_t offsets_retention_minutes;       /* offsets.retention.minutes */
+    int64_t offsets_retention_check_interval_ms; /* offsets.retention.check.interval.ms */
 
     uint64_t set_mask; /* bit i: table key i was set explicitly (internal) */
 } bk_config_t;

@@ -26,7 +26,10 @@
  * the end of the initial rebalance delay and of the join phase
  * (rebalance timeout), the sync deadline (members that did not SyncGroup
  * within the rebalance timeout after the join phase are removed) and pending
- * MEMBER_ID_REQUIRED ids.
+ * MEMBER_ID_REQUIRED ids. Every offsets.retention.check.interval.ms the same
+ * timer expires committed offsets (bk__offsets_expire) and then removes Empty
+ * groups left with no offsets, no pending member id and no commit in flight
+ * (Kafka's Dead: ListGroups no longer shows them).
  *
  * Static membership (group.instance.id): a member id is bound to the instance
  * id; a request naming the instance with another member id is
@@ -462,6 +465,7 @@ static void complete_join(bk_group_t *g, cur_t *cur)
     g->protocol = NULL;
     if (g->nmembers == 0) {
         g->state = BK_GROUP_EMPTY;
+        g->empty_since = sc_now_ms(); /* offsets expire from here */
         g->leader = NULL;
         SC_INFO(SUB, "group %s: empty at generation %d", g->id, g->generation);
         return;
@@ -507,10 +511,30 @@ static void after_remove(bk_coord_t *co, bk_group_t *g, const char *why)
 
 /* ---- the timer ------------------------------------------------------------------- */
 
+/* Removes Empty groups that have nothing left (Kafka: -> Dead). */
+static void remove_empty_groups(bk_coord_t *co)
+{
+    for (bk_group_t **e = &co->groups; *e;) {
+        bk_group_t *g = *e;
+        if (g->state != BK_GROUP_EMPTY || g->members || g->pending || g->noffs || g->inflight) {
+            e = &g->next;
+            continue;
+        }
+        *e = g->next;
+        SC_DEBUG(SUB, "group %s: empty with no committed offsets; removed", g->id);
+        group_free(g);
+    }
+}
+
 static void on_tick(uv_timer_t *t)
 {
     bk_coord_t *co = t->data;
     int64_t now = sc_mono_ms();
+    if (now - co->last_expiry >= co->srv->cfg->offsets_retention_check_interval_ms) {
+        co->last_expiry = now;
+        bk__offsets_expire(co, sc_now_ms());
+        remove_empty_groups(co);
+    }
     for (bk_group_t *g = co->groups; g; g = g->next) {
         for (bk_pending_t **e = &g->pending; *e;) {
             bk_pending_t *p = *e;
@@ -568,9 +592,11 @@ int bk__group_start(bk_server_t *s)
     int rc = bk__offsets_start(co);
     if (rc)
         return rc;
+    remove_empty_groups(co); /* groups whose every offset ended in a tombstone */
     uv_timer_init(&s->shard0.loop, &co->timer);
     co->timer.data = co;
     co->timer_live = 1;
+    co->last_expiry = sc_mono_ms(); /* first check one interval after start, as Kafka */
     uv_timer_start(&co->timer, on_tick, BK_GROUP_TICK_MS, BK_GROUP_TICK_MS);
     co->ready = 1;
     return 0;

@@ -94,6 +94,9 @@ struct bk_group {
     int64_t sync_deadline;  /* CompletingRebalance: members not synced by then go */
     bk_offset_t *offs;
     size_t noffs, offs_cap;
+    int64_t empty_since; /* wall ms the group last became Empty after having members; 0 = it
+                          * had none since start (offsets then expire from their commit) */
+    int inflight;        /* OffsetCommit appends not completed: no expiry, no removal */
 };
 
 struct bk_coord {
@@ -103,6 +106,7 @@ struct bk_coord {
     int timer_live; /* timer initialised on shard 0's loop */
     int ready;      /* __consumer_offsets exists and was loaded */
     int32_t nparts; /* its partition count */
+    int64_t last_expiry; /* monotonic ms of the last offset expiry check */
 };
 
 /* bk_group.c */
@@ -123,5 +127,9 @@ char *bk__group_strdup(const char *p, size_t len);
 int bk__offsets_start(bk_coord_t *co);
 /* Frees g's committed offsets. */
 void bk__offsets_free(bk_group_t *g);
+/* Expires the committed offsets of Empty groups (Kafka 3.7
+ * GroupMetadata.removeExpiredOffsets) as of wall time now: each group's
+ * expired offsets get one batch of tombstones and leave the cache. */
+void bk__offsets_expire(bk_coord_t *co, int64_t now);
 
 #endif

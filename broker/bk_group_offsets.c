@@ -380,8 +380,10 @@ int bk__offsets_start(bk_coord_t *co)
         }
     }
     size_t groups = 0, offsets = 0;
-    for (bk_group_t *g = co->groups; g; g = g->next, groups++)
+    for (bk_group_t *g = co->groups; g; g = g->next) {
+        groups += g->noffs > 0; /* the others (all tombstoned) are dropped by the caller */
         offsets += g->noffs;
+    }
     SC_INFO(SUB, "loaded %zu committed offset(s) of %zu group(s) from %zu record(s) in %lld ms",
             offsets, groups, records, (long long)(sc_mono_ms() - t0));
     return 0;
@@ -499,6 +501,9 @@ static void commit_done(void *arg, int rc, int64_t base, int64_t last)
     commit_op_t *op = arg;
     (void)base;
     (void)last;
+    bk_group_t *g = bk__group_find(op->co, op->group, op->glen); /* kept while inflight */
+    if (g && g->inflight > 0)
+        g->inflight--;
     if (rc == 0) {
         commit_apply(op);
     } else {
@@ -667,6 +672,12 @@ int bk__h_offset_commit(bk_req_t *req, sc_kw_t *w)
         goto out_bufs;
     }
     sc_recbatch_finish(&op->batch);
+    /* the group exists while its commit is in flight: expiry skips it */
+    bk_group_t *g = bk__group_get(co, gid.p, (size_t)gid.len);
+    if (!g) {
+        rc = SC_ERR_NO_MEMORY;
+        goto out_bufs;
+    }
     int64_t base, leo;
     rc = st_log_append(part->log, op->batch.buf.data, op->batch.buf.len, 0, commit_done, op,
                        &base, &leo);
@@ -683,6 +694,7 @@ int bk__h_offset_commit(bk_req_t *req, sc_kw_t *w)
         goto out_bufs;
     }
     bk__part_dirty(part);
+    g->inflight++;
     op->slot = req->slot;
     req->slot->op = op;
     req->slot->detach = commit_detach;
@@ -695,6 +707,125 @@ out:
     if (op)
         commit_free(op);
     return rc;
+}
+
+/* ---- expiry ------------------------------------------------------------------------ */
+
+typedef struct {
+    char *group;
+    size_t n;
+    sc_recbatch_t batch;
+} expire_op_t;
+
+static void expire_free(expire_op_t *op)
+{
+    sc_recbatch_fini(&op->batch);
+    sc_free(op->group);
+    sc_free(op);
+}
+
+static void expire_done(void *arg, int rc, int64_t base, int64_t last)
+{
+    expire_op_t *op = arg;
+    (void)last;
+    if (rc)
+        SC_WARN(SUB, "group %s: writing %zu expiry tombstone(s) failed: %s (they come back "
+                     "after a restart and expire again)", op->group, op->n, sc_err_str(rc));
+    else
+        SC_DEBUG(SUB, "group %s: %zu expiry tombstone(s) at offset %lld", op->group, op->n,
+                 (long long)base);
+    expire_free(op);
+}
+
+/* Kafka 3.7 GroupMetadata.removeExpiredOffsets for an Empty group: an offset
+ * with an expire timestamp (value v1) expires at it; otherwise retention
+ * counts from when the group became Empty, or from the commit when the group
+ * has had no member since start (Kafka's "no protocol type" case: membership
+ * is not persisted, so after a restart every group is in it). */
+static int off_expired(const bk_group_t *g, const bk_offset_t *o, int64_t now, int64_t retention)
+{
+    if (o->expire_ts >= 0)
+        return now >= o->expire_ts;
+    int64_t base = g->protocol_type && g->empty_since > 0 ? g->empty_since : o->commit_ts;
+    return now - base >= retention;
+}
+
+static void expire_group(bk_coord_t *co, bk_group_t *g, int64_t now, int64_t retention)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g->noffs; i++)
+        n += off_expired(g, &g->offs[i], now, retention);
+    if (n == 0)
+        return;
+    size_t glen = strlen(g->id);
+    bk_part_t *part = bk__part_find(co->srv, BK_OFFSETS_TOPIC, sizeof BK_OFFSETS_TOPIC - 1,
+                                    offsets_partition(co, g->id, glen));
+    expire_op_t *op = sc_calloc(1, sizeof *op);
+    sc_buf_t kb;
+    sc_buf_init(&kb);
+    int rc = SC_ERR_NO_MEMORY;
+    if (!part) {
+        rc = SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        goto out;
+    }
+    if (!op)
+        goto out;
+    sc_recbatch_init(&op->batch);
+    if (!(op->group = bk__group_strdup(g->id, glen)))
+        goto out;
+    op->n = n;
+    if ((rc = sc_recbatch_begin(&op->batch, now, -1, -1, -1)) != 0)
+        goto out;
+    for (size_t i = 0; i < g->noffs; i++) {
+        const bk_offset_t *o = &g->offs[i];
+        if (!off_expired(g, o, now, retention))
+            continue;
+        sc_kw_t kw;
+        sc_buf_reset(&kb);
+        sc_kw_init(&kw, &kb);
+        write_key(&kw, g->id, glen, o->topic, strlen(o->topic), o->partition);
+        if (kw.err || sc_recbatch_add(&op->batch, now, kb.data, (int32_t)kb.len, NULL, -1, NULL,
+                                      0)) {
+            rc = SC_ERR_NO_MEMORY;
+            goto out;
+        }
+    }
+    sc_recbatch_finish(&op->batch);
+    int64_t base, leo;
+    rc = st_log_append(part->log, op->batch.buf.data, op->batch.buf.len, 0, expire_done, op,
+                       &base, &leo);
+    if (rc)
+        goto out;
+    bk__part_dirty(part);
+    op = NULL; /* the append callback owns it */
+    /* Out of the cache now, as Kafka does: a commit arriving meanwhile is
+     * appended after the tombstones, so it wins at the next load too. */
+    for (size_t i = 0; i < g->noffs;) {
+        if (off_expired(g, &g->offs[i], now, retention)) {
+            off_fini(&g->offs[i]);
+            g->offs[i] = g->offs[--g->noffs];
+        } else {
+            i++;
+        }
+    }
+    SC_INFO(SUB, "group %s: %zu committed offset(s) expired", g->id, n);
+out:
+    if (rc)
+        SC_WARN(SUB, "group %s: expiring %zu offset(s): %s; kept until the next check", g->id, n,
+                sc_err_str(rc));
+    if (op)
+        expire_free(op);
+    sc_buf_fini(&kb);
+}
+
+void bk__offsets_expire(bk_coord_t *co, int64_t now)
+{
+    if (!co->ready)
+        return;
+    int64_t retention = (int64_t)co->srv->cfg->offsets_retention_minutes * 60000;
+    for (bk_group_t *g = co->groups; g; g = g->next)
+        if (g->state == BK_GROUP_EMPTY && !g->inflight && g->noffs)
+            expire_group(co, g, now, retention);
 }
 
 /* ---- OffsetFetch --------------------------------------------------------------------- */

@@ -31,6 +31,12 @@ MODE is one of
            cleanup.policy: with retention.ms=1 / retention.bytes=1 and a 100 ms
            retention check, a compact topic keeps every segment while delete
            and compact,delete topics lose theirs
+  expire   offset expiry with offsets.retention.minutes=1 and a 200 ms check:
+           an OffsetCommit v2 retention time expires its offset (tombstone,
+           OffsetFetch -1, the group leaves ListGroups; still gone after a
+           restart) while a plain commit stays; then a commit-only group
+           expires 60 s after its commit, and a consumer group's offsets 60 s
+           after it became Empty (not after the commit)
 
 Each mode starts its own stratad with small session / rebalance settings
 (--override) and stops it by pid. Exit 0 = pass, 1 = fail, 77 = skipped.
@@ -606,9 +612,72 @@ def mode_internal(b):
     c.close()
 
 
+def wait_until(what, cond, timeout):
+    """Like wait_for, returning the time cond first held."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return time.time()
+        time.sleep(0.1)
+    fail("timed out waiting for %s" % what)
+
+
+def mode_expire(b):
+    create_topic(b, "ex", 2)
+    c = Conn(b.port)
+    expect("commit v2 with a 500 ms retention", commit(c, 2, "gx", -1, "", [("ex", 0, 5, "m")],
+                                                      retention=500), {("ex", 0): 0})
+    expect("plain commit v7", commit(c, 7, "gy", -1, "", [("ex", 1, 7, None)]), {("ex", 1): 0})
+    t_gy = time.time()
+    expect("OffsetFetch gx before expiry", offset_fetch(c, 1, "gx", {"ex": [0]})[0][("ex", 0)][0], 5)
+    expect("ListGroups before expiry", sorted(list_groups(c, 0)[1]), ["gx", "gy"])
+    wait_until("gx's offset to expire",
+             lambda: offset_fetch(c, 1, "gx", {"ex": [0]})[0][("ex", 0)][0] == -1, 10)
+    wait_until("gx to leave ListGroups", lambda: "gx" not in list_groups(c, 0)[1], 5)
+    expect("gy kept", offset_fetch(c, 1, "gy", {"ex": [1]})[0][("ex", 1)][0], 7)
+    c.close()
+    b.kill()
+    b.start()
+    log = b.read_log()
+    if "loaded 1 committed offset(s) of 1 group(s)" not in log:
+        fail("the restart did not load exactly gy's offset (gx's tombstone replayed)")
+    c = Conn(b.port)
+    expect("gx still gone after restart", offset_fetch(c, 1, "gx", {"ex": [0]})[0][("ex", 0)][0], -1)
+    expect("ListGroups after restart", sorted(list_groups(c, 0)[1]), ["gy"])
+
+    # a consumer group: commit at t0, members stay 5 s, leave at t1
+    meta = subscription(["ex"])
+    j = join(c, 5, "gz", protos=(("range", meta),))
+    mid = join(c, 5, "gz", member=j["member"], protos=(("range", meta),))["member"]
+    expect("SyncGroup gz", sync(c, 3, "gz", 1, mid, [(mid, assignment({"ex": [0, 1]}))])[0], 0)
+    expect("commit gz", commit(c, 7, "gz", 1, mid, [("ex", 0, 11, None)]), {("ex", 0): 0})
+    t0 = time.time()
+    while time.time() < t0 + 5:
+        expect("Heartbeat gz", heartbeat(c, 3, "gz", 1, mid), 0)
+        time.sleep(0.5)
+    top, res = leave_v3(c, "gz", [mid])
+    t1 = time.time()
+    expect("gz left", (top, describe(c, 0, ["gz"])["gz"][1]), (0, "Empty"))
+    # gy was committed before the restart: 60 s from its commit (it never had members)
+    wait_until("gy to expire", lambda: "gy" not in list_groups(c, 0)[1], t_gy + 62 - time.time())
+    ok("gy expired %.1f s after its commit" % (time.time() - t_gy))
+    time.sleep(max(0, t0 + 61 - time.time()))
+    expect("gz offset 61 s after the commit (Empty for 56 s)",
+           offset_fetch(c, 1, "gz", {"ex": [0]})[0][("ex", 0)][0], 11)
+    t = wait_until("gz's offset to expire",
+                 lambda: offset_fetch(c, 1, "gz", {"ex": [0]})[0][("ex", 0)][0] == -1,
+                 t1 + 63 - time.time())
+    if t < t1 + 59.5:
+        fail("gz's offset expired %.1f s after the group became Empty" % (t - t1))
+    ok("gz's offset expired %.1f s after the group became Empty" % (t - t1))
+    wait_until("gz to leave ListGroups", lambda: "gz" not in list_groups(c, 0)[1], 5)
+    c.close()
+
+
 MODES = {"raw": mode_raw, "split": mode_split, "restart": mode_restart, "evict": mode_evict,
-         "kcat": mode_kcat, "internal": mode_internal}
-EXTRA = {"internal": {"log.retention.check.interval.ms": 100}}
+         "kcat": mode_kcat, "internal": mode_internal, "expire": mode_expire}
+EXTRA = {"internal": {"log.retention.check.interval.ms": 100},
+         "expire": {"offsets.retention.minutes": 1, "offsets.retention.check.interval.ms": 200}}
 
 
 def main():
