@@ -30,7 +30,12 @@ static int h_metadata(bk_req_t *req, sc_kw_t *w);
 
 /* Ranges: reference.md §3 (non-flexible versions only, except ApiVersions 3). */
 static const bk_api_t apis[] = {
-    {SC_KAFKA_API_PRODUCE, 3, 7, bk__h_produce},
+    /* From v0 although every client here sends v7: librdkafka >= 1.9 turns
+     * gzip, snappy and lz4 off unless the Produce range overlaps [0, 0]
+     * (rd_kafka_msgset_writer_select_MsgVersion), and sends those batches
+     * uncompressed. v0-v2 requests are handled (MessageSet v0/v1 records are
+     * refused with UNSUPPORTED_FOR_MESSAGE_FORMAT). */
+    {SC_KAFKA_API_PRODUCE, 0, 7, bk__h_produce},
     {SC_KAFKA_API_FETCH, 4, 11, bk__h_fetch},
     {SC_KAFKA_API_LIST_OFFSETS, 1, 3, bk__h_list_offsets},
     {SC_KAFKA_API_METADATA, 0, 6, h_metadata},

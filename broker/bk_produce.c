@@ -3,7 +3,7 @@
  * connection's shard; every partition it appends to must be owned by that
  * shard (one shard today).
  *
- * Request: transactional_id (nullable string), acks int16, timeout_ms int32,
+ * Request: transactional_id (nullable string, v3+), acks int16, timeout_ms int32,
  * [topic: name, [partition: index int32, records nullable bytes]].
  * Response: [topic: name, [partition: index, error int16, base_offset int64,
  * log_append_time_ms int64, log_start_offset int64 (v5+)]], throttle_time_ms.
@@ -101,12 +101,14 @@ static void write_response(const bk_produce_t *op, sc_kw_t *w)
             sc_kw_i32(w, index);
             sc_kw_i16(w, x->err);
             sc_kw_i64(w, x->err ? -1 : x->base);
-            sc_kw_i64(w, x->err ? -1 : x->append_time);
+            if (op->version >= 2)
+                sc_kw_i64(w, x->err ? -1 : x->append_time);
             if (op->version >= 5)
                 sc_kw_i64(w, x->log_start);
         }
     }
-    sc_kw_i32(w, 0); /* throttle_time_ms: last in Produce */
+    if (op->version >= 1)
+        sc_kw_i32(w, 0); /* throttle_time_ms: last in Produce */
 }
 
 static void op_free(bk_produce_t *op)
@@ -285,6 +287,10 @@ void bk__pids_rebuild(bk_part_t *p)
 /* Walks the records field: exactly one magic-2 batch. 0, or the Kafka error. */
 static int check_one_batch(const sc_kbytes_t *rec, int16_t version, st_batch_hdr_t *h)
 {
+    /* magic sits at byte 16 in every message format (offset, size, crc) */
+    if (rec->len > ST_BATCH_OFF_MAGIC && rec->p[ST_BATCH_OFF_MAGIC] != ST_BATCH_MAGIC &&
+        version < 3)
+        return SC_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT; /* MessageSet v0/v1: not stored */
     if (rec->len < ST_BATCH_HEADER_SIZE)
         return rec->len <= 0 ? SC_ERR_INVALID_RECORD : SC_ERR_CORRUPT_MESSAGE;
     int64_t size = st_batch_size(rec->p, (size_t)rec->len);
@@ -395,11 +401,12 @@ static void produce_one(bk_req_t *req, bk_produce_t *op, pres_t *x, sc_kstr_t to
 int bk__h_produce(bk_req_t *req, sc_kw_t *w)
 {
     sc_rd_t *r = &req->body;
-    sc_kstr_t tid;
+    sc_kstr_t tid = {NULL, -1};
     int32_t ntopics;
     size_t nparts = 0;
 
-    sc_kr_string(r, 1, &tid);
+    if (req->hdr.api_version >= 3) /* v0-v2 have no transactional_id */
+        sc_kr_string(r, 1, &tid);
     int16_t acks = sc_kr_i16(r);
     sc_kr_i32(r); /* timeout_ms */
     sc_kr_array_len(r, 0, 6, &ntopics);
