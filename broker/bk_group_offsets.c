@@ -594,7 +594,11 @@ int bk__h_offset_commit(bk_req_t *req, sc_kw_t *w)
     op->n = n;
     op->blen = (size_t)(r->p - tstart);
     op->ts = sc_now_ms();
-    op->expire = retention >= 0 ? op->ts + retention : -1;
+    /* RetentionTimeMs (v2-v4): -1 = the broker's retention; a sum past
+     * INT64_MAX saturates (never expires) instead of overflowing. */
+    op->expire = retention < 0 ? -1
+                 : retention > INT64_MAX - op->ts ? INT64_MAX
+                                                   : op->ts + retention;
     sc_recbatch_init(&op->batch);
     if (!(op->blob = sc_malloc(op->blen ? op->blen : 1)) ||
         !(op->group = bk__group_strdup(gid.p, (size_t)gid.len))) {
