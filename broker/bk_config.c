@@ -44,7 +44,8 @@ static const bk_cfg_key_t keys[] = {
      "Alias of `node.id` (Kafka's ZooKeeper-mode name). Setting both to different values is "
      "an error."},
     {"log.dirs", BK_CFG_LIST, OFF(log_dirs), "./data", 0, 0, NULL, check_nonempty,
-     "Directories that hold partition data. Only the first is used so far."},
+     "Directories that hold partition data, comma-separated; new partitions go to the one "
+     "holding the fewest. The first also holds the cluster metadata."},
     {"num.partitions", BK_CFG_INT, OFF(num_partitions), "1", 1, 1000000, NULL, NULL,
      "Partitions of an auto-created topic."},
     {"default.replication.factor", BK_CFG_INT, OFF(default_replication_factor), "1", 1, 32767,
