@@ -8,13 +8,15 @@ PKGS=(
     # build
     build-essential cmake pkg-config
     liburing-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler
-    libssl-dev libzstd-dev
-    zlib1g-dev  # libstrata: gzip batches
+    libssl-dev
+    zlib1g-dev liblz4-dev libzstd-dev  # sc_codec: gzip, lz4, zstd batches (snappy is our own)
     # tests: Check, clang for libFuzzer, real Kafka clients
     check clang libclang-rt-14-dev kcat python3-kafka
     python3-snappy python3-lz4 python3-zstandard  # kafka-python's codecs
     # benchmarks: the librdkafka load generator (bench/rdkafka_load.c)
     librdkafka-dev
+    # benchmarks: the peer comparison (strata-bench compare) against NATS JetStream
+    nats-server libnats-dev
 )
 
 missing=()
