@@ -62,10 +62,7 @@ END_TEST
 START_TEST(test_sc_crc32c_hw_matches_published_vectors)
 {
     sc_crc32c_fn hw = sc_crc32c_hw();
-    if (!hw) {
-        fprintf(stderr, "no CRC-32C instruction on this CPU; hardware variant not tested\n");
-        return;
-    }
+    ck_assert_ptr_nonnull(hw); /* added to the suite only when the CPU has it */
     check_vectors(hw);
     check_vectors(sc_crc32c);
 }
@@ -245,7 +242,11 @@ static Suite *suite(void)
     TCase *tc = tcase_create("common");
     tcase_add_test(tc, test_sc_err_names_and_kafka_mapping);
     tcase_add_test(tc, test_sc_crc32c_sw_matches_published_vectors);
-    tcase_add_test(tc, test_sc_crc32c_hw_matches_published_vectors);
+    if (sc_crc32c_hw())
+        tcase_add_test(tc, test_sc_crc32c_hw_matches_published_vectors);
+    else /* not counted as passed: the hardware variant is simply not there */
+        fprintf(stderr, "skipped test_sc_crc32c_hw_matches_published_vectors: "
+                        "no CRC-32C instruction on this CPU\n");
     tcase_add_test(tc, test_sc_crc32c_chunked_and_unaligned_agree);
     tcase_add_test(tc, test_sc_crc32c_hw_three_way_blocks_match_sw);
     tcase_add_test(tc, test_sc_varint_round_trips_and_known_bytes);
