@@ -66,6 +66,20 @@ static cl_broker_t *broker_add(cl_client_t *cl, int32_t node_id, const char *hos
     return b;
 }
 
+cl_broker_t *cl_broker_add(cl_client_t *cl, int32_t node_id, const char *host, int port)
+{
+    cl_broker_t *b = broker_add(cl, node_id, host, strlen(host), port), **pp;
+
+    if (!b)
+        return NULL;
+    cl->brokers = b->next; /* broker_add put it first: move it to the end */
+    b->next = NULL;
+    for (pp = &cl->brokers; *pp; pp = &(*pp)->next)
+        ;
+    *pp = b;
+    return b;
+}
+
 cl_broker_t *cl_broker_find(cl_client_t *cl, int32_t node_id)
 {
     for (cl_broker_t *b = cl->brokers; b; b = b->next)

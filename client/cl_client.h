@@ -149,6 +149,11 @@ int16_t cl_broker_version(const cl_broker_t *b, int16_t api_key, int16_t our_min
 void cl_broker_connect(cl_client_t *cl, cl_broker_t *b, int64_t now);
 /* The broker with this node id, or NULL. */
 cl_broker_t *cl_broker_find(cl_client_t *cl, int32_t node_id);
+/* Adds a connection entry (mu held) at the end of the list, so that
+ * cl_broker_any prefers the others: the group coordinator's own connection
+ * (cl_group.c uses node ids far below the bootstrap ones). NULL when out of
+ * memory. */
+cl_broker_t *cl_broker_add(cl_client_t *cl, int32_t node_id, const char *host, int port);
 /* A broker to send a cluster-wide request to: an UP one, else one that may
  * connect now (it starts connecting). NULL when all are backing off. */
 cl_broker_t *cl_broker_any(cl_client_t *cl, int64_t now);

@@ -33,6 +33,7 @@
  */
 #include "cl_batch.h"
 #include "cl_client.h"
+#include "cl_group.h"
 
 #include "sc_endian.h"
 #include "sc_err.h"
@@ -49,7 +50,11 @@
 
 #define LOGSYS "consumer"
 
-enum { TP_NEED_OFFSET = 0, TP_OFFSET_WAIT, TP_ACTIVE, TP_STOPPED };
+/* TP_NEED_COMMITTED / TP_COMMITTED_WAIT: a STRATA_OFFSET_STORED start with a
+ * group.id; cl_group.c asks the coordinator (OffsetFetch) and calls
+ * cl_consumer_tp_committed. */
+enum { TP_NEED_OFFSET = 0, TP_OFFSET_WAIT, TP_ACTIVE, TP_STOPPED, TP_NEED_COMMITTED,
+       TP_COMMITTED_WAIT };
 
 typedef struct {
     cl_topic_t *t;
@@ -82,6 +87,9 @@ struct strata_consumer {
     cl_broker_t **busy; /* brokers with a Fetch in flight */
     size_t nbusy, busy_cap;
     int16_t isolation;
+    cl_group_t *grp;   /* group.id set: membership and commits (cl_group.c) */
+    int64_t poll_ms;   /* when the application last entered or left poll */
+    int in_poll;
 };
 
 /* One request's partitions, to match the answer. */
@@ -667,6 +675,9 @@ static int64_t serve(cl_client_t *cl, int64_t now)
     int64_t next = INT64_MAX;
     int refresh = 0;
 
+    if (c->grp)
+        next = cl_group_serve(c->grp, now);
+
     for (size_t i = 0; i < c->ntps; i++) {
         ctp_t *t = &c->tps[i];
         if (t->state != TP_NEED_OFFSET && t->state != TP_ACTIVE)
@@ -699,8 +710,16 @@ static int64_t serve(cl_client_t *cl, int64_t now)
     return next;
 }
 
+static void deliver(cl_client_t *cl)
+{
+    strata_consumer_t *c = (strata_consumer_t *)cl;
+    if (c->grp)
+        cl_group_deliver(c->grp);
+}
+
 static const cl_role_t consumer_role = {
     .serve = serve,
+    .deliver = deliver,
 };
 
 /* ---- public API ------------------------------------------------------------------------ */
@@ -722,8 +741,16 @@ strata_err_t strata_consumer_new(const strata_conf_t *conf, strata_consumer_t **
         goto out;
     }
     c->isolation = (int16_t)cf->isolation_level;
-    if ((rc = cl_client_init(&c->cl, cf, &consumer_role, c, errstr, errstr_size)))
+    c->poll_ms = sc_mono_ms();
+    if (cf->group_id && cf->group_id[0] && !(c->grp = cl_group_new(c, &c->cl, cf))) {
+        rc = SC_ERR_NO_MEMORY;
         goto out;
+    }
+    if ((rc = cl_client_init(&c->cl, cf, &consumer_role, c, errstr, errstr_size))) {
+        cl_group_free(c->grp);
+        c->grp = NULL;
+        goto out;
+    }
     cf = NULL; /* the client owns it */
     *out = c;
     c = NULL;
@@ -733,11 +760,17 @@ out:
     return rc;
 }
 
-/* Applies a start offset to t (mu held). */
-static void tp_start(ctp_t *t, int64_t offset, int64_t reset_policy)
+/* Applies a start offset to t (mu held). grouped: STORED means the group's
+ * committed offset. */
+static void tp_start(ctp_t *t, int64_t offset, int64_t reset_policy, int grouped)
 {
     t->gen++;
     t->retry_at_ms = 0;
+    if (offset == STRATA_OFFSET_STORED && grouped) {
+        t->state = TP_NEED_COMMITTED;
+        t->pos = t->fetch_pos = STRATA_OFFSET_INVALID;
+        return;
+    }
     if (offset >= 0) {
         t->state = TP_ACTIVE;
         t->pos = t->fetch_pos = offset;
@@ -782,13 +815,17 @@ strata_err_t strata_consumer_assign(strata_consumer_t *c, const strata_topic_par
         rc = SC_ERR_CLOSED;
         goto unlock;
     }
+    if (cl_group_subscribed(c->grp)) {
+        rc = -EINVAL; /* subscribed: the group assigns */
+        goto unlock;
+    }
     for (size_t i = 0; i < count; i++) {
         if (!(nt[i].t = cl_topic_get(&c->cl, tps[i].topic))) {
             rc = SC_ERR_NO_MEMORY;
             goto unlock;
         }
         nt[i].part = tps[i].partition;
-        tp_start(&nt[i], tps[i].offset, c->cl.conf->auto_offset_reset);
+        tp_start(&nt[i], tps[i].offset, c->cl.conf->auto_offset_reset, c->grp != NULL);
     }
     q_drop(c, SIZE_MAX);
     sc_free(c->tps);
@@ -824,8 +861,13 @@ strata_err_t strata_consumer_poll(strata_consumer_t *c, int timeout_ms, strata_m
         }
     }
     pthread_mutex_lock(&c->cl.mu);
+    c->in_poll++;
+    c->poll_ms = sc_mono_ms();
+    if (c->grp)
+        cl_group_polled(c->grp);
     for (;;) {
-        while (c->qhead && (c->qhead->tp >= c->ntps || c->qhead->gen != c->tps[c->qhead->tp].gen)) {
+        while (c->qhead && c->qhead->tp != SIZE_MAX && /* SIZE_MAX: a group error */
+               (c->qhead->tp >= c->ntps || c->qhead->gen != c->tps[c->qhead->tp].gen)) {
             cmsg_t *s = c->qhead; /* defensive: seek and assign drop these already */
             c->qhead = s->next;
             if (!c->qhead)
@@ -835,10 +877,12 @@ strata_err_t strata_consumer_poll(strata_consumer_t *c, int timeout_ms, strata_m
             sc_free(s);
         }
         if ((m = c->qhead)) {
-            ctp_t *t = &c->tps[m->tp];
             c->qhead = m->next;
             if (!c->qhead)
                 c->qtail = NULL;
+            if (m->tp == SIZE_MAX)
+                break;
+            ctp_t *t = &c->tps[m->tp];
             wake = (int64_t)t->buffered >= buffer_limit(c) &&
                    (int64_t)(t->buffered - m->size) < buffer_limit(c);
             t->buffered -= m->size;
@@ -853,6 +897,8 @@ strata_err_t strata_consumer_poll(strata_consumer_t *c, int timeout_ms, strata_m
         if (wr == ETIMEDOUT && !c->qhead)
             break;
     }
+    c->in_poll--;
+    c->poll_ms = sc_mono_ms();
     pthread_mutex_unlock(&c->cl.mu);
     if (wake)
         cl_client_wake(&c->cl);
@@ -889,7 +935,7 @@ strata_err_t strata_consumer_seek(strata_consumer_t *c, const char *topic, int32
         rc = SC_ERR_NOT_FOUND;
     } else {
         q_drop(c, (size_t)i);
-        tp_start(&c->tps[i], offset, c->cl.conf->auto_offset_reset);
+        tp_start(&c->tps[i], offset, c->cl.conf->auto_offset_reset, c->grp != NULL);
     }
     pthread_mutex_unlock(&c->cl.mu);
     if (!rc)
@@ -909,52 +955,102 @@ strata_err_t strata_consumer_position(strata_consumer_t *c, const char *topic, i
     if ((i = tp_find(c, topic, partition)) < 0)
         rc = SC_ERR_NOT_FOUND;
     else
-        *offset = c->tps[i].state == TP_NEED_OFFSET || c->tps[i].state == TP_OFFSET_WAIT
+        *offset = c->tps[i].state == TP_NEED_OFFSET || c->tps[i].state == TP_OFFSET_WAIT ||
+                          c->tps[i].state == TP_NEED_COMMITTED ||
+                          c->tps[i].state == TP_COMMITTED_WAIT
                       ? STRATA_OFFSET_INVALID
                       : c->tps[i].pos;
     pthread_mutex_unlock(&c->cl.mu);
     return rc;
 }
 
-strata_err_t strata_consumer_subscribe(strata_consumer_t *c, const char *const *topics,
-                                       size_t count, strata_rebalance_cb rebalance_cb,
-                                       void *cb_arg)
+/* ---- hooks for cl_group.c (contract in cl_group.h; mu held) ------------------------------ */
+
+cl_group_t *cl_consumer_group(strata_consumer_t *c) { return c->grp; }
+
+size_t cl_consumer_tp_count(strata_consumer_t *c) { return c->ntps; }
+
+void cl_consumer_tp_view(strata_consumer_t *c, size_t i, cl_tp_view_t *v)
 {
-    (void)topics, (void)count, (void)rebalance_cb, (void)cb_arg;
-    return c ? -ENOSYS : -EINVAL;
+    ctp_t *t = &c->tps[i];
+    v->topic = t->t->name;
+    v->part = t->part;
+    v->pos = t->state == TP_ACTIVE || t->state == TP_STOPPED ? t->pos : STRATA_OFFSET_INVALID;
+    v->need_committed = t->state == TP_NEED_COMMITTED;
+    v->committed_wait = t->state == TP_COMMITTED_WAIT;
 }
 
-strata_err_t strata_consumer_unsubscribe(strata_consumer_t *c) { return c ? -ENOSYS : -EINVAL; }
-
-strata_err_t strata_consumer_commit(strata_consumer_t *c, strata_topic_partition_t *offsets,
-                                    size_t count, int timeout_ms)
+void cl_consumer_tp_committed_sent(strata_consumer_t *c, size_t i)
 {
-    (void)offsets, (void)count, (void)timeout_ms;
-    return c ? -ENOSYS : -EINVAL;
+    if (c->tps[i].state == TP_NEED_COMMITTED)
+        c->tps[i].state = TP_COMMITTED_WAIT;
 }
 
-strata_err_t strata_consumer_commit_async(strata_consumer_t *c,
-                                          const strata_topic_partition_t *offsets, size_t count,
-                                          strata_commit_cb cb, void *cb_arg)
+void cl_consumer_tp_committed(strata_consumer_t *c, const char *topic, int32_t part, int64_t off,
+                              int err)
 {
-    (void)offsets, (void)count, (void)cb, (void)cb_arg;
-    return c ? -ENOSYS : -EINVAL;
+    long i = tp_find(c, topic, part);
+    if (i < 0 || c->tps[i].state != TP_COMMITTED_WAIT)
+        return;
+    if (err) {
+        c->tps[i].state = TP_NEED_COMMITTED;
+        return;
+    }
+    if (off < 0)
+        SC_DEBUG(LOGSYS, "%s [%d]: no committed offset, auto.offset.reset applies", topic, part);
+    tp_start(&c->tps[i], off >= 0 ? off : STRATA_OFFSET_STORED, c->cl.conf->auto_offset_reset, 0);
 }
 
-strata_err_t strata_consumer_close(strata_consumer_t *c, int timeout_ms)
+int cl_consumer_set_assignment(strata_consumer_t *c, const strata_topic_partition_t *tps, size_t n)
 {
-    (void)timeout_ms;
-    if (!c)
-        return -EINVAL;
-    if (cl_client_on_io_thread(&c->cl))
-        return -EDEADLK;
-    return 0; /* no group to leave in assign mode */
+    ctp_t *nt = n ? sc_calloc(n, sizeof *nt) : NULL;
+
+    if (n && !nt)
+        return SC_ERR_NO_MEMORY;
+    for (size_t i = 0; i < n; i++) {
+        if (!(nt[i].t = cl_topic_get(&c->cl, tps[i].topic))) {
+            sc_free(nt);
+            return SC_ERR_NO_MEMORY;
+        }
+        nt[i].part = tps[i].partition;
+        tp_start(&nt[i], tps[i].offset, c->cl.conf->auto_offset_reset, 1);
+    }
+    q_drop(c, SIZE_MAX);
+    sc_free(c->tps);
+    c->tps = nt;
+    c->ntps = n;
+    c->assign_gen++;
+    pthread_cond_broadcast(&c->cl.cond);
+    return 0;
+}
+
+void cl_consumer_push_group_error(strata_consumer_t *c, int err)
+{
+    cmsg_t *m = sc_calloc(1, sizeof *m + 1);
+
+    if (!m)
+        return;
+    m->tp = SIZE_MAX;
+    m->size = sizeof *m + 1;
+    m->m.err = err;
+    m->m.topic = (const char *)(m + 1);
+    m->m.partition = -1;
+    m->m.offset = -1;
+    q_push(c, m);
+    pthread_cond_broadcast(&c->cl.cond);
+}
+
+int64_t cl_consumer_poll_idle_ms(strata_consumer_t *c, int64_t now)
+{
+    return c->in_poll ? 0 : now - c->poll_ms;
 }
 
 void strata_consumer_free(strata_consumer_t *c)
 {
     if (!c)
         return;
+    if (c->grp && !cl_group_closed(c->grp) && !cl_client_on_io_thread(&c->cl))
+        strata_consumer_close(c, (int)c->cl.conf->request_timeout_ms);
     cl_client_stop(&c->cl); /* in-flight requests come back with SC_ERR_CLOSED */
     pthread_mutex_lock(&c->cl.mu);
     q_drop(c, SIZE_MAX);
@@ -963,6 +1059,7 @@ void strata_consumer_free(strata_consumer_t *c)
     c->ntps = 0;
     pthread_mutex_unlock(&c->cl.mu);
     sc_free(c->busy);
+    cl_group_free(c->grp); /* unfinished commits: callbacks with SC_ERR_CLOSED */
     cl_client_fini(&c->cl);
     sc_free(c);
 }

@@ -1,7 +1,7 @@
 /*
  * Unit tests for the consumer's API contract (client/cl_consumer.c) without
  * a broker: argument checks, the assignment as seek/position see it, poll
- * timing out empty, what stays NOT_IMPLEMENTED until groups land, and
+ * timing out empty, subscribe/commit refused without group.id, and
  * teardown with requests still pending (bootstrap points at a closed port).
  * Fetching and decoding against stratad are test_libstrata_consume.
  */
@@ -85,17 +85,19 @@ START_TEST(test_cl_consumer_assign_seek_position)
 }
 END_TEST
 
-START_TEST(test_cl_consumer_groups_not_implemented_yet)
+/* Without group.id there is no group: subscribe and commit are refused
+ * (test_cl_group covers the group API itself). */
+START_TEST(test_cl_consumer_groups_need_group_id)
 {
     strata_consumer_t *k = make(NULL);
     const char *topics[] = {"a"};
 
     ck_assert_int_eq(strata_consumer_subscribe(k, topics, 1, NULL, NULL),
-                     STRATA_ERR_NOT_IMPLEMENTED);
-    ck_assert_int_eq(strata_consumer_commit(k, NULL, 0, 100), STRATA_ERR_NOT_IMPLEMENTED);
+                     STRATA_ERR_INVALID_ARG);
+    ck_assert_int_eq(strata_consumer_commit(k, NULL, 0, 100), STRATA_ERR_INVALID_ARG);
     ck_assert_int_eq(strata_consumer_commit_async(k, NULL, 0, NULL, NULL),
-                     STRATA_ERR_NOT_IMPLEMENTED);
-    ck_assert_int_eq(strata_consumer_unsubscribe(k), STRATA_ERR_NOT_IMPLEMENTED);
+                     STRATA_ERR_INVALID_ARG);
+    ck_assert_int_eq(strata_consumer_unsubscribe(k), 0);
     ck_assert_int_eq(strata_consumer_close(k, 100), 0);
     strata_consumer_free(k);
 }
@@ -107,7 +109,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("consumer");
     tcase_add_test(tc, test_cl_consumer_new_needs_bootstrap);
     tcase_add_test(tc, test_cl_consumer_assign_seek_position);
-    tcase_add_test(tc, test_cl_consumer_groups_not_implemented_yet);
+    tcase_add_test(tc, test_cl_consumer_groups_need_group_id);
     suite_add_tcase(s, tc);
     return s;
 }

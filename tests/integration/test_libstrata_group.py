@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""libstrata's group consumer (tests/integration/libstrata/cl_group.c) against stratad.
+
+    test_libstrata_group.py STRATAD CL_GROUP MODE
+
+MODE  split      a libstrata member (enable.auto.commit) and a kafka-python
+                 KafkaConsumer in one group on a 4-partition topic: libstrata
+                 owns all 4 alone, the two split them 2/2 (range), records
+                 produced before, during and after are read exactly once
+                 between them (the commits made at each revoke and at close
+                 hand the partitions over without loss or duplicates); when
+                 kafka-python leaves, libstrata owns all 4 again
+      restart    auto commit off: read, commit the positions
+                 (strata_consumer_commit(NULL)), read 40 more without committing,
+                 SIGKILL; a new member resumes exactly at the committed
+                 offsets: nothing lost, the only duplicates are the
+                 uncommitted window
+      autocommit enable.auto.commit with a 10-minute interval: read everything,
+                 strata_consumer_close -> the final commit holds the end
+                 offsets (OffsetFetch), and the member left (the group is Empty)
+      fenced     max.poll.interval.ms 2000: the application stops polling, the
+                 member leaves the group (revoke callback), a commit made then
+                 is refused by the coordinator with UNKNOWN_MEMBER_ID /
+                 ILLEGAL_GENERATION and returned to the caller, the committed
+                 offset is unchanged; polling again rejoins and gets the
+                 partitions back; commit_async reports through its callback
+
+Exit 77 when kafka-python is missing (split only).
+"""
+import os
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import strata_it as it  # noqa: E402
+import test_groups as tg  # noqa: E402
+from strata_it import Conn, create_topic, expect, fail, ok  # noqa: E402
+
+OVERRIDES = {"num.partitions": 1, "group.min.session.timeout.ms": 1000,
+             "group.initial.rebalance.delay.ms": 0}
+BASE = {"session.timeout.ms": 3000, "heartbeat.interval.ms": 300, "max.poll.interval.ms": 10000,
+        "auto.offset.reset": "earliest", "request.timeout.ms": 15000}
+
+
+class Driver:
+    """cl_group under test: commands on stdin, lines from stdout collected by a thread."""
+
+    def __init__(self, exe, b, tmp, group, topic, conf, name="d"):
+        args = [exe, "-b", b.addr, "-g", group, "-t", topic]
+        for k, v in dict(BASE, **conf).items():
+            args += ["-X", "%s=%s" % (k, v)]
+        self.name = name
+        self.err_path = os.path.join(tmp, "%s.stderr" % name)
+        self.errf = open(self.err_path, "wb")
+        self.p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=self.errf)
+        self.lines, self.cv = [], threading.Condition()
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+        self.wait("READY")
+
+    def _read(self):
+        for raw in self.p.stdout:
+            with self.cv:
+                self.lines.append(raw.decode().rstrip("\n"))
+                self.cv.notify_all()
+        with self.cv:
+            self.lines.append("EOF")
+            self.cv.notify_all()
+
+    def send(self, cmd):
+        self.p.stdin.write((cmd + "\n").encode())
+        self.p.stdin.flush()
+
+    def wait(self, prefix, start=0, timeout=40):
+        """The first line at or after index start beginning with prefix."""
+        deadline = time.time() + timeout
+        with self.cv:
+            while True:
+                for i in range(start, len(self.lines)):
+                    if self.lines[i].startswith(prefix):
+                        return i, self.lines[i]
+                    if self.lines[i] == "EOF":
+                        self.dump()
+                        fail("%s exited (%s) before printing %r" % (self.name, self.p.poll(), prefix))
+                left = deadline - time.time()
+                if left <= 0:
+                    self.dump()
+                    fail("%s: no %r within %d s" % (self.name, prefix, timeout))
+                self.cv.wait(left)
+
+    def mark(self):
+        with self.cv:
+            return len(self.lines)
+
+    def call(self, cmd, prefix, timeout=40):
+        m = self.mark()
+        self.send(cmd)
+        return self.wait(prefix, m, timeout)[1]
+
+    def records(self):
+        """[(partition, offset, value)] in the order polled."""
+        with self.cv:
+            out = []
+            for ln in self.lines:
+                if ln.startswith("R "):
+                    _, p, o, v = ln.split(" ", 3)
+                    out.append((int(p), int(o), v.encode()))
+                elif ln.startswith("E "):
+                    self.dump()
+                    fail("%s: partition error %s" % (self.name, ln))
+            return out
+
+    def assigned(self):
+        """The current assignment per the last ASSIGN / REVOKE line."""
+        with self.cv:
+            cur = set()
+            for ln in self.lines:
+                if ln.startswith("ASSIGN"):
+                    cur = {int(x) for x in ln.split()[1:]}
+                elif ln.startswith("REVOKE"):
+                    cur = set()
+            return cur
+
+    def count(self, prefix):
+        with self.cv:
+            return sum(1 for ln in self.lines if ln.startswith(prefix))
+
+    def dump(self):
+        self.errf.flush()
+        with open(self.err_path, "rb") as f:
+            err = f.read().decode(errors="replace")
+        print("---- %s stdout (last 40 lines) ----" % self.name)
+        print("\n".join(self.lines[-40:]))
+        print("---- %s stderr ----" % self.name)
+        print(err[-6000:])
+
+    def finish(self, timeout=30):
+        try:
+            rc = self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.dump()
+            fail("%s did not exit" % self.name)
+        self.errf.close()
+        if rc != 0:
+            self.dump()
+            fail("%s exited %d" % (self.name, rc))
+
+    def kill(self):
+        self.p.kill()
+        self.p.wait(timeout=15)
+        self.errf.close()
+
+
+def wait_for(what, cond, timeout=40):
+    tg.wait_for(what, cond, timeout)
+
+
+def committed(b, group, topic, parts):
+    c = Conn(b.port)
+    got, top = tg.offset_fetch(c, 5, group, {topic: list(range(parts))})
+    c.close()
+    if top:
+        fail("OffsetFetch: error %d" % top)
+    return {p: got[(topic, p)][0] for p in range(parts)}
+
+
+def describe_state(b, group):
+    """(state, member count) of the group per DescribeGroups v4."""
+    c = Conn(b.port)
+    err, state, _, _, members = tg.describe(c, 4, [group])[group]
+    c.close()
+    if err:
+        fail("DescribeGroups %s: error %d" % (group, err))
+    return state, len(members)
+
+
+def values(recs):
+    return sorted(v for _, _, v in recs)
+
+
+def want(start, n):
+    return sorted(b"v%d" % i for i in range(start, start + n))
+
+
+# ---- modes ------------------------------------------------------------------------------------
+
+def mode_split(b, exe, tmp):
+    kafka = tg.kafka_python()
+    create_topic(b, "gsplit", 4)
+    tg.produce_n(b, "gsplit", 4, 40)
+    d = Driver(exe, b, tmp, "gs", "gsplit", {"enable.auto.commit": "true",
+                                             "auto.commit.interval.ms": 1000})
+    wait_for("libstrata alone owns all 4 partitions", lambda: d.assigned() == {0, 1, 2, 3})
+    wait_for("libstrata read the first 40", lambda: len(d.records()) >= 40)
+
+    k = tg.consumer(kafka, b, "gs", enable_auto_commit=True, auto_commit_interval_ms=1000)
+    k.subscribe(["gsplit"])
+    kp = tg.Poller(k)
+    kp.start()
+    wait_for("libstrata and kafka-python split the partitions 2/2",
+             lambda: len(d.assigned()) == 2 and len(kp.assigned) == 2 and
+             d.assigned() | kp.assigned == {0, 1, 2, 3})
+    if d.assigned() != {0, 1}:  # range: members sorted by member id; either order is Java's
+        expect("the other member got the other range", kp.assigned, {0, 1})
+    ok("assignment: libstrata %s, kafka-python %s" % (sorted(d.assigned()), sorted(kp.assigned)))
+    tg.produce_n(b, "gsplit", 4, 40, start=40)
+    wait_for("the next 40 read between the two",
+             lambda: len(d.records()) + len(kp.records) >= 80)
+    mine = set(d.assigned())
+    for p, _, _ in kp.records:
+        if p in mine:
+            fail("kafka-python read partition %d that libstrata owns" % p)
+
+    kp.stop()
+    k.close()  # auto-commit + LeaveGroup
+    wait_for("after kafka-python leaves libstrata owns all 4 again",
+             lambda: d.assigned() == {0, 1, 2, 3})
+    tg.produce_n(b, "gsplit", 4, 40, start=80)
+    wait_for("libstrata read the last 40", lambda: len(d.records()) + len(kp.records) >= 120)
+    time.sleep(1.0)  # anything extra (a duplicate) would show up now
+    both = d.records() + kp.records
+    expect("every record read exactly once between libstrata and kafka-python",
+           values(both), want(0, 120))
+    if kp.error:
+        fail("kafka-python thread: %r" % kp.error)
+    expect("libstrata saw ASSIGN 3 times", d.count("ASSIGN"), 3)
+    d.call("close", "CLOSED 0")
+    d.finish()
+    expect("the group is Empty after close", describe_state(b, "gs"), ("Empty", 0))
+
+
+def mode_restart(b, exe, tmp):
+    create_topic(b, "grs", 4)
+    tg.produce_n(b, "grs", 4, 200)
+    conf = {"enable.auto.commit": "false"}
+    d1 = Driver(exe, b, tmp, "gr", "grs", conf, name="d1")
+    wait_for("first member read at least 100", lambda: len(d1.records()) >= 100)
+    d1.send("pause")
+    time.sleep(0.3)  # a poll in progress returns
+    line = d1.call("commit", "COMMIT")
+    expect("strata_consumer_commit(NULL)", line, "COMMIT 0")
+    first = d1.records()
+    pos = {}
+    for p, o, _ in first:
+        pos[p] = max(pos.get(p, 0), o + 1)
+    got = committed(b, "gr", "grs", 4)
+    expect("committed offsets are the positions after the last polled record",
+           {p: got[p] for p in pos}, pos)
+    tg.produce_n(b, "grs", 4, 40, start=200)
+    d1.send("resume")
+    wait_for("first member reads 40 more without committing",
+             lambda: len(d1.records()) >= len(first) + 40)
+    d1.kill()
+    window = d1.records()[len(first):]
+    ok("SIGKILLed with %d uncommitted records read" % len(window))
+
+    tg.produce_n(b, "grs", 4, 40, start=240)
+    d2 = Driver(exe, b, tmp, "gr", "grs", conf, name="d2")
+    wait_for("the new member reaches the end (after the dead member's session expires)",
+             lambda: len(first) + len(d2.records()) >= 280, timeout=50)
+    time.sleep(0.5)
+    second = d2.records()
+    starts = {}
+    for p, o, _ in second:
+        starts.setdefault(p, o)
+    expect("the new member starts each partition at its committed offset",
+           {p: starts[p] for p in pos if p in starts}, {p: pos[p] for p in pos if p in starts})
+    expect("nothing lost, nothing read twice across the restart (first + second)",
+           values(first + second), want(0, 280))
+    dup = set(values(window)) & set(values(second))
+    expect("the re-read records are exactly the uncommitted window", dup, set(values(window)))
+    d2.call("close", "CLOSED 0")
+    d2.finish()
+
+
+def mode_autocommit(b, exe, tmp):
+    create_topic(b, "gac", 2)
+    tg.produce_n(b, "gac", 2, 50)
+    d = Driver(exe, b, tmp, "ga", "gac", {"enable.auto.commit": "true",
+                                          "auto.commit.interval.ms": 600000})
+    wait_for("read all 50", lambda: len(d.records()) >= 50)
+    expect("nothing committed before close", committed(b, "ga", "gac", 2), {0: -1, 1: -1})
+    d.call("close", "CLOSED 0")
+    d.finish()
+    expect("the final auto-commit on close holds the end offsets",
+           committed(b, "ga", "gac", 2), {0: 25, 1: 25})
+    expect("the member left the group on close", describe_state(b, "ga"), ("Empty", 0))
+    # a new member resumes at the end: nothing re-read
+    tg.produce_n(b, "gac", 2, 4, start=50)
+    d2 = Driver(exe, b, tmp, "ga", "gac", {"enable.auto.commit": "true"}, name="d2")
+    wait_for("the next member reads only the 4 new records", lambda: len(d2.records()) >= 4)
+    time.sleep(0.5)
+    expect("only the new records", values(d2.records()), want(50, 4))
+    d2.send("exit")  # strata_consumer_free closes (and commits) by itself
+    d2.finish()
+    expect("free committed too", committed(b, "ga", "gac", 2), {0: 27, 1: 27})
+
+
+def mode_fenced(b, exe, tmp):
+    create_topic(b, "gfe", 1)
+    tg.produce_n(b, "gfe", 1, 20)
+    d = Driver(exe, b, tmp, "gf", "gfe", {"enable.auto.commit": "false",
+                                          "max.poll.interval.ms": 2000})
+    wait_for("read 20", lambda: len(d.records()) >= 20)
+    expect("commit while a member", d.call("commit 0 10", "COMMIT"), "COMMIT 0 0")
+    m = d.mark()
+    d.send("pause")
+    d.wait("REVOKE", m, timeout=30)
+    ok("the member stopped polling and left the group (revoke callback)")
+    line = d.call("commit 0 20", "COMMIT")
+    rc = int(line.split()[1])
+    if rc not in (22, 25):
+        d.dump()
+        fail("commit after leaving: got %r, want ILLEGAL_GENERATION (22) or "
+             "UNKNOWN_MEMBER_ID (25)" % line)
+    ok("fenced commit returned %d" % rc)
+    expect("the fenced commit did not land", committed(b, "gf", "gfe", 1), {0: 10})
+    m = d.mark()
+    d.send("resume")
+    d.wait("ASSIGN 0", m, timeout=30)
+    ok("polling again rejoined and got the partition back")
+    wait_for("re-read from the committed offset 10", lambda: len(d.records()) >= 30)
+    expect("records 10..19 again", values(d.records()[20:]), want(10, 10))
+    line = d.call("async", "ACB")
+    expect("commit_async of the positions reports through the callback", line, "ACB 0 1")
+    expect("the positions are committed", committed(b, "gf", "gfe", 1), {0: 20})
+    d.call("close", "CLOSED 0")
+    d.finish()
+
+
+MODES = {"split": mode_split, "restart": mode_restart, "autocommit": mode_autocommit,
+         "fenced": mode_fenced}
+
+
+def main():
+    if len(sys.argv) != 4 or sys.argv[3] not in MODES:
+        print(__doc__)
+        return 2
+    exe = it.stratad_arg(__doc__)
+    drv, mode = os.path.abspath(sys.argv[2]), sys.argv[3]
+    if not os.access(drv, os.X_OK):
+        fail("%s is not executable (build first)" % drv)
+
+    def body(tmp):
+        b = it.Broker(exe, tmp, overrides=OVERRIDES)
+        MODES[mode](b, drv, tmp)
+        b.stop_ok()
+    it.run("strata-clgroup-", body, keep_tmp_on_fail=True)
+    print("PASS: %s" % mode)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
