@@ -496,6 +496,8 @@ static int snappy_block(const uint8_t *in, size_t n, size_t *budget, sc_buf_t *o
     /* a 3-byte copy yields at most 64 bytes: more than that ratio is a lie */
     if (len > (uint64_t)(end - ip) * 22 + 64)
         return SC_ERR_CORRUPT_MESSAGE;
+    if (len == 0) /* (out->data may still be NULL) */
+        return ip == end ? 0 : SC_ERR_CORRUPT_MESSAGE;
     if ((rc = sc_buf_reserve(out, (size_t)len)))
         return rc;
     base = out->data + out->len;
