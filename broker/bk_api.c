@@ -57,6 +57,9 @@ static const bk_api_t apis[] = {
     {SC_KAFKA_API_DESCRIBE_CONFIGS, 0, 2, bk__h_describe_configs},
     {SC_KAFKA_API_ALTER_CONFIGS, 0, 1, bk__h_alter_configs},
     {SC_KAFKA_API_CREATE_PARTITIONS, 0, 1, bk__h_create_partitions},
+    /* not in sc_kafka.h's key list (no flexible versions advertised) */
+    {42 /* DeleteGroups */, 0, 1, bk__h_delete_groups},
+    {47 /* OffsetDelete */, 0, 0, bk__h_offset_delete},
 };
 
 const bk_api_t *bk__api_table(size_t *n)
@@ -337,8 +340,9 @@ static int dispatch_into(bk_server_t *srv, bk_conn_t *c, bk_slot_t *slot, bk_fra
         sc_kafka_resp_hdr_encode(&w, corr, sc_kafka_resp_hdr_version(key, ver));
         rc = api->fn(&req, &w);
         if (rc) {
-            SC_WARN(SUB, "conn %llu %s: malformed %s v%d request (correlation id %d): %s; closing",
-                    id, peer, sc_kafka_api_name(key), ver, corr, sc_err_name(rc));
+            const char *name = sc_kafka_api_name(key);
+            SC_WARN(SUB, "conn %llu %s: malformed %s(%d) v%d request (correlation id %d): %s; "
+                         "closing", id, peer, name ? name : "?", key, ver, corr, sc_err_name(rc));
             return rc;
         }
     }

@@ -2,8 +2,9 @@
  * bk_group -- the group coordinator's membership protocol (reference.md §7,
  * Kafka 3.7's classic GroupCoordinator): FindCoordinator (10) v0-2, JoinGroup
  * (11) v0-5, Heartbeat (12) v0-3, LeaveGroup (13) v0-3, SyncGroup (14) v0-3,
- * DescribeGroups (15) v0-4, ListGroups (16) v0-2. Committed offsets are in
- * bk_group_offsets.c. Runs on shard 0 (bk_group_int.h).
+ * DescribeGroups (15) v0-4, ListGroups (16) v0-2. Committed offsets,
+ * DeleteGroups and OffsetDelete are in bk_group_offsets.c. Runs on shard 0
+ * (bk_group_int.h).
  *
  * States: Empty -> (JoinGroup) PreparingRebalance -> (every member rejoined,
  * or the rebalance timeout passed: the others are removed; generation + 1,
@@ -31,11 +32,19 @@
  * groups left with no offsets, no pending member id and no commit in flight
  * (Kafka's Dead: ListGroups no longer shows them).
  *
- * Static membership (group.instance.id): a member id is bound to the instance
- * id; a request naming the instance with another member id is
- * FENCED_INSTANCE_ID; an instance rejoining with an empty member id takes a
- * new id and fences the old one. Kafka's "no rebalance on static rejoin"
- * shortcut is not implemented (it rebalances like a dynamic member would).
+ * Static membership (group.instance.id), Kafka 3.7's rules: a member id is
+ * bound to the instance id; a request naming the instance with another member
+ * id is FENCED_INSTANCE_ID; an instance rejoining with an empty member id
+ * takes a new id and fences the old one. In a Stable group whose selected
+ * protocol (and, for "consumer" groups, the member's subscribed topics) does
+ * not change, that rejoin is answered at once with the current generation
+ * and the previous leader id: no rebalance, the member keeps its assignment.
+ * Static members that do not rejoin a rebalance stay until their session
+ * timeout. group.max.size follows Kafka's acceptJoiningMember.
+ *
+ * Offline (bk__group_start_offline, the request fuzz harness): no timer, no
+ * log; requests without a response slot are handled and their parked
+ * responses dropped, as for a client whose connection closed.
  */
 #include "bk_group_int.h"
 
@@ -140,6 +149,16 @@ static void member_free(bk_member_t *m)
     sc_free(m);
 }
 
+static void subs_free(bk_group_t *g)
+{
+    for (int i = 0; i < g->nsubs; i++)
+        sc_free(g->subs[i]);
+    sc_free(g->subs);
+    g->subs = NULL;
+    g->nsubs = 0;
+    g->subs_known = 0;
+}
+
 static void group_free(bk_group_t *g)
 {
     while (g->members) {
@@ -154,17 +173,26 @@ static void group_free(bk_group_t *g)
         sc_free(p);
     }
     bk__offsets_free(g);
+    subs_free(g);
     sc_free(g->protocol_type);
     sc_free(g->protocol);
     sc_free(g->id);
     sc_free(g);
 }
 
-/* "<client_id>-<uuid4>", Kafka's member id format. */
-static char *member_id_new(sc_kstr_t client_id)
+/* "<client_id>-<uuid4>", Kafka's member id format (offline: a counter, so
+ * that a fuzzer can name members it created). */
+static char *member_id_new(const bk_coord_t *co, sc_kstr_t client_id)
 {
+    static uint64_t offline_ctr;
     uint8_t u[16];
     size_t got = 0;
+    if (co->offline) {
+        memset(u, 0, sizeof u);
+        offline_ctr++;
+        memcpy(u + 8, &offline_ctr, sizeof offline_ctr);
+        got = sizeof u;
+    }
     while (got < sizeof u) {
         ssize_t n = getrandom(u + got, sizeof u - got, 0);
         if (n <= 0)
@@ -246,6 +274,8 @@ static void join_detach(bk_slot_t *s)
 static void park(bk_member_t *m, bk_slot_t **where, bk_slot_t *s)
 {
     *where = s;
+    if (!s)
+        return; /* offline coordinator, no response slot: the answer is dropped */
     s->op = m;
     s->detach = join_detach;
 }
@@ -426,6 +456,113 @@ static const char *select_protocol(const bk_group_t *g)
     return best;
 }
 
+/* ---- subscriptions (ConsumerProtocolSubscription) ------------------------------ */
+
+/* The metadata m sent for protocol name, or NULL. */
+static const bk_gproto_t *member_proto(const bk_member_t *m, const char *name)
+{
+    for (int i = 0; name && i < m->nprotos; i++)
+        if (strcmp(m->protos[i].name, name) == 0)
+            return &m->protos[i];
+    return NULL;
+}
+
+/* Calls fn(topic, arg) for every topic of a subscription, read as v0 (the
+ * prefix of every version, as Kafka's coordinator reads it): int16 version
+ * >= 0, [string topics], nullable bytes user_data. 0, or -1 when it does not
+ * parse (fn may have been called for some topics). */
+static int sub_topics(const uint8_t *meta, int32_t len, int (*fn)(sc_kstr_t, void *), void *arg)
+{
+    sc_rd_t r;
+    int32_t n;
+    sc_kbytes_t ud;
+    sc_rd_init(&r, meta, len > 0 ? (size_t)len : 0);
+    if (sc_kr_i16(&r) < 0 || r.err || sc_kr_array_len(&r, 0, 2, &n))
+        return -1;
+    for (int32_t i = 0; i < n; i++) {
+        sc_kstr_t t;
+        if (sc_kr_string(&r, 0, &t) || fn(t, arg))
+            return -1;
+    }
+    return sc_kr_bytes(&r, 1, &ud) ? -1 : 0;
+}
+
+int bk__group_subscribed(const bk_group_t *g, const char *topic, size_t len)
+{
+    for (int i = 0; g->subs_known && i < g->nsubs; i++)
+        if (str_eq(g->subs[i], topic, len))
+            return 1;
+    return 0;
+}
+
+static int sub_add(sc_kstr_t t, void *arg)
+{
+    bk_group_t *g = arg;
+    if (bk__group_subscribed(g, t.p, (size_t)t.len))
+        return 0;
+    char **v = sc_realloc(g->subs, (size_t)(g->nsubs + 1) * sizeof *v);
+    if (!v)
+        return -1;
+    g->subs = v;
+    if (!(v[g->nsubs] = bk__group_strdup(t.p, (size_t)t.len)))
+        return -1;
+    g->nsubs++;
+    return 0;
+}
+
+/* Kafka's GroupMetadata.computeSubscribedTopics, at the end of a join phase. */
+static void compute_subs(bk_group_t *g)
+{
+    subs_free(g);
+    if (!g->protocol_type || strcmp(g->protocol_type, "consumer") != 0 || !g->members ||
+        !g->protocol)
+        return;
+    g->subs_known = 1; /* bk__group_subscribed reads the list as it grows */
+    for (bk_member_t *m = g->members; m; m = m->next) {
+        const bk_gproto_t *p = member_proto(m, g->protocol);
+        if (!p || sub_topics(p->meta, p->len, sub_add, g)) {
+            SC_WARN(SUB, "group %s: member %s's %s subscription does not parse (or no memory); "
+                         "the group's subscribed topics are unknown", g->id, m->id, g->protocol);
+            subs_free(g);
+            return;
+        }
+    }
+}
+
+/* Topic lists of two subscriptions, compared as sets (only the topics: the
+ * owned partitions and generation of v1+ change across a restart). */
+typedef struct {
+    const uint8_t *other;
+    int32_t other_len;
+    int missing;
+} sub_cmp_t;
+
+static int sub_find(sc_kstr_t t, void *arg)
+{
+    sc_kstr_t *want = arg;
+    if (t.len == want->len && memcmp(t.p, want->p, (size_t)t.len) == 0)
+        want->len = -2; /* found */
+    return 0;
+}
+
+static int sub_check(sc_kstr_t t, void *arg)
+{
+    sub_cmp_t *c = arg;
+    sc_kstr_t want = t;
+    if (sub_topics(c->other, c->other_len, sub_find, &want) || want.len != -2)
+        c->missing = 1;
+    return 0;
+}
+
+/* 1 when subscriptions a and b name the same set of topics (both parse). */
+static int sub_same_topics(const uint8_t *a, int32_t alen, const uint8_t *b, int32_t blen)
+{
+    sub_cmp_t ab = {b, blen, 0}, ba = {a, alen, 0};
+    if (sub_topics(a, alen, sub_check, &ab) || sub_topics(b, blen, sub_check, &ba))
+        return 0;
+    return !ab.missing && !ba.missing;
+}
+
 static void member_unlink(bk_group_t *g, bk_member_t *m)
 {
     for (bk_member_t **e = &g->members; *e; e = &(*e)->next)
@@ -451,13 +588,29 @@ static void member_remove(bk_group_t *g, bk_member_t *m, int16_t err)
 /* The join phase is over: generation + 1 and every waiting member answered. */
 static void complete_join(bk_group_t *g, cur_t *cur)
 {
-    /* members that did not rejoin in time are out */
+    /* dynamic members that did not rejoin in time are out; static ones stay
+     * until their session timeout (Kafka's onCompleteJoin) */
     for (bk_member_t *m = g->members, *next; m; m = next) {
         next = m->next;
-        if (!m->joined) {
+        if (!m->joined && !m->instance_id) {
             SC_INFO(SUB, "group %s: member %s did not rejoin within the rebalance timeout; "
                          "removing it", g->id, m->id);
             member_remove(g, m, SC_ERR_UNKNOWN_MEMBER_ID);
+        }
+    }
+    /* the leader must be a member that rejoined (maybeElectNewJoinedLeader) */
+    if (g->leader && !g->leader->joined)
+        g->leader = NULL;
+    if (!g->leader && g->members) {
+        for (bk_member_t *m = g->members; m && !g->leader; m = m->next)
+            if (m->joined)
+                g->leader = m;
+        if (!g->leader) {
+            /* only static members that have not rejoined: wait for them or for
+             * their session timeouts */
+            g->join_deadline = sc_mono_ms() + max_rebalance_ms(g);
+            SC_INFO(SUB, "group %s: no member rejoined; the join phase is extended", g->id);
+            return;
         }
     }
     g->generation++;
@@ -467,13 +620,13 @@ static void complete_join(bk_group_t *g, cur_t *cur)
         g->state = BK_GROUP_EMPTY;
         g->empty_since = sc_now_ms(); /* offsets expire from here */
         g->leader = NULL;
+        subs_free(g);
         SC_INFO(SUB, "group %s: empty at generation %d", g->id, g->generation);
         return;
     }
     const char *sel = select_protocol(g);
     g->protocol = bk__group_strdup(sel ? sel : "", sel ? strlen(sel) : 0);
-    if (!g->leader)
-        g->leader = g->members;
+    compute_subs(g);
     g->state = BK_GROUP_COMPLETING;
     g->sync_deadline = sc_mono_ms() + max_rebalance_ms(g);
     SC_INFO(SUB, "group %s: generation %d, protocol %s, leader %s, %d member(s)", g->id,
@@ -507,6 +660,18 @@ static void after_remove(bk_coord_t *co, bk_group_t *g, const char *why)
     if (g->state == BK_GROUP_STABLE || g->state == BK_GROUP_COMPLETING)
         prepare_rebalance(co, g, why);
     try_complete_join(g, NULL);
+}
+
+void bk__group_delete(bk_coord_t *co, bk_group_t *g)
+{
+    for (bk_group_t **e = &co->groups; *e; e = &(*e)->next)
+        if (*e == g) {
+            *e = g->next;
+            break;
+        }
+    while (g->members) /* none for an Empty group; kept safe anyway */
+        member_remove(g, g->members, SC_ERR_UNKNOWN_MEMBER_ID);
+    group_free(g);
 }
 
 /* ---- the timer ------------------------------------------------------------------- */
@@ -583,6 +748,17 @@ int bk__group_init(bk_server_t *s)
         return SC_ERR_NO_MEMORY;
     co->srv = s;
     s->coord = co;
+    return 0;
+}
+
+int bk__group_start_offline(bk_server_t *s)
+{
+    bk_coord_t *co = s->coord;
+    if (!co)
+        return SC_ERR_INVALID_REQUEST;
+    co->nparts = s->cfg->offsets_topic_num_partitions;
+    co->offline = 1;
+    co->ready = 1;
     return 0;
 }
 
@@ -812,6 +988,54 @@ static int pending_take(bk_group_t *g, sc_kstr_t id)
     return 0;
 }
 
+/* Kafka's acceptJoiningMember for group.max.size: Empty always accepts;
+ * PreparingRebalance accepts a member that already rejoined, or anyone while
+ * fewer than max have; Completing/Stable accept members, and new ones while
+ * the group is below max. A static member replacing its own instance never
+ * grows the group and is accepted (Kafka 3.7 refuses it in a full group). */
+static int accept_joining(bk_group_t *g, sc_kstr_t mid, sc_kstr_t inst, int32_t max)
+{
+    bk_member_t *m = mid.len > 0 ? bk__group_member_find(g, mid.p, (size_t)mid.len) : NULL;
+    int joined = 0;
+    switch (g->state) {
+    case BK_GROUP_EMPTY:
+    case BK_GROUP_DEAD:
+        return 1;
+    case BK_GROUP_PREPARING:
+        if (m && m->joined)
+            return 1;
+        for (bk_member_t *x = g->members; x; x = x->next)
+            joined += x->joined;
+        return joined < max || (mid.len == 0 && member_by_instance(g, inst));
+    case BK_GROUP_COMPLETING:
+    case BK_GROUP_STABLE:
+        return m || g->nmembers < max || (mid.len == 0 && member_by_instance(g, inst));
+    }
+    return 1;
+}
+
+/* A static member rejoining a Stable group with a new id keeps its
+ * assignment when its subscription for the group's protocol names the same
+ * topics as before ("consumer" groups; other protocol types: always, as in
+ * Kafka, where only the selected protocol matters). */
+static int static_keeps_assignment(const bk_group_t *g, const bk_member_t *old,
+                                   const join_req_t *j)
+{
+    if (!g->protocol_type || strcmp(g->protocol_type, "consumer") != 0)
+        return 1;
+    const bk_gproto_t *was = member_proto(old, g->protocol);
+    sc_rd_t r = j->protos;
+    for (int32_t i = 0; was && i < j->nprotos; i++) {
+        sc_kstr_t n;
+        sc_kbytes_t b;
+        sc_kr_string(&r, 0, &n);
+        sc_kr_bytes(&r, 0, &b);
+        if (str_eq(g->protocol, n.p, (size_t)n.len))
+            return sub_same_topics(was->meta, was->len, b.p, b.len);
+    }
+    return 0;
+}
+
 int bk__h_join_group(bk_req_t *req, sc_kw_t *w)
 {
     int v = req->hdr.api_version;
@@ -826,8 +1050,9 @@ int bk__h_join_group(bk_req_t *req, sc_kw_t *w)
     bk_group_t *g = NULL;
     bk_member_t *m = NULL;
     char *newid = NULL;
-    int is_new = 0, changed = 0;
-    if (!co || !co->ready || !req->slot)
+    int is_new = 0, changed = 0, replaced = 0, keep = 0;
+    char *old_leader = NULL; /* static rejoin: the leader's id before the replacement */
+    if (!co || !co->ready || (!req->slot && !co->offline))
         err = SC_ERR_COORDINATOR_NOT_AVAILABLE;
     else if (j.group.len == 0)
         err = SC_ERR_INVALID_GROUP_ID;
@@ -842,6 +1067,21 @@ int bk__h_join_group(bk_req_t *req, sc_kw_t *w)
             err = SC_ERR_UNKNOWN_MEMBER_ID;
         else if (!g && !(g = bk__group_get(co, j.group.p, (size_t)j.group.len)))
             return SC_ERR_NO_MEMORY;
+    }
+    if (!err && !accept_joining(g, j.member, j.instance, cfg->group_max_size)) {
+        /* Kafka's acceptJoiningMember: the member over group.max.size is
+         * refused (and removed when it was a member or a pending id) */
+        bk_member_t *x = bk__group_member_find(g, j.member.p, (size_t)j.member.len);
+        SC_INFO(SUB, "group %s: group.max.size=%d reached; refusing member %.*s", g->id,
+                cfg->group_max_size, (int)j.member.len, j.member.p);
+        if (x) {
+            member_remove(g, x, SC_ERR_GROUP_MAX_SIZE_REACHED);
+            after_remove(co, g, "member over group.max.size removed");
+        } else if (j.member.len > 0) {
+            pending_take(g, j.member);
+        }
+        write_join(w, v, SC_ERR_GROUP_MAX_SIZE_REACHED, -1, "", "", "", 0, NULL);
+        return 0;
     }
     if (!err && j.member.len > 0) {
         m = bk__group_member_find(g, j.member.p, (size_t)j.member.len);
@@ -866,18 +1106,30 @@ int bk__h_join_group(bk_req_t *req, sc_kw_t *w)
 
     if (!m && j.member.len == 0) {
         /* a new member: id first */
-        if (!(newid = member_id_new(req->hdr.client_id)))
+        if (!(newid = member_id_new(co, req->hdr.client_id)))
             return SC_ERR_NO_MEMORY;
         bk_member_t *old = member_by_instance(g, j.instance);
         if (old) {
-            /* static member back with a new id: the old id is fenced */
-            SC_INFO(SUB, "group %s: static member %s rejoined as %s", g->id, old->id, newid);
+            /* static member back with a new id: the old id is fenced (Kafka's
+             * replaceStaticMember); the leader id answered in Stable is the
+             * one from before, so a replaced leader does not run an assignment
+             * the Stable group would not hand out */
+            SC_INFO(SUB, "group %s: static member %s (instance %s) rejoined as %s", g->id, old->id,
+                    old->instance_id, newid);
+            if (g->leader && !(old_leader = bk__group_strdup(g->leader->id,
+                                                             strlen(g->leader->id)))) {
+                sc_free(newid);
+                return SC_ERR_NO_MEMORY;
+            }
             answer_join(g, old, SC_ERR_FENCED_INSTANCE_ID, NULL);
             answer_sync(old, SC_ERR_FENCED_INSTANCE_ID, NULL);
+            if (g->state == BK_GROUP_STABLE)
+                keep = static_keeps_assignment(g, old, &j);
             sc_free(old->id);
             old->id = newid;
             newid = NULL;
             m = old;
+            replaced = 1;
         } else if (v >= 4 && j.instance.len < 0) {
             bk_pending_t *p = sc_calloc(1, sizeof *p);
             if (!p) {
@@ -906,18 +1158,37 @@ int bk__h_join_group(bk_req_t *req, sc_kw_t *w)
     } else {
         m->session_ms = j.session_ms;
         m->rebalance_ms = j.rebalance_ms;
-        if (set_protocols(m, &j, &changed))
+        if (set_protocols(m, &j, &changed)) {
+            sc_free(old_leader);
             return SC_ERR_NO_MEMORY;
+        }
         bk__group_member_touch(m);
     }
 
     cur_t cur = {.slot = req->slot, .w = w};
     if (m->join_slot) /* a second join while one is parked: the first is stale */
         answer_join(g, m, SC_ERR_REBALANCE_IN_PROGRESS, NULL);
+    if (replaced && g->state == BK_GROUP_STABLE) {
+        const char *sel = select_protocol(g);
+        if (keep && sel && g->protocol && strcmp(sel, g->protocol) == 0) {
+            /* Kafka 3.7: a static member rejoining a Stable group without
+             * changing the selected protocol (Strata: nor its subscribed
+             * topics) keeps its assignment; no rebalance */
+            SC_INFO(SUB, "group %s: static member %s rejoined a Stable group with the same "
+                         "subscription; no rebalance (generation %d)", g->id, m->id,
+                    g->generation);
+            write_join(w, v, 0, g->generation, g->protocol, old_leader, m->id, strlen(m->id),
+                       NULL);
+            sc_free(old_leader);
+            return 0;
+        }
+    }
+    sc_free(old_leader);
     switch (g->state) {
     case BK_GROUP_COMPLETING:
     case BK_GROUP_STABLE:
-        if (!is_new && !changed && (g->state == BK_GROUP_COMPLETING || m != g->leader)) {
+        if (!is_new && !changed && !replaced &&
+            (g->state == BK_GROUP_COMPLETING || m != g->leader)) {
             /* same metadata: the current generation again (a lost response) */
             park(m, &m->join_slot, req->slot);
             m->join_ver = (int16_t)v;
@@ -927,8 +1198,10 @@ int bk__h_join_group(bk_req_t *req, sc_kw_t *w)
         /* fall through */
     case BK_GROUP_EMPTY:
         prepare_rebalance(co, g,
-                          is_new ? "member joined"
-                                 : changed ? "member changed its protocols" : "leader rejoined");
+                          is_new     ? "member joined"
+                          : replaced ? "static member rejoined with a new member id"
+                          : changed  ? "member changed its protocols"
+                                     : "leader rejoined");
         break;
     case BK_GROUP_PREPARING:
         if (is_new && g->delay_deadline) {
@@ -1002,8 +1275,9 @@ int bk__h_sync_group(bk_req_t *req, sc_kw_t *w)
     bk_coord_t *co = req->srv->coord;
     bk_group_t *g = NULL;
     bk_member_t *m = NULL;
-    int16_t err = req->slot ? check_member(co, gid, mid, inst, gen, &g, &m)
-                            : SC_ERR_COORDINATOR_NOT_AVAILABLE;
+    int16_t err = req->slot || (co && co->offline)
+                      ? check_member(co, gid, mid, inst, gen, &g, &m)
+                      : SC_ERR_COORDINATOR_NOT_AVAILABLE;
     if (!err) {
         if (g->state == BK_GROUP_EMPTY || g->state == BK_GROUP_DEAD)
             err = SC_ERR_UNKNOWN_MEMBER_ID;

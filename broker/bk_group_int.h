@@ -25,6 +25,10 @@
 #define BK_OFFSETS_TOPIC "__consumer_offsets"
 /* Kafka's OffsetConfig.maxMetadataSize default (offset.metadata.max.bytes). */
 #define BK_OFFSET_METADATA_MAX 4096
+/* Kafka error codes that only the coordinator returns (not in sc_err.h). */
+#define BK_ERR_NON_EMPTY_GROUP 68
+#define BK_ERR_GROUP_ID_NOT_FOUND 69
+#define BK_ERR_GROUP_SUBSCRIBED_TO_TOPIC 86
 
 typedef enum {
     BK_GROUP_EMPTY = 0,
@@ -97,6 +101,13 @@ struct bk_group {
     int64_t empty_since; /* wall ms the group last became Empty after having members; 0 = it
                           * had none since start (offsets then expire from their commit) */
     int inflight;        /* OffsetCommit appends not completed: no expiry, no removal */
+    /* Kafka's GroupMetadata.subscribedTopics: the union of the members' topics
+     * (ConsumerProtocolSubscription) for the selected protocol, set when a
+     * generation completes; subs_known = 0 when the protocol type is not
+     * "consumer", the group has no member or a subscription did not parse. */
+    char **subs;
+    int nsubs;
+    int subs_known;
 };
 
 struct bk_coord {
@@ -105,6 +116,9 @@ struct bk_coord {
     uv_timer_t timer;
     int timer_live; /* timer initialised on shard 0's loop */
     int ready;      /* __consumer_offsets exists and was loaded */
+    int offline;    /* bk__group_start_offline (fuzz harness): no log, no timer; appends
+                     * "complete" at once, requests without a response slot are handled
+                     * (their parked responses are dropped), member ids are counters */
     int32_t nparts; /* its partition count */
     int64_t last_expiry; /* monotonic ms of the last offset expiry check */
 };
@@ -120,6 +134,11 @@ bk_member_t *bk__group_member_find(bk_group_t *g, const char *id, size_t len);
 void bk__group_member_touch(bk_member_t *m);
 /* Copies (p, len) into a new NUL-terminated string; NULL on no memory. */
 char *bk__group_strdup(const char *p, size_t len);
+/* 1 when the group's last generation subscribed to topic (subs_known). */
+int bk__group_subscribed(const bk_group_t *g, const char *topic, size_t len);
+/* Unlinks g from the coordinator and frees it (DeleteGroups, OffsetDelete;
+ * g is Empty with no commit in flight). */
+void bk__group_delete(bk_coord_t *co, bk_group_t *g);
 
 /* bk_group_offsets.c */
 /* Creates __consumer_offsets when absent and loads every committed offset
@@ -127,9 +146,10 @@ char *bk__group_strdup(const char *p, size_t len);
 int bk__offsets_start(bk_coord_t *co);
 /* Frees g's committed offsets. */
 void bk__offsets_free(bk_group_t *g);
-/* Expires the committed offsets of Empty groups (Kafka 3.7
- * GroupMetadata.removeExpiredOffsets) as of wall time now: each group's
- * expired offsets get one batch of tombstones and leave the cache. */
+/* Expires committed offsets (Kafka 3.7 GroupMetadata.removeExpiredOffsets)
+ * as of wall time now: those of Empty groups, and those of topics a Stable
+ * consumer group no longer subscribes to; each group's expired offsets get
+ * one batch of tombstones and leave the cache. */
 void bk__offsets_expire(bk_coord_t *co, int64_t now);
 
 #endif

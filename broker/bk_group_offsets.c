@@ -1,7 +1,8 @@
 /*
  * bk_group_offsets -- committed offsets: OffsetCommit (8) v2-7, OffsetFetch
- * (9) v1-5 (reference.md §4.11, §4.12, §7.5) and their storage in the
- * internal topic __consumer_offsets. Runs on shard 0 (bk_group_int.h).
+ * (9) v1-5 (reference.md §4.11, §4.12, §7.5), DeleteGroups (42) v0-1,
+ * OffsetDelete (47) v0, offset expiry, and their storage in the internal
+ * topic __consumer_offsets. Runs on shard 0 (bk_group_int.h).
  *
  * The topic: created at start when absent with offsets.topic.num.partitions
  * partitions, replication factor 1, cleanup.policy=compact (so retention
@@ -113,6 +114,11 @@ static bk_offset_t *off_find(bk_group_t *g, const char *topic, size_t tlen, int3
             memcmp(g->offs[i].topic, topic, tlen) == 0)
             return &g->offs[i];
     return NULL;
+}
+
+static int str_eq_n(const char *s, const char *p, size_t len)
+{
+    return strlen(s) == len && memcmp(s, p, len) == 0;
 }
 
 static void off_fini(bk_offset_t *o)
@@ -611,9 +617,9 @@ int bk__h_offset_commit(bk_req_t *req, sc_kw_t *w)
     bk_coord_t *co = op->co;
     int16_t gerr = 0;
     bk_part_t *part = NULL;
-    if (!co || !co->ready || !req->slot)
+    if (!co || !co->ready || (!req->slot && !co->offline))
         gerr = SC_ERR_COORDINATOR_NOT_AVAILABLE;
-    else if (!(gerr = commit_check(co, gid, gen, mid, inst)) &&
+    else if (!(gerr = commit_check(co, gid, gen, mid, inst)) && !co->offline &&
              (!(part = bk__part_find(req->srv, BK_OFFSETS_TOPIC, sizeof BK_OFFSETS_TOPIC - 1,
                                      offsets_partition(co, gid.p, (size_t)gid.len))) ||
               part->shard != req->conn->shard))
@@ -682,6 +688,11 @@ int bk__h_offset_commit(bk_req_t *req, sc_kw_t *w)
         rc = SC_ERR_NO_MEMORY;
         goto out_bufs;
     }
+    if (co->offline) { /* no log: the batch is built, then "committed" at once */
+        commit_apply(op);
+        commit_write(op, w);
+        goto out_bufs;
+    }
     int64_t base, leo;
     rc = st_log_append(part->log, op->batch.buf.data, op->batch.buf.len, 0, commit_done, op,
                        &base, &leo);
@@ -713,113 +724,165 @@ out:
     return rc;
 }
 
-/* ---- expiry ------------------------------------------------------------------------ */
+/* ---- tombstones ------------------------------------------------------------------ */
+
+typedef void (*tomb_done_t)(void *arg, int rc);
 
 typedef struct {
     char *group;
     size_t n;
+    const char *why;
     sc_recbatch_t batch;
-} expire_op_t;
+    tomb_done_t done;
+    void *arg;
+} tomb_op_t;
 
-static void expire_free(expire_op_t *op)
+static void tomb_free(tomb_op_t *op)
 {
     sc_recbatch_fini(&op->batch);
     sc_free(op->group);
     sc_free(op);
 }
 
-static void expire_done(void *arg, int rc, int64_t base, int64_t last)
+static void tomb_cb(void *arg, int rc, int64_t base, int64_t last)
 {
-    expire_op_t *op = arg;
+    tomb_op_t *op = arg;
     (void)last;
     if (rc)
-        SC_WARN(SUB, "group %s: writing %zu expiry tombstone(s) failed: %s (they come back "
-                     "after a restart and expire again)", op->group, op->n, sc_err_str(rc));
+        SC_WARN(SUB, "group %s: writing %zu %s tombstone(s) failed: %s (those offsets come "
+                     "back after a restart)", op->group, op->n, op->why, sc_err_str(rc));
     else
-        SC_DEBUG(SUB, "group %s: %zu expiry tombstone(s) at offset %lld", op->group, op->n,
+        SC_DEBUG(SUB, "group %s: %zu %s tombstone(s) at offset %lld", op->group, op->n, op->why,
                  (long long)base);
-    expire_free(op);
+    if (op->done)
+        op->done(op->arg, rc);
+    tomb_free(op);
 }
 
-/* Kafka 3.7 GroupMetadata.removeExpiredOffsets for an Empty group: an offset
- * with an expire timestamp (value v1) expires at it; otherwise retention
- * counts from when the group became Empty, or from the commit when the group
- * has had no member since start (Kafka's "no protocol type" case: membership
- * is not persisted, so after a restart every group is in it). */
-static int off_expired(const bk_group_t *g, const bk_offset_t *o, int64_t now, int64_t retention)
+/* Removes g's offsets marked in del[] from the cache; from the end, so that
+ * the entry moved into a freed slot has already been looked at. */
+static void offs_remove(bk_group_t *g, const uint8_t *del)
 {
-    if (o->expire_ts >= 0)
-        return now >= o->expire_ts;
-    int64_t base = g->protocol_type && g->empty_since > 0 ? g->empty_since : o->commit_ts;
-    return now - base >= retention;
+    for (size_t i = g->noffs; i-- > 0;) {
+        if (!del[i])
+            continue;
+        off_fini(&g->offs[i]);
+        g->offs[i] = g->offs[--g->noffs];
+    }
 }
 
-static void expire_group(bk_coord_t *co, bk_group_t *g, int64_t now, int64_t retention)
+/* Appends one batch holding a tombstone for each of g's offsets marked in
+ * del[] (g->noffs entries, n marked) to g's __consumer_offsets partition and
+ * removes them from the cache at once, as Kafka does (a commit arriving
+ * meanwhile is appended after the tombstones, so it wins at the next load
+ * too). 0 with *pending = 1: done(arg, rc) runs when the append completes
+ * (done may be NULL); 0 with *pending = 0 (offline coordinator): removed,
+ * nothing written, done not called; else the error, with the cache unchanged
+ * and done not called. */
+static int tomb_write(bk_coord_t *co, bk_group_t *g, const uint8_t *del, size_t n, int64_t now,
+                      const char *why, tomb_done_t done, void *arg, int *pending)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < g->noffs; i++)
-        n += off_expired(g, &g->offs[i], now, retention);
-    if (n == 0)
-        return;
     size_t glen = strlen(g->id);
     bk_part_t *part = bk__part_find(co->srv, BK_OFFSETS_TOPIC, sizeof BK_OFFSETS_TOPIC - 1,
                                     offsets_partition(co, g->id, glen));
-    expire_op_t *op = sc_calloc(1, sizeof *op);
+    *pending = 0;
+    if (co->offline) {
+        offs_remove(g, del);
+        return 0;
+    }
+    if (!part)
+        return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    tomb_op_t *op = sc_calloc(1, sizeof *op);
+    if (!op)
+        return SC_ERR_NO_MEMORY;
+    sc_recbatch_init(&op->batch);
     sc_buf_t kb;
     sc_buf_init(&kb);
     int rc = SC_ERR_NO_MEMORY;
-    if (!part) {
-        rc = SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-        goto out;
-    }
-    if (!op)
-        goto out;
-    sc_recbatch_init(&op->batch);
+    op->n = n;
+    op->why = why;
+    op->done = done;
+    op->arg = arg;
     if (!(op->group = bk__group_strdup(g->id, glen)))
         goto out;
-    op->n = n;
     if ((rc = sc_recbatch_begin(&op->batch, now, -1, -1, -1)) != 0)
         goto out;
     for (size_t i = 0; i < g->noffs; i++) {
         const bk_offset_t *o = &g->offs[i];
-        if (!off_expired(g, o, now, retention))
+        if (!del[i])
             continue;
         sc_kw_t kw;
         sc_buf_reset(&kb);
         sc_kw_init(&kw, &kb);
         write_key(&kw, g->id, glen, o->topic, strlen(o->topic), o->partition);
-        if (kw.err || sc_recbatch_add(&op->batch, now, kb.data, (int32_t)kb.len, NULL, -1, NULL,
-                                      0)) {
+        if (kw.err ||
+            sc_recbatch_add(&op->batch, now, kb.data, (int32_t)kb.len, NULL, -1, NULL, 0)) {
             rc = SC_ERR_NO_MEMORY;
             goto out;
         }
     }
     sc_recbatch_finish(&op->batch);
     int64_t base, leo;
-    rc = st_log_append(part->log, op->batch.buf.data, op->batch.buf.len, 0, expire_done, op,
-                       &base, &leo);
+    rc = st_log_append(part->log, op->batch.buf.data, op->batch.buf.len, 0, tomb_cb, op, &base,
+                       &leo);
     if (rc)
         goto out;
     bk__part_dirty(part);
     op = NULL; /* the append callback owns it */
-    /* Out of the cache now, as Kafka does: a commit arriving meanwhile is
-     * appended after the tombstones, so it wins at the next load too. */
-    for (size_t i = 0; i < g->noffs;) {
-        if (off_expired(g, &g->offs[i], now, retention)) {
-            off_fini(&g->offs[i]);
-            g->offs[i] = g->offs[--g->noffs];
-        } else {
-            i++;
-        }
-    }
-    SC_INFO(SUB, "group %s: %zu committed offset(s) expired", g->id, n);
+    *pending = 1;
+    offs_remove(g, del);
 out:
-    if (rc)
-        SC_WARN(SUB, "group %s: expiring %zu offset(s): %s; kept until the next check", g->id, n,
-                sc_err_str(rc));
     if (op)
-        expire_free(op);
+        tomb_free(op);
     sc_buf_fini(&kb);
+    return rc;
+}
+
+/* ---- expiry ------------------------------------------------------------------------ */
+
+/* Kafka 3.7 GroupMetadata.removeExpiredOffsets. An offset with an expire
+ * timestamp (value v1) expires at it; otherwise after offsets.retention
+ * counted from
+ *   - Empty: when the group became Empty, or from the commit when the group
+ *     has had no member since start (Kafka's "no protocol type" case:
+ *     membership is not persisted, so after a restart every group is in it);
+ *   - Stable "consumer" group with known subscriptions: the commit, and only
+ *     for topics no member subscribes to any more (subscribed ones never
+ *     expire while the group is Stable). */
+static int off_expired(const bk_group_t *g, const bk_offset_t *o, int64_t now, int64_t retention)
+{
+    int stable = g->state == BK_GROUP_STABLE;
+    if (stable && bk__group_subscribed(g, o->topic, strlen(o->topic)))
+        return 0;
+    if (o->expire_ts >= 0)
+        return now >= o->expire_ts;
+    int64_t base = !stable && g->protocol_type && g->empty_since > 0 ? g->empty_since
+                                                                     : o->commit_ts;
+    return now - base >= retention;
+}
+
+static void expire_group(bk_coord_t *co, bk_group_t *g, int64_t now, int64_t retention)
+{
+    size_t n = 0;
+    uint8_t *del = sc_calloc(g->noffs, 1);
+    if (!del) {
+        SC_WARN(SUB, "group %s: no memory to expire offsets; kept until the next check", g->id);
+        return;
+    }
+    for (size_t i = 0; i < g->noffs; i++)
+        n += del[i] = (uint8_t)off_expired(g, &g->offs[i], now, retention);
+    if (n) {
+        int pending;
+        int rc = tomb_write(co, g, del, n, now, "expiry", NULL, NULL, &pending);
+        if (rc)
+            SC_WARN(SUB, "group %s: expiring %zu offset(s): %s; kept until the next check", g->id,
+                    n, sc_err_str(rc));
+        else
+            SC_INFO(SUB, "group %s: %zu committed offset(s) expired%s", g->id, n,
+                    g->state == BK_GROUP_STABLE ? " (topics the group no longer subscribes to)"
+                                                : "");
+    }
+    sc_free(del);
 }
 
 void bk__offsets_expire(bk_coord_t *co, int64_t now)
@@ -828,8 +891,350 @@ void bk__offsets_expire(bk_coord_t *co, int64_t now)
         return;
     int64_t retention = (int64_t)co->srv->cfg->offsets_retention_minutes * 60000;
     for (bk_group_t *g = co->groups; g; g = g->next)
-        if (g->state == BK_GROUP_EMPTY && !g->inflight && g->noffs)
+        if ((g->state == BK_GROUP_EMPTY || (g->state == BK_GROUP_STABLE && g->subs_known)) &&
+            !g->inflight && g->noffs)
             expire_group(co, g, now, retention);
+}
+
+/* ---- DeleteGroups ------------------------------------------------------------------ */
+
+typedef struct delgrp_op delgrp_op_t;
+
+typedef struct {
+    delgrp_op_t *op;
+    int32_t idx;
+} delgrp_ctx_t;
+
+struct delgrp_op {
+    bk_slot_t *slot; /* NULL once the connection closed */
+    int16_t version;
+    int32_t n;
+    int pending; /* tombstone appends not completed */
+    uint8_t *blob; /* the request's group ids array, copied */
+    size_t blen;
+    delgrp_ctx_t *ctx;
+    int16_t errs[];
+};
+
+static void delgrp_write(const delgrp_op_t *op, sc_kw_t *w)
+{
+    sc_rd_t r;
+    sc_rd_init(&r, op->blob, op->blen);
+    sc_kw_i32(w, 0); /* throttle_time_ms */
+    sc_kw_array_len(w, op->n);
+    for (int32_t i = 0; i < op->n; i++) {
+        sc_kstr_t id;
+        sc_kr_string(&r, 0, &id);
+        sc_kw_string(w, id.p, (size_t)id.len);
+        sc_kw_i16(w, op->errs[i]);
+    }
+}
+
+static void delgrp_free(delgrp_op_t *op)
+{
+    sc_free(op->ctx);
+    sc_free(op->blob);
+    sc_free(op);
+}
+
+/* Writes the response of an asynchronous op into its parked slot. */
+static void slot_respond(bk_slot_t *s, void (*fn)(const void *, sc_kw_t *), const void *op)
+{
+    sc_kw_t w;
+    sc_kw_init(&w, &s->buf);
+    fn(op, &w);
+    s->op = NULL;
+    s->detach = NULL;
+    if (w.err) {
+        SC_WARN(SUB, "out of memory building a group response; closing the connection");
+        bk__conn_close(s->conn);
+        return;
+    }
+    sc_kw_patch_i32(&w, 0, (int32_t)(s->buf.len - 4));
+    bk__slot_complete(s);
+}
+
+static void delgrp_write_v(const void *op, sc_kw_t *w) { delgrp_write(op, w); }
+
+static void delgrp_detach(bk_slot_t *s)
+{
+    delgrp_op_t *op = s->op;
+    op->slot = NULL;
+}
+
+static void delgrp_done(void *arg, int rc)
+{
+    delgrp_ctx_t *c = arg;
+    delgrp_op_t *op = c->op;
+    if (rc)
+        op->errs[c->idx] = sc_err_to_kafka(rc);
+    if (--op->pending > 0)
+        return;
+    if (op->slot)
+        slot_respond(op->slot, delgrp_write_v, op);
+    delgrp_free(op);
+}
+
+/* Kafka 3.7 GroupCoordinator.handleDeleteGroups: only Empty groups; their
+ * offsets get tombstones and the group is gone. A group with an OffsetCommit
+ * still being appended answers COORDINATOR_LOAD_IN_PROGRESS (retriable)
+ * rather than racing it. Answered once the tombstones are durable. */
+int bk__h_delete_groups(bk_req_t *req, sc_kw_t *w)
+{
+    int v = req->hdr.api_version;
+    sc_rd_t *r = &req->body;
+    int32_t n;
+    sc_kr_array_len(r, 0, 2, &n);
+    const uint8_t *start = r->p;
+    for (int32_t i = 0; i < n && !r->err; i++) {
+        sc_kstr_t id;
+        sc_kr_string(r, 0, &id);
+    }
+    if (r->err)
+        return r->err;
+    delgrp_op_t *op = sc_calloc(1, sizeof *op + (size_t)(n ? n : 1) * sizeof op->errs[0]);
+    if (!op)
+        return SC_ERR_NO_MEMORY;
+    op->version = (int16_t)v;
+    op->n = n;
+    op->blen = (size_t)(r->p - start);
+    op->ctx = sc_calloc((size_t)(n ? n : 1), sizeof *op->ctx);
+    op->blob = sc_malloc(op->blen ? op->blen : 1);
+    if (!op->ctx || !op->blob) {
+        delgrp_free(op);
+        return SC_ERR_NO_MEMORY;
+    }
+    memcpy(op->blob, start, op->blen);
+    bk_coord_t *co = req->srv->coord;
+    int64_t now = sc_now_ms();
+    sc_rd_t ids;
+    sc_rd_init(&ids, op->blob, op->blen);
+    op->pending = 1; /* this function's own reference */
+    for (int32_t i = 0; i < n; i++) {
+        sc_kstr_t id;
+        sc_kr_string(&ids, 0, &id);
+        bk_group_t *g = NULL;
+        int16_t e = 0;
+        if (!co || !co->ready || (!req->slot && !co->offline))
+            e = SC_ERR_COORDINATOR_NOT_AVAILABLE;
+        else if (id.len == 0)
+            e = SC_ERR_INVALID_GROUP_ID;
+        else if (!(g = bk__group_find(co, id.p, (size_t)id.len)) || g->state == BK_GROUP_DEAD)
+            e = BK_ERR_GROUP_ID_NOT_FOUND;
+        else if (g->state != BK_GROUP_EMPTY)
+            e = BK_ERR_NON_EMPTY_GROUP;
+        else if (g->inflight)
+            e = SC_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+        if (!e && g->noffs) {
+            uint8_t *del = sc_malloc(g->noffs);
+            if (!del) {
+                e = sc_err_to_kafka(SC_ERR_NO_MEMORY);
+            } else {
+                memset(del, 1, g->noffs);
+                op->ctx[i] = (delgrp_ctx_t){op, i};
+                int pending;
+                int rc = tomb_write(co, g, del, g->noffs, now, "DeleteGroups", delgrp_done,
+                                    &op->ctx[i], &pending);
+                sc_free(del);
+                if (rc)
+                    e = sc_err_to_kafka(rc);
+                else
+                    op->pending += pending;
+            }
+        }
+        if (!e) {
+            SC_INFO(SUB, "group %s deleted (DeleteGroups)", g->id);
+            bk__group_delete(co, g);
+        }
+        op->errs[i] = e;
+    }
+    if (op->pending == 1) { /* nothing written: answer now */
+        delgrp_write(op, w);
+        delgrp_free(op);
+        return 0;
+    }
+    op->pending--;
+    op->slot = req->slot;
+    req->slot->op = op;
+    req->slot->detach = delgrp_detach;
+    req->async = 1;
+    return 0;
+}
+
+/* ---- OffsetDelete ------------------------------------------------------------------ */
+
+typedef struct {
+    bk_slot_t *slot;
+    int16_t top;
+    int32_t ntopics;
+    uint8_t *blob; /* the request's topics array, copied */
+    size_t blen;
+    size_t n;
+    int16_t errs[];
+} offdel_op_t;
+
+static void offdel_write(const void *arg, sc_kw_t *w)
+{
+    const offdel_op_t *op = arg;
+    sc_kw_i16(w, op->top);
+    sc_kw_i32(w, 0); /* throttle_time_ms */
+    if (op->top) { /* Kafka: the error alone, no topics */
+        sc_kw_array_len(w, 0);
+        return;
+    }
+    sc_rd_t r;
+    size_t k = 0;
+    sc_rd_init(&r, op->blob, op->blen);
+    sc_kw_array_len(w, op->ntopics);
+    for (int32_t t = 0; t < op->ntopics; t++) {
+        sc_kstr_t name;
+        int32_t np;
+        sc_kr_string(&r, 0, &name);
+        sc_kr_array_len(&r, 0, 4, &np);
+        sc_kw_string(w, name.p, (size_t)name.len);
+        sc_kw_array_len(w, np);
+        for (int32_t i = 0; i < np; i++, k++) {
+            sc_kw_i32(w, sc_kr_i32(&r));
+            sc_kw_i16(w, op->errs[k]);
+        }
+    }
+}
+
+static void offdel_detach(bk_slot_t *s)
+{
+    offdel_op_t *op = s->op;
+    op->slot = NULL;
+}
+
+static void offdel_free(offdel_op_t *op)
+{
+    sc_free(op->blob);
+    sc_free(op);
+}
+
+static void offdel_done(void *arg, int rc)
+{
+    offdel_op_t *op = arg;
+    if (rc)
+        for (size_t k = 0; k < op->n; k++)
+            if (op->errs[k] == 0)
+                op->errs[k] = sc_err_to_kafka(rc);
+    if (op->slot)
+        slot_respond(op->slot, offdel_write, op);
+    offdel_free(op);
+}
+
+/* Kafka 3.7 handleDeleteOffsets: an Empty group loses any of the offsets; a
+ * "consumer" group with members only those of topics it does not subscribe
+ * to (GROUP_SUBSCRIBED_TO_TOPIC for the others); any other group with
+ * members is NON_EMPTY_GROUP. Unknown topics / partitions are
+ * UNKNOWN_TOPIC_OR_PARTITION (KafkaApis checks them first). Answered once the
+ * tombstones are durable. */
+int bk__h_offset_delete(bk_req_t *req, sc_kw_t *w)
+{
+    sc_rd_t *r = &req->body;
+    sc_kstr_t gid;
+    int32_t ntopics;
+    size_t n = 0;
+    sc_kr_string(r, 0, &gid);
+    sc_kr_array_len(r, 0, 6, &ntopics);
+    const uint8_t *start = r->p;
+    for (int32_t t = 0; t < ntopics && !r->err; t++) {
+        sc_kstr_t name;
+        int32_t np;
+        sc_kr_string(r, 0, &name);
+        sc_kr_array_len(r, 0, 4, &np);
+        for (int32_t i = 0; i < np && !r->err; i++, n++)
+            sc_kr_i32(r);
+    }
+    if (r->err)
+        return r->err;
+    offdel_op_t *op = sc_calloc(1, sizeof *op + (n ? n : 1) * sizeof op->errs[0]);
+    if (!op)
+        return SC_ERR_NO_MEMORY;
+    op->ntopics = ntopics;
+    op->n = n;
+    op->blen = (size_t)(r->p - start);
+    if (!(op->blob = sc_malloc(op->blen ? op->blen : 1))) {
+        offdel_free(op);
+        return SC_ERR_NO_MEMORY;
+    }
+    memcpy(op->blob, start, op->blen);
+
+    bk_coord_t *co = req->srv->coord;
+    bk_group_t *g = NULL;
+    if (!co || !co->ready || (!req->slot && !co->offline))
+        op->top = SC_ERR_COORDINATOR_NOT_AVAILABLE;
+    else if (gid.len == 0)
+        op->top = SC_ERR_INVALID_GROUP_ID;
+    else if (!(g = bk__group_find(co, gid.p, (size_t)gid.len)) || g->state == BK_GROUP_DEAD)
+        op->top = BK_ERR_GROUP_ID_NOT_FOUND;
+    else if (g->state != BK_GROUP_EMPTY &&
+             (!g->protocol_type || strcmp(g->protocol_type, "consumer") != 0))
+        op->top = BK_ERR_NON_EMPTY_GROUP;
+    else if (g->inflight)
+        op->top = SC_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+    uint8_t *del = NULL;
+    size_t ndel = 0;
+    if (!op->top && g->noffs && !(del = sc_calloc(g->noffs, 1))) {
+        offdel_free(op);
+        return SC_ERR_NO_MEMORY;
+    }
+    sc_rd_t pr;
+    sc_rd_init(&pr, op->blob, op->blen);
+    size_t k = 0;
+    for (int32_t t = 0; !op->top && t < ntopics; t++) {
+        sc_kstr_t name;
+        int32_t np, nparts = 0;
+        sc_kr_string(&pr, 0, &name);
+        sc_kr_array_len(&pr, 0, 4, &np);
+        int known = bk_topics_find(req->srv->topics, name.p, (size_t)name.len, &nparts) == 0;
+        int subscribed = g->state != BK_GROUP_EMPTY &&
+                         bk__group_subscribed(g, name.p, (size_t)name.len);
+        for (int32_t i = 0; i < np; i++, k++) {
+            int32_t idx = sc_kr_i32(&pr);
+            if (!known || idx < 0 || idx >= nparts) {
+                op->errs[k] = SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            if (subscribed) {
+                op->errs[k] = BK_ERR_GROUP_SUBSCRIBED_TO_TOPIC;
+                continue;
+            }
+            for (size_t x = 0; x < g->noffs; x++)
+                if (!del[x] && g->offs[x].partition == idx &&
+                    str_eq_n(g->offs[x].topic, name.p, (size_t)name.len)) {
+                    del[x] = 1;
+                    ndel++;
+                }
+        }
+    }
+    int rc = 0, pending = 0;
+    if (ndel) {
+        rc = tomb_write(co, g, del, ndel, sc_now_ms(), "OffsetDelete", offdel_done, op, &pending);
+        if (rc) {
+            SC_WARN(SUB, "group %s: OffsetDelete of %zu offset(s): %s", g->id, ndel,
+                    sc_err_str(rc));
+            for (size_t x = 0; x < n; x++)
+                if (op->errs[x] == 0)
+                    op->errs[x] = sc_err_to_kafka(rc);
+        }
+    }
+    sc_free(del);
+    if (g && !op->top && g->state == BK_GROUP_EMPTY && !g->noffs && !g->pending && !g->inflight) {
+        SC_DEBUG(SUB, "group %s: empty with no committed offsets left; removed", g->id);
+        bk__group_delete(co, g); /* Kafka: Empty without offsets -> Dead */
+    }
+    if (!pending) { /* nothing written, failed, or offline */
+        offdel_write(op, w);
+        offdel_free(op);
+        return 0;
+    }
+    op->slot = req->slot;
+    req->slot->op = op;
+    req->slot->detach = offdel_detach;
+    req->async = 1;
+    return 0;
 }
 
 /* ---- OffsetFetch --------------------------------------------------------------------- */

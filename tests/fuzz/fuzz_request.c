@@ -5,8 +5,18 @@
  * crash, hang, leak or read out of bounds; a malformed frame gets an error
  * return (the connection would be closed), never an assert.
  * The seed corpus is frames captured from kcat and kafka-python talking to
- * stratad (every API they use). */
+ * stratad (every API they use), plus hand-made group frames (static
+ * membership, DeleteGroups, OffsetDelete).
+ *
+ * The group coordinator runs offline (bk__group_start_offline): no
+ * __consumer_offsets log, commits and tombstones take effect at once, and
+ * requests are handled without a response slot, so JoinGroup / SyncGroup /
+ * OffsetCommit / DeleteGroups / OffsetDelete reach the state machine and the
+ * offsets cache, and group state carries over between inputs until the
+ * server is recreated (every 256 inputs). Member ids are
+ * "<client id>-00000000-0000-4000-8XXX-XXXXXXXXXXXX" from a counter. */
 #include "bk_config.h"
+#include "bk_int.h"
 #include "bk_server.h"
 #include "sc_buf.h"
 #include "sc_log.h"
@@ -48,7 +58,7 @@ static void init(void)
         bk_config_override(&cfg, "log.level=error", err, sizeof err))
         abort();
     sc_log_configure("error");
-    if (bk_server_new_offline(&cfg, &srv))
+    if (bk_server_new_offline(&cfg, &srv) || bk__group_start_offline(srv))
         abort();
     if (!registered++)
         atexit(cleanup);

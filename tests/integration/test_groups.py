@@ -36,7 +36,24 @@ MODE is one of
            OffsetFetch -1, the group leaves ListGroups; still gone after a
            restart) while a plain commit stays; then a commit-only group
            expires 60 s after its commit, and a consumer group's offsets 60 s
-           after it became Empty (not after the commit)
+           after it became Empty (not after the commit); meanwhile a Stable
+           group's offset of a topic it does not subscribe to expires 60 s after
+           its commit while its subscribed topic's offset stays
+  static   static membership by raw frames (kafka-python 2.0.2 has none): no
+           MEMBER_ID_REQUIRED; a restarted instance (empty member id, same
+           topics) rejoins a Stable group with no rebalance and gets its old
+           assignment, old id fenced (82) on Join/Sync/Heartbeat/Commit; same
+           for the leader (the old leader id is answered); a changed
+           subscription rebalances; LeaveGroup v3 by instance id; a static
+           member that stops without LeaveGroup is kept through a rebalance and
+           removed only at its session timeout
+  delete   DeleteGroups v0/v1 (Empty only: 68 / 69 / 24), through kafka-python's
+           KafkaAdminClient.delete_consumer_groups too; OffsetDelete v0 (86 for
+           subscribed topics of a Stable group, 68 for a non-consumer group with
+           members, 3 for unknown partitions; an Empty group loses its last
+           offset and disappears); everything stays deleted after a SIGKILL
+           restart; group.max.size=2 (81 in Stable, before MEMBER_ID_REQUIRED,
+           and for the member rejoining last in PreparingRebalance)
 
 Each mode starts its own stratad with small session / rebalance settings
 (--override) and stops it by pid. Exit 0 = pass, 1 = fail, 77 = skipped.
@@ -80,8 +97,8 @@ def assignment(parts):
 
 # ---- raw requests -----------------------------------------------------------------
 
-def join(c, v, group, member="", session=6000, rebalance=10000, instance=None,
-         protos=(("range", b"m"),), ptype="consumer"):
+def join_body(v, group, member="", session=6000, rebalance=10000, instance=None,
+              protos=(("range", b"m"),), ptype="consumer"):
     body = kstr(group) + struct.pack(">i", session)
     if v >= 1:
         body += struct.pack(">i", rebalance)
@@ -91,7 +108,27 @@ def join(c, v, group, member="", session=6000, rebalance=10000, instance=None,
     body += kstr(ptype) + struct.pack(">i", len(protos))
     for n, m in protos:
         body += kstr(n) + kbytes(m)
-    r = Rd(c.call(11, v, body))
+    return body
+
+
+def join_send(c, v, group, **kw):
+    """Sends a JoinGroup without waiting (it parks while the group rebalances)."""
+    return c.send(11, v, join_body(v, group, **kw))
+
+
+def join_recv(c, v, corr):
+    rc, body = c.recv()
+    if rc != corr:
+        fail("JoinGroup response: correlation id %d, expected %d" % (rc, corr))
+    return parse_join(v, body)
+
+
+def join(c, v, group, **kw):
+    return parse_join(v, c.call(11, v, join_body(v, group, **kw)))
+
+
+def parse_join(v, body):
+    r = Rd(body)
     if v >= 2:
         r.i32()
     out = {"error": r.i16(), "generation": r.i32(), "protocol": r.string(),
@@ -105,10 +142,10 @@ def join(c, v, group, member="", session=6000, rebalance=10000, instance=None,
     return out
 
 
-def sync(c, v, group, gen, member, assigns=()):
+def sync(c, v, group, gen, member, assigns=(), instance=None):
     body = kstr(group) + struct.pack(">i", gen) + kstr(member)
     if v >= 3:
-        body += nstr(None)
+        body += nstr(instance)
     body += struct.pack(">i", len(assigns))
     for mid, a in assigns:
         body += kstr(mid) + kbytes(a)
@@ -121,10 +158,10 @@ def sync(c, v, group, gen, member, assigns=()):
     return err, a
 
 
-def heartbeat(c, v, group, gen, member):
+def heartbeat(c, v, group, gen, member, instance=None):
     body = kstr(group) + struct.pack(">i", gen) + kstr(member)
     if v >= 3:
-        body += nstr(None)
+        body += nstr(instance)
     r = Rd(c.call(12, v, body))
     if v >= 1:
         r.i32()
@@ -133,11 +170,11 @@ def heartbeat(c, v, group, gen, member):
     return err
 
 
-def commit(c, v, group, gen, member, offsets, retention=-1):
+def commit(c, v, group, gen, member, offsets, retention=-1, instance=None):
     """offsets: [(topic, partition, offset, metadata)] -> {(topic, partition): error}."""
     body = kstr(group) + struct.pack(">i", gen) + kstr(member)
     if v >= 7:
-        body += nstr(None)
+        body += nstr(instance)
     if v <= 4:
         body += struct.pack(">q", retention)
     topics = {}
@@ -202,11 +239,10 @@ def describe(c, v, groups):
         members = []
         for _ in range(r.i32()):
             mid = r.string()
-            if v >= 4:
-                r.string()
+            inst = r.string() if v >= 4 else None
             cid, host = r.string(), r.string()
             meta, asg = r.take(r.i32()), r.take(r.i32())
-            members.append((mid, cid, host, meta, asg))
+            members.append((mid, cid, host, meta, asg, inst))
         if v >= 3:
             r.i32()
         out[gid] = (err, state, ptype, proto, members)
@@ -228,17 +264,47 @@ def list_groups(c, v):
 
 
 def leave_v3(c, group, members):
+    """members: member ids, or (member id, instance id) pairs -> (error, {member or
+    instance: error})."""
+    members = [m if isinstance(m, tuple) else (m, None) for m in members]
     body = kstr(group) + struct.pack(">i", len(members)) + b"".join(
-        kstr(m) + nstr(None) for m in members)
+        kstr(m) + nstr(i) for m, i in members)
     r = Rd(c.call(13, 3, body))
     r.i32()
     top = r.i16()
     res = {}
     for _ in range(r.i32()):
-        mid, _inst, err = r.string(), r.string(), r.i16()
-        res[mid] = err
+        mid, inst, err = r.string(), r.string(), r.i16()
+        res[inst if inst is not None else mid] = err
     r.done()
     return top, res
+
+
+def delete_groups(c, v, groups):
+    """DeleteGroups v0-1 -> [(group, error)] in response order."""
+    r = Rd(c.call(42, v, struct.pack(">i", len(groups)) + b"".join(kstr(g) for g in groups)))
+    r.i32()
+    out = [(r.string(), r.i16()) for _ in range(r.i32())]
+    r.done()
+    return out
+
+
+def offset_delete(c, group, topics):
+    """OffsetDelete v0; topics {topic: [partitions]} -> (error, {(topic, partition): error})."""
+    body = kstr(group) + struct.pack(">i", len(topics))
+    for t, ps in topics.items():
+        body += kstr(t) + struct.pack(">i", len(ps)) + b"".join(struct.pack(">i", p) for p in ps)
+    r = Rd(c.call(47, 0, body))
+    top = r.i16()
+    r.i32()
+    out = {}
+    for _ in range(r.i32()):
+        t = r.string()
+        for _ in range(r.i32()):
+            p = r.i32()
+            out[(t, p)] = r.i16()
+    r.done()
+    return top, out
 
 
 # ---- raw mode -----------------------------------------------------------------------
@@ -354,6 +420,276 @@ def mode_raw(b):
     expect("Produce to __consumer_offsets",
            it.produce(pc, "__consumer_offsets", 0, it.batch([b"x"]))[0], 17)
     pc.close()
+    c.close()
+
+
+# ---- static membership (raw: kafka-python 2.0.2 has no group.instance.id) ---------------
+
+def subscription_v1(topics, owned):
+    """ConsumerProtocolSubscription v1: v0 + owned partitions {topic: [partitions]}."""
+    body = struct.pack(">h", 1) + struct.pack(">i", len(topics)) + b"".join(
+        kstr(t) for t in topics) + struct.pack(">i", -1) + struct.pack(">i", len(owned))
+    for t, ps in owned.items():
+        body += kstr(t) + struct.pack(">i", len(ps)) + b"".join(struct.pack(">i", p) for p in ps)
+    return body
+
+
+def rebalance_two(ca, cb, group, a_kw, b_kw):
+    """Both members (re)join in one generation: cb's JoinGroup parks, ca's completes it."""
+    corr = join_send(cb, 5, group, **b_kw)
+    time.sleep(0.2)  # cb's join reaches the broker first (either order completes the phase)
+    ja = join(ca, 5, group, **a_kw)
+    jb = join_recv(cb, 5, corr)
+    return ja, jb
+
+
+def mode_static(b):
+    create_topic(b, "st", 4)
+    meta = subscription(["st"])
+    P = (("range", meta),)
+    ca, cb = Conn(b.port), Conn(b.port)
+
+    # i1 joins: static members get no MEMBER_ID_REQUIRED
+    ja = join(ca, 5, "gst", instance="i1", protos=P)
+    expect("static JoinGroup v5 (no MEMBER_ID_REQUIRED)", (ja["error"], ja["generation"]), (0, 1))
+    a1 = ja["member"]
+    expect("SyncGroup i1 alone", sync(ca, 3, "gst", 1, a1, [(a1, b"all")], instance="i1"),
+           (0, b"all"))
+    # i2 joins: a rebalance to generation 2, i1 stays leader
+    ja, jb = rebalance_two(ca, cb, "gst", dict(member=a1, instance="i1", protos=P),
+                           dict(instance="i2", protos=P))
+    a1, b1 = ja["member"], jb["member"]
+    expect("generation 2 with both", (ja["error"], jb["error"], ja["generation"], jb["generation"],
+                                      ja["leader"], jb["leader"]), (0, 0, 2, 2, a1, a1))
+    asg_a, asg_b = assignment({"st": [0, 1]}), assignment({"st": [2, 3]})
+    corr = cb.send(14, 3, kstr("gst") + struct.pack(">i", 2) + kstr(b1) + nstr("i2") +
+                   struct.pack(">i", 0))
+    expect("leader SyncGroup", sync(ca, 3, "gst", 2, a1, [(a1, asg_a), (b1, asg_b)],
+                                    instance="i1"), (0, asg_a))
+    rc, body = cb.recv()
+    r = Rd(body)
+    r.i32()
+    expect("follower SyncGroup", (rc, r.i16(), r.take(r.i32())), (corr, 0, asg_b))
+    d = describe(ca, 4, ["gst"])["gst"]
+    expect("DescribeGroups v4 lists the instance ids", sorted(m[5] for m in d[4]), ["i1", "i2"])
+
+    # i2 "restarts": a new connection, empty member id, same subscription (as v1 with
+    # different owned partitions: only the topics count)
+    cb.close()
+    cb = Conn(b.port)
+    jb = join(cb, 5, "gst", instance="i2",
+              protos=(("range", subscription_v1(["st"], {})),))
+    b2 = jb["member"]
+    expect("static rejoin, same topics: no rebalance",
+           (jb["error"], jb["generation"], jb["protocol"], jb["leader"], jb["members"],
+            b2 != b1), (0, 2, "range", a1, [], True))
+    expect("the group stayed Stable", describe(ca, 0, ["gst"])["gst"][1], "Stable")
+    expect("rejoined i2 gets its old assignment",
+           sync(cb, 3, "gst", 2, b2, instance="i2"), (0, asg_b))
+    expect("leader heartbeat: still generation 2", heartbeat(ca, 3, "gst", 2, a1, "i1"), 0)
+    expect("new i2 id heartbeat", heartbeat(cb, 3, "gst", 2, b2, "i2"), 0)
+    # the old id is fenced
+    expect("old member id + instance: Heartbeat 82", heartbeat(cb, 3, "gst", 2, b1, "i2"), 82)
+    expect("old member id + instance: SyncGroup 82", sync(cb, 3, "gst", 2, b1, instance="i2")[0],
+           82)
+    expect("old member id + instance: OffsetCommit 82",
+           commit(cb, 7, "gst", 2, b1, [("st", 2, 1, None)], instance="i2"), {("st", 2): 82})
+    expect("old member id + instance: JoinGroup 82",
+           join(cb, 5, "gst", member=b1, instance="i2", protos=P)["error"], 82)
+    expect("old member id without instance: Heartbeat 25", heartbeat(cb, 2, "gst", 2, b1), 25)
+    expect("new id commits", commit(cb, 7, "gst", 2, b2, [("st", 2, 5, None)], instance="i2"),
+           {("st", 2): 0})
+
+    # the leader restarts the same way: still no rebalance, and the old leader id is
+    # answered so the new one does not run an assignment a Stable group would not hand out
+    ca.close()
+    ca = Conn(b.port)
+    ja = join(ca, 5, "gst", instance="i1", protos=P)
+    a2 = ja["member"]
+    expect("static leader rejoin: no rebalance, old leader id answered",
+           (ja["error"], ja["generation"], ja["leader"], ja["members"], a2 != a1),
+           (0, 2, a1, [], True))
+    expect("leader's assignment kept", sync(ca, 3, "gst", 2, a2, instance="i1"), (0, asg_a))
+    expect("old leader id fenced", heartbeat(ca, 3, "gst", 2, a1, "i1"), 82)
+    expect("still Stable", describe(ca, 0, ["gst"])["gst"][1], "Stable")
+
+    # i2 restarts with another subscription: that rebalances
+    cb.close()
+    cb = Conn(b.port)
+    P2 = (("range", subscription(["st", "st2"])),)
+    corr = join_send(cb, 5, "gst", instance="i2", protos=P2)
+    time.sleep(0.2)
+    expect("changed subscription: the leader is told to rejoin",
+           heartbeat(ca, 3, "gst", 2, a2, "i1"), 27)
+    ja = join(ca, 5, "gst", member=a2, instance="i1", protos=P)
+    jb = join_recv(cb, 5, corr)
+    expect("changed subscription: generation 3", (ja["error"], jb["error"], ja["generation"],
+                                                   jb["generation"], ja["leader"]),
+           (0, 0, 3, 3, a2))
+    b3 = jb["member"]
+    corr = cb.send(14, 3, kstr("gst") + struct.pack(">i", 3) + kstr(b3) + nstr("i2") +
+                   struct.pack(">i", 0))
+    expect("leader SyncGroup gen 3", sync(ca, 3, "gst", 3, a2, [(a2, asg_a), (b3, asg_b)],
+                                          instance="i1")[0], 0)
+    cb.recv()
+
+    # LeaveGroup v3 by instance id
+    expect("LeaveGroup v3: unknown instance / instance with another member id",
+           leave_v3(ca, "gst", [("", "nobody"), ("wrong-id", "i2")]),
+           (0, {"nobody": 25, "i2": 82}))
+    expect("LeaveGroup v3 by instance id (member id empty)",
+           leave_v3(ca, "gst", [("", "i2")]), (0, {"i2": 0}))
+    expect("i1's heartbeat after i2 left", heartbeat(ca, 3, "gst", 3, a2, "i1"), 27)
+    ja = join(ca, 5, "gst", member=a2, instance="i1", session=3000, rebalance=1500, protos=P)
+    expect("i1 alone: generation 4", (ja["error"], ja["generation"], len(ja["members"])), (0, 4, 1))
+    expect("SyncGroup gen 4", sync(ca, 3, "gst", 4, a2, [(a2, b"x")], instance="i1")[0], 0)
+    cb.close()
+
+    # i1 stops without LeaveGroup; a dynamic member joins. After the 1.5 s rebalance
+    # timeout the generation completes without i1, which stays (static) until its 3 s
+    # session timeout; the dynamic member leads since i1 did not rejoin
+    ca.close()
+    cd = Conn(b.port)
+    jd = join(cd, 1, "gst", session=6000, rebalance=1500, protos=P)
+    d1 = jd["member"]
+    expect("generation 5 completed without i1 rejoining, i1 kept, the joined member leads",
+           (jd["error"], jd["generation"], jd["leader"], sorted(m for m, _ in jd["members"])),
+           (0, 5, d1, sorted([a2, d1])))
+    expect("SyncGroup gen 5", sync(cd, 1, "gst", 5, d1, [(d1, asg_a), (a2, asg_b)])[0], 0)
+    d = describe(cd, 4, ["gst"])["gst"]
+    expect("Stable with the silent static member", (d[1], sorted(str(m[5]) for m in d[4])),
+           ("Stable", ["None", "i1"]))
+
+    def hb():
+        e = heartbeat(cd, 1, "gst", 5, d1)
+        if e not in (0, 27):
+            fail("heartbeat: %d" % e)
+        return e == 27
+    wait_for("i1 removed at its session timeout (rebalance)", hb, timeout=20)
+    if "missed its 3000 ms session timeout" not in b.read_log():
+        fail("no session-timeout removal of i1 in the broker log")
+    jd = join(cd, 1, "gst", member=d1, session=6000, rebalance=1500, protos=P)
+    expect("generation 6: the dynamic member alone", (jd["error"], jd["generation"],
+                                                       len(jd["members"])), (0, 6, 1))
+    cd.close()
+
+
+# ---- DeleteGroups, OffsetDelete, group.max.size ---------------------------------------
+
+def mode_delete(b):
+    create_topic(b, "dt", 2)
+    create_topic(b, "dt2", 1)
+    c = Conn(b.port)
+    meta = subscription(["dt"])
+    P = (("range", meta),)
+    # gd1, gd2: commit-only (Empty) groups; gm: a consumer group with one member
+    for g in ("gd1", "gd2"):
+        expect("commit %s" % g, commit(c, 2, g, -1, "", [("dt", 0, 3, None), ("dt2", 0, 4, None)]),
+               {("dt", 0): 0, ("dt2", 0): 0})
+    mid = join(c, 1, "gm", protos=P)["member"]
+    expect("gm SyncGroup", sync(c, 1, "gm", 1, mid, [(mid, assignment({"dt": [0, 1]}))])[0], 0)
+    expect("gm commits dt and dt2", commit(c, 7, "gm", 1, mid, [("dt", 0, 5, None),
+                                                                 ("dt", 1, 6, None),
+                                                                 ("dt2", 0, 7, None)]),
+           {("dt", 0): 0, ("dt", 1): 0, ("dt2", 0): 0})
+
+    # DeleteGroups v0 / v1
+    expect("DeleteGroups v0", delete_groups(c, 0, ["gd1", "nope", "gm", ""]),
+           [("gd1", 0), ("nope", 69), ("gm", 68), ("", 24)])
+    expect("gd1's offsets gone", offset_fetch(c, 1, "gd1", {"dt": [0], "dt2": [0]})[0],
+           {("dt", 0): (-1, -1, "", 0), ("dt2", 0): (-1, -1, "", 0)})
+    expect("gd1 left ListGroups", sorted(list_groups(c, 0)[1]), ["gd2", "gm"])
+    expect("DeleteGroups v1 again", delete_groups(c, 1, ["gd1"]), [("gd1", 69)])
+
+    # OffsetDelete v0
+    expect("OffsetDelete unknown group", offset_delete(c, "nope", {"dt": [0]}), (69, {}))
+    expect("OffsetDelete empty group id", offset_delete(c, "", {"dt": [0]}), (24, {}))
+    expect("OffsetDelete on a Stable group: subscribed topic refused, other deleted, "
+           "unknown partition/topic 3",
+           offset_delete(c, "gm", {"dt": [0, 9], "dt2": [0], "ghost": [0]}),
+           (0, {("dt", 0): 86, ("dt", 9): 3, ("dt2", 0): 0, ("ghost", 0): 3}))
+    got = offset_fetch(c, 1, "gm", {"dt": [0, 1], "dt2": [0]})[0]
+    expect("gm keeps dt, loses dt2", {k: v[0] for k, v in got.items()},
+           {("dt", 0): 5, ("dt", 1): 6, ("dt2", 0): -1})
+    # another protocol type with members: NON_EMPTY_GROUP
+    cx = Conn(b.port)
+    jx = join(cx, 1, "gx", ptype="connect", protos=(("default", b"x"),))
+    expect("gx (connect) joined", jx["error"], 0)
+    expect("OffsetDelete on a non-consumer group with members", offset_delete(c, "gx", {"dt": [0]}),
+           (68, {}))
+    cx.close()
+
+    # kafka-python's admin client (DeleteGroups v1): gm still has its member -> 68
+    try:
+        import kafka
+        from kafka.admin import KafkaAdminClient
+    except ImportError:
+        kafka = None
+        ok("kafka-python not installed: KafkaAdminClient.delete_consumer_groups not run")
+    if kafka:
+        adm = KafkaAdminClient(bootstrap_servers=b.addr, request_timeout_ms=15000)
+        res = {g: e.errno for g, e in adm.delete_consumer_groups(["gd2", "gm"])}
+        expect("KafkaAdminClient.delete_consumer_groups", res, {"gd2": 0, "gm": 68})
+        adm.close()
+    else:
+        expect("DeleteGroups gd2", delete_groups(c, 1, ["gd2"]), [("gd2", 0)])
+
+    # gm's member leaves: now OffsetDelete removes anything; the last offset takes the
+    # group with it
+    expect("gm member leaves", leave_v3(c, "gm", [mid]), (0, {mid: 0}))
+    expect("OffsetDelete on the Empty gm", offset_delete(c, "gm", {"dt": [0]}),
+           (0, {("dt", 0): 0}))
+    expect("gm still listed (dt-1 left)", "gm" in list_groups(c, 0)[1], True)
+    expect("OffsetDelete gm's last offset", offset_delete(c, "gm", {"dt": [1]}),
+           (0, {("dt", 1): 0}))
+    expect("gm gone with its last offset", sorted(list_groups(c, 0)[1]), ["gx"])
+    expect("commit gk", commit(c, 2, "gk", -1, "", [("dt", 1, 9, None)]), {("dt", 1): 0})
+    c.close()
+
+    # tombstones survive a restart: only gk's offset is loaded
+    b.kill()
+    b.start()
+    if "loaded 1 committed offset(s) of 1 group(s)" not in b.read_log():
+        fail("after the restart the deleted offsets came back (want only gk's)")
+    c = Conn(b.port)
+    expect("ListGroups after restart", sorted(list_groups(c, 0)[1]), ["gk"])
+    for g, t, p in (("gd1", "dt", 0), ("gd2", "dt2", 0), ("gm", "dt2", 0), ("gm", "dt", 0)):
+        expect("%s %s-%d still deleted" % (g, t, p),
+               offset_fetch(c, 1, g, {t: [p]})[0][(t, p)][0], -1)
+
+    # group.max.size=2 (this mode's broker), Kafka's acceptJoiningMember rules
+    ms = [Conn(b.port) for _ in range(4)]
+    j1 = join(ms[0], 1, "gmax", protos=P)
+    m1 = j1["member"]
+    expect("gmax m1 alone", sync(ms[0], 1, "gmax", 1, m1, [(m1, b"a")])[0], 0)
+    corr = join_send(ms[1], 1, "gmax", protos=P)
+    time.sleep(0.2)
+    j1 = join(ms[0], 1, "gmax", member=m1, protos=P)
+    j2 = join_recv(ms[1], 1, corr)
+    m2 = j2["member"]
+    expect("two members in generation 2", (j1["error"], j2["error"], j1["generation"],
+                                           len(j1["members"])), (0, 0, 2, 2))
+    corr = ms[1].send(14, 1, kstr("gmax") + struct.pack(">i", 2) + kstr(m2) + struct.pack(">i", 0))
+    expect("gmax leader sync", sync(ms[0], 1, "gmax", 2, m1, [(m1, b"a"), (m2, b"b")])[0], 0)
+    ms[1].recv()
+    expect("a third member of the Stable group: 81", join(ms[2], 1, "gmax", protos=P)["error"], 81)
+    expect("JoinGroup v5 over the limit: 81 before any MEMBER_ID_REQUIRED",
+           join(ms[3], 5, "gmax", protos=P)["error"], 81)
+    expect("the group is untouched", (describe(c, 0, ["gmax"])["gmax"][1],
+                                      heartbeat(ms[0], 1, "gmax", 2, m1)), ("Stable", 0))
+    # PreparingRebalance counts the members that rejoined: the leader rejoins, a new
+    # member gets in (1 rejoined < 2), and m2, rejoining last, is the one refused
+    corr1 = join_send(ms[0], 1, "gmax", member=m1, protos=P)
+    time.sleep(0.2)
+    corr3 = join_send(ms[2], 1, "gmax", protos=P)
+    time.sleep(0.2)
+    expect("m2 rejoining third: 81", join(ms[1], 1, "gmax", member=m2, protos=P)["error"], 81)
+    j1, j3 = join_recv(ms[0], 1, corr1), join_recv(ms[2], 1, corr3)
+    expect("generation 3: m1 and the new member", (j1["error"], j3["error"], j1["generation"],
+                                                   sorted(m for m, _ in j1["members"])),
+           (0, 0, 3, sorted([m1, j3["member"]])))
+    for m in ms:
+        m.close()
     c.close()
 
 
@@ -624,6 +960,7 @@ def wait_until(what, cond, timeout):
 
 def mode_expire(b):
     create_topic(b, "ex", 2)
+    create_topic(b, "old", 1)
     c = Conn(b.port)
     expect("commit v2 with a 500 ms retention", commit(c, 2, "gx", -1, "", [("ex", 0, 5, "m")],
                                                       retention=500), {("ex", 0): 0})
@@ -645,8 +982,21 @@ def mode_expire(b):
     expect("gx still gone after restart", offset_fetch(c, 1, "gx", {"ex": [0]})[0][("ex", 0)][0], -1)
     expect("ListGroups after restart", sorted(list_groups(c, 0)[1]), ["gy"])
 
-    # a consumer group: commit at t0, members stay 5 s, leave at t1
+    # a Stable consumer group (one member, 120 s session: no heartbeats needed) that
+    # subscribes to ex and still has a commit for old, which it no longer reads: old's
+    # offset expires 60 s after its commit while the group stays Stable; ex's never
     meta = subscription(["ex"])
+    cs = Conn(b.port)
+    sm = join(cs, 1, "gs", session=120000, rebalance=10000, protos=(("range", meta),))["member"]
+    expect("SyncGroup gs", sync(cs, 1, "gs", 1, sm, [(sm, assignment({"ex": [0, 1]}))])[0], 0)
+    expect("commit gs", commit(cs, 7, "gs", 1, sm, [("ex", 0, 21, None), ("old", 0, 22, None)]),
+           {("ex", 0): 0, ("old", 0): 0})
+    t_s = time.time()
+
+    def gs_old():
+        return offset_fetch(c, 1, "gs", {"old": [0]})[0][("old", 0)][0]
+
+    # a consumer group: commit at t0, members stay 5 s, leave at t1
     j = join(c, 5, "gz", protos=(("range", meta),))
     mid = join(c, 5, "gz", member=j["member"], protos=(("range", meta),))["member"]
     expect("SyncGroup gz", sync(c, 3, "gz", 1, mid, [(mid, assignment({"ex": [0, 1]}))])[0], 0)
@@ -661,7 +1011,20 @@ def mode_expire(b):
     # gy was committed before the restart: 60 s from its commit (it never had members)
     wait_until("gy to expire", lambda: "gy" not in list_groups(c, 0)[1], t_gy + 62 - time.time())
     ok("gy expired %.1f s after its commit" % (time.time() - t_gy))
-    time.sleep(max(0, t0 + 61 - time.time()))
+    t_old = None
+    while time.time() < t0 + 61:
+        if t_old is None and gs_old() == -1:
+            t_old = time.time()
+        time.sleep(0.2)
+    if t_old is None:
+        t_old = wait_until("gs's offset of old to expire", lambda: gs_old() == -1, 5)
+    if t_old < t_s + 59.5:
+        fail("gs's offset of old expired %.1f s after its commit" % (t_old - t_s))
+    ok("Stable gs: the offset of old (not subscribed) expired %.1f s after its commit" %
+       (t_old - t_s))
+    expect("gs keeps ex (subscribed) and stays Stable",
+           (offset_fetch(c, 1, "gs", {"ex": [0]})[0][("ex", 0)][0],
+            describe(c, 0, ["gs"])["gs"][1]), (21, "Stable"))
     expect("gz offset 61 s after the commit (Empty for 56 s)",
            offset_fetch(c, 1, "gz", {"ex": [0]})[0][("ex", 0)][0], 11)
     t = wait_until("gz's offset to expire",
@@ -671,12 +1034,18 @@ def mode_expire(b):
         fail("gz's offset expired %.1f s after the group became Empty" % (t - t1))
     ok("gz's offset expired %.1f s after the group became Empty" % (t - t1))
     wait_until("gz to leave ListGroups", lambda: "gz" not in list_groups(c, 0)[1], 5)
+    if "1 committed offset(s) expired (topics the group no longer subscribes to)" not in \
+            b.read_log():
+        fail("no Stable-group expiry in the broker log")
+    cs.close()
     c.close()
 
 
 MODES = {"raw": mode_raw, "split": mode_split, "restart": mode_restart, "evict": mode_evict,
-         "kcat": mode_kcat, "internal": mode_internal, "expire": mode_expire}
+         "kcat": mode_kcat, "internal": mode_internal, "expire": mode_expire,
+         "static": mode_static, "delete": mode_delete}
 EXTRA = {"internal": {"log.retention.check.interval.ms": 100},
+         "delete": {"group.max.size": 2},
          "expire": {"offsets.retention.minutes": 1, "offsets.retention.check.interval.ms": 200}}
 
 

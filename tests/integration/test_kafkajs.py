@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Integration test: kafkajs 2.2.4 (npm) against the real stratad.
 
-usage: test_kafkajs.py STRATAD NODE_DIR
+usage: test_kafkajs.py STRATAD NODE_DIR [group]
 
 Installs tests/integration/kafkajs/package.json + package-lock.json into
 NODE_DIR (the CMake build tree's kafkajs/; `npm ci` is skipped when
@@ -12,12 +12,19 @@ fetchTopicMetadata / describeConfigs / deleteTopics, an idempotent producer
 (maxInFlightRequests 1, acks -1) sending 6,700 keyed records with headers,
 uncompressed and GZIP, one of whose Produce responses is lost so kafkajs
 retries the batch, and a plain producer (acks 1, producer id -1 with base
-sequence 0). kafkajs consumers need consumer groups (not implemented),
-so the read-back is here: Fetch v4 of every partition, compared record by
+sequence 0). The read-back is here: Fetch v4 of every partition, compared record by
 record (offset, timestamp, key, value, headers) with what kafkajs had
 acknowledged; count == sent; one producer id, epoch 0, contiguous sequence
 numbers; and kafkajs's own batches re-sent raw answer their original offsets
 without appending. Then SIGTERM by pid, exit 0.
+
+With "group": kafkajs/test_kafkajs_group.js instead -- kafkajs consumer
+groups (eachMessage, autoCommit): a consumer reads a 4-partition topic,
+commits and stops, more records are produced and a restarted consumer in
+the same group reads exactly the new ones; two consumers in one group split
+the partitions 2/2 and read everything between them. Afterwards the groups
+are Empty in ListGroups and their committed offsets (raw OffsetFetch v1)
+add up to the records read.
 
 Exit 0 = pass, 1 = fail, 77 = skipped (node or npm missing, npm registry
 unreachable).
@@ -26,6 +33,7 @@ import base64
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 
@@ -153,6 +161,45 @@ def read_back(b, manifest):
     c.close()
 
 
+def offsets_committed(b, group, topic, parts):
+    """Raw OffsetFetch v1 -> {partition: offset}."""
+    body = it.kstr(group) + struct.pack(">i", 1) + it.kstr(topic) + struct.pack(">i", parts) + \
+        b"".join(struct.pack(">i", p) for p in range(parts))
+    c = it.Conn(b.port)
+    r = it.Rd(c.call(9, 1, body))
+    c.close()
+    out = {}
+    for _ in range(r.i32()):
+        r.string()
+        for _ in range(r.i32()):
+            p, off = r.i32(), r.i64()
+            r.string()
+            if r.i16():
+                fail("OffsetFetch %s partition %d: error" % (group, p))
+            out[p] = off
+    return out
+
+
+def run_group(exe, node, node_dir):
+    def body(tmp):
+        b = it.Broker(exe, tmp, overrides=[("auto.create.topics.enable", "false")])
+        env = dict(os.environ, NODE_PATH=os.path.join(node_dir, "node_modules"))
+        cmd = [node, os.path.join(PKG_DIR, "test_kafkajs_group.js"), "--broker", b.addr]
+        try:
+            r = subprocess.run(cmd, cwd=node_dir, env=env, timeout=240)
+        except subprocess.TimeoutExpired:
+            fail("test_kafkajs_group.js timed out")
+        if r.returncode != 0:
+            fail("test_kafkajs_group.js exited %d" % r.returncode)
+        got = {g: sum(offsets_committed(b, g, "kjs-grp", 4).values())
+               for g in ("kjs-resume", "kjs-split")}
+        expect("committed offsets of the kafkajs groups (sum over kjs-grp's 4 partitions)", got,
+               {"kjs-resume": 300, "kjs-split": 400})
+        b.stop_ok()
+        ok("SIGTERM -> exit 0")
+    return it.run("strata-kafkajs-group-", body)
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__)
@@ -160,6 +207,8 @@ def main():
     exe = it.stratad_arg(__doc__)
     node_dir = os.path.abspath(sys.argv[2])
     node = install(node_dir)
+    if len(sys.argv) > 3 and sys.argv[3] == "group":
+        return run_group(exe, node, node_dir)
 
     def body(tmp):
         proxy_port = it.free_port()
