@@ -266,6 +266,23 @@ def main():
             ov["plugin.lora.device.%s.dev_addr" % name] = d["addr"]
             ov["plugin.lora.device.%s.nwk_skey" % name] = d["nwk"]
             ov["plugin.lora.device.%s.app_skey" % name] = d["app"]
+        # garbage config: refused at startup, naming the instance and the key
+        for k, v, needle in (
+                ("plugin.lora.device.sensor-1.nwk_skey", "00112233", "key 'device.sensor-1.nwk_skey'"),
+                ("plugin.lora.device.sensor-2.dev_addr", "xyz", "key 'device.sensor-2.dev_addr'"),
+                ("plugin.lora.listen.port", "70000", "listen.port"),
+                ("plugin.lora.device.x.id", "x", "missing required key 'device.x.dev_addr'")):
+            args = [exe, "--override", "listeners=PLAINTEXT://127.0.0.1:%d" % it.free_port(),
+                    "--override", "log.dirs=%s" % os.path.join(tmp, "refused")]
+            for kk, vv in dict(ov, **{k: v}).items():
+                args += ["--override", "%s=%s" % (kk, vv)]
+            p = subprocess.run(args, capture_output=True, text=True, timeout=60)
+            out = p.stdout + p.stderr
+            if p.returncode == 0 or needle not in out or "plugin instance 'lora'" not in out:
+                print(out[-2000:])
+                it.fail("%s=%s: want a refusal naming %r (exit %d)" % (k, v, needle, p.returncode))
+        it.ok("bad keys, addresses, ports and incomplete devices refused with the key named")
+
         b = it.Broker(exe, tmp, ov)
         wait_for("the lorawan instance running", lambda: (status(tmp) or {}).get("state") == "running")
         a, g2 = Gateway(GW_A, port), Gateway(GW_B, port)
