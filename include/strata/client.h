@@ -452,6 +452,124 @@ strata_err_t strata_admin_describe_groups(strata_admin_t *a, const char *const *
                                           strata_group_info_t **out);
 void strata_group_infos_free(strata_group_info_t *groups, size_t count);
 
+/* ---- admin: config details, groups in depth, offsets -------------------------------------
+ *
+ * Everything below follows the admin rules above: blocking, timeout_ms -1 =
+ * request.timeout.ms, STRATA_ERR_TIMED_OUT when time runs out, results
+ * allocated by libstrata are owned by the caller and released with the _free
+ * named next to the call (each frees the whole tree: every string and array
+ * reachable from the result). */
+
+/* Where a config value comes from (DescribeConfigs v1+ ConfigSource). */
+typedef enum {
+    STRATA_CONFIG_SOURCE_UNKNOWN = 0,
+    STRATA_CONFIG_SOURCE_TOPIC = 1,          /* DYNAMIC_TOPIC_CONFIG: a topic override */
+    STRATA_CONFIG_SOURCE_DYNAMIC_BROKER = 2,
+    STRATA_CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER = 3,
+    STRATA_CONFIG_SOURCE_STATIC_BROKER = 4,  /* server.properties */
+    STRATA_CONFIG_SOURCE_DEFAULT = 5,
+} strata_config_source_t;
+
+typedef struct {
+    const char *name;
+    const char *value; /* NULL: null (sensitive or not set) */
+    strata_config_source_t source; /* v0 brokers: DEFAULT when is_default, else UNKNOWN */
+    int read_only;
+    int sensitive;
+} strata_config_info_t;
+
+typedef struct {
+    strata_resource_type_t type;
+    const char *name;
+    strata_err_t err;
+    const char *err_msg; /* the broker's error_message, NULL when none */
+    const strata_config_info_t *configs;
+    size_t config_count;
+} strata_config_description_t;
+
+/* Describes one resource. keys NULL / key_count 0 = every config. On return 0
+ * *out is set (caller frees with strata_config_description_free) and
+ * (*out)->err carries the resource-level outcome. */
+strata_err_t strata_admin_describe_config(strata_admin_t *a, strata_resource_type_t type,
+                                          const char *name, const char *const *keys,
+                                          size_t key_count, int timeout_ms,
+                                          strata_config_description_t **out);
+void strata_config_description_free(strata_config_description_t *d);
+
+/* The broker's error_message for results[i] of the last create_topics,
+ * delete_topics or alter_configs call on this handle, or NULL when it sent
+ * none. The string belongs to the handle and stays valid until the next admin
+ * call on it; meaningful only when one thread uses the handle. */
+const char *strata_admin_error_message(strata_admin_t *a, size_t i);
+
+/* A member's assigned partitions of one topic. */
+typedef struct {
+    const char *topic;
+    const int32_t *partitions;
+    size_t partition_count;
+} strata_topic_partitions_t;
+
+typedef struct {
+    const char *member_id;
+    const char *group_instance_id; /* NULL: dynamic member (DescribeGroups < v4 always NULL) */
+    const char *client_id;
+    const char *client_host;
+    /* The ConsumerProtocol assignment decoded (protocol_type "consumer");
+     * empty for other protocol types or a member not yet assigned. */
+    const strata_topic_partitions_t *assignment;
+    size_t assignment_count;
+} strata_group_member_t;
+
+typedef struct {
+    const char *group_id;
+    strata_err_t err;
+    const char *state;         /* "Stable", "Empty", "PreparingRebalance", "Dead", ... */
+    const char *protocol_type; /* "consumer", "" for a group with only offsets */
+    const char *protocol;      /* the chosen assignor ("range"), "" when none */
+    int32_t coordinator_id;    /* node id of the group's coordinator */
+    const strata_group_member_t *members;
+    size_t member_count;
+} strata_group_description_t;
+
+/* FindCoordinator + DescribeGroups for one group. Returns 0 with *out
+ * (caller frees with strata_group_description_free; (*out)->err carries the
+ * group-level error), or the error that stopped the call (e.g.
+ * COORDINATOR_NOT_AVAILABLE). An unknown group is described by Kafka as
+ * state "Dead" with no members. */
+strata_err_t strata_admin_describe_group(strata_admin_t *a, const char *group_id, int timeout_ms,
+                                         strata_group_description_t **out);
+void strata_group_description_free(strata_group_description_t *d);
+
+/* A group's committed offsets (OffsetFetch at its coordinator). topics NULL /
+ * topic_count 0 = every partition the group has committed. *out: *count
+ * entries {topic, partition, offset (committed, -1 none), err}; the caller
+ * frees them with strata_topic_partition_list_free. */
+strata_err_t strata_admin_list_group_offsets(strata_admin_t *a, const char *group_id,
+                                             const char *const *topics, size_t topic_count,
+                                             int timeout_ms, strata_topic_partition_t **out,
+                                             size_t *count);
+/* Frees a list returned by libstrata (the topic strings and the array). */
+void strata_topic_partition_list_free(strata_topic_partition_t *tps, size_t count);
+
+/* ListOffsets at each partition's leader. In: tps[i].offset =
+ * STRATA_OFFSET_BEGINNING (log start), STRATA_OFFSET_END (log end / high
+ * watermark) or a timestamp in ms >= 0 (the first offset whose record
+ * timestamp is >= it). Out, in place: tps[i].offset = the offset (-1 when no
+ * record has such a timestamp) and tps[i].err. The array is the caller's.
+ * Returns 0 when every partition was answered (check each err), or the error
+ * that stopped the call. */
+strata_err_t strata_admin_list_offsets(strata_admin_t *a, strata_topic_partition_t *tps,
+                                       size_t count, int timeout_ms);
+
+/* Sets a group's committed offsets (OffsetCommit with generation -1 and an
+ * empty member id, at the coordinator). Kafka accepts this only for a group
+ * with no active members: otherwise every partition gets UNKNOWN_MEMBER_ID
+ * (returned). Per-partition outcomes go to offsets[i].err; returns 0 or the
+ * first error. */
+strata_err_t strata_admin_alter_group_offsets(strata_admin_t *a, const char *group_id,
+                                              strata_topic_partition_t *offsets, size_t count,
+                                              int timeout_ms);
+
 /* ---- version ------------------------------------------------------------------------------ */
 
 /* "0.1.0". Static string. */
