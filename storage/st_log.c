@@ -31,6 +31,10 @@
  * CLEAN unset; only a successful st_log_close sets it again.
  *
  * RECOVERY (st_log_open)
+ *   0. An interrupted log-cleaner swap is completed or rolled back
+ *      (st__cleaner_recover, st_cleaner.h), and the cleaner checkpoint is
+ *      read: segments below it were compacted, so their scans accept offset
+ *      gaps (inside and between batches, and between segments).
  *   1. List the directory: *.log files with 20-digit names are segments; an
  *      .index/.timeindex without its .log is deleted (orphan); *.tmp deleted.
  *      No segment: a new empty one at the checkpoint's log start offset (0).
@@ -72,6 +76,7 @@
  *     truncation lowers it (and rewrites the file) before anything is
  *     appended again.
  */
+#include "st_cleaner.h"
 #include "st_file.h"
 #include "st_log_int.h"
 
@@ -110,6 +115,10 @@ void st_log_config_default(st_log_config_t *cfg)
     cfg->retention_bytes = -1;
     cfg->flush_messages = 1;
     cfg->flush_ms = INT64_MAX;
+    cfg->compact = 0;
+    cfg->delete_retention_ms = 24LL * 3600 * 1000;
+    cfg->min_compaction_lag_ms = 0;
+    cfg->min_cleanable_dirty_ratio = 0.5;
 }
 
 /* Bounds per key; segment.index.bytes must hold one offset entry and two time
@@ -130,6 +139,8 @@ static const struct {
     {"retention.bytes", offsetof(st_log_config_t, retention_bytes), 0, -1, INT64_MAX},
     {"flush.messages", offsetof(st_log_config_t, flush_messages), 0, 1, INT64_MAX},
     {"flush.ms", offsetof(st_log_config_t, flush_ms), 0, 0, INT64_MAX},
+    {"delete.retention.ms", offsetof(st_log_config_t, delete_retention_ms), 0, 0, INT64_MAX},
+    {"min.compaction.lag.ms", offsetof(st_log_config_t, min_compaction_lag_ms), 0, 0, INT64_MAX},
 };
 
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])
@@ -156,11 +167,28 @@ static int config_check(const st_log_config_t *cfg)
             return SC_ERR_INVALID_CONFIG;
         }
     }
+    if (!(cfg->min_cleanable_dirty_ratio >= 0 && cfg->min_cleanable_dirty_ratio <= 1)) {
+        SC_ERROR("storage", "invalid min.cleanable.dirty.ratio: %g", cfg->min_cleanable_dirty_ratio);
+        return SC_ERR_INVALID_CONFIG;
+    }
     return 0;
 }
 
 int st_log_config_set(st_log_config_t *cfg, const char *key, const char *value)
 {
+    if (strcmp(key, "min.cleanable.dirty.ratio") == 0) {
+        char *end;
+        errno = 0;
+        double d = strtod(value, &end);
+        if (errno || end == value || *end != '\0' || !(d >= 0 && d <= 1))
+            return SC_ERR_INVALID_CONFIG;
+        cfg->min_cleanable_dirty_ratio = d;
+        return 0;
+    }
+    if (strcmp(key, "cleanup.policy") == 0) {
+        cfg->compact = strstr(value, "compact") != NULL;
+        return 0;
+    }
     for (size_t i = 0; i < NKEYS; i++) {
         if (strcmp(key, config_keys[i].key) != 0)
             continue;
@@ -276,6 +304,7 @@ static int drop_segment(st_log_t *log, unsigned i)
     log->size_bytes -= seg->size;
     memmove(log->segs + i, log->segs + i + 1, (log->nsegs - i - 1) * sizeof *log->segs);
     log->nsegs--;
+    log->gen++; /* a clean prepared before this is void */
     rc = st_segment_delete(seg);
     if (rc)
         SC_ERROR("storage", "%s: deleting segment: %s", path, sc_err_str(rc));
@@ -524,6 +553,8 @@ static int check_segment(st_log_t *log, unsigned i, int missing, uint8_t *buf, s
     int64_t next = seg->next_offset;
     if ((rc = recover_segment(log, i, 0, seg->base, buf, ctx, truncated, nbatches)))
         return rc;
+    if (!*truncated && seg->allow_gaps && seg->next_offset <= next)
+        seg->next_offset = next; /* compacted: the tail of its range may be empty */
     if (!*truncated && seg->next_offset != next) {
         /* the data ends before the next segment starts: the log ends here */
         SC_WARN("storage", "%s: segment ends at offset %" PRId64 " but the next starts at %" PRId64,
@@ -600,6 +631,7 @@ static int recover(st_log_t *log, const ckpt_t *ck, const i64vec_t *bases, uint8
             return rc;
         }
         seg->next_offset = missing ? -2 : -1; /* -2 marks a missing index until checked */
+        seg->allow_gaps = seg->base < log->clean_upto; /* compacted */
         log->segs[log->nsegs++] = seg;
         log->size_bytes += seg->size;
     }
@@ -662,6 +694,10 @@ static int recover(st_log_t *log, const ckpt_t *ck, const i64vec_t *bases, uint8
         int64_t expected = log->segs[start]->base;
         for (unsigned i = start; i < log->nsegs && !truncated; i++) {
             st_segment_t *seg = log->segs[i];
+            if (seg->base > expected && i > start && log->segs[i - 1]->allow_gaps) {
+                log->segs[i - 1]->next_offset = seg->base; /* a compacted tail */
+                expected = seg->base;
+            }
             if (seg->base != expected) {
                 SC_WARN("storage", "%s: base offset %" PRId64 " does not follow the previous "
                         "segment's end %" PRId64 "; the log ends there",
@@ -733,6 +769,9 @@ int st_log_open(const char *dir, const st_log_config_t *cfg, st_io_t *io, st_log
         rc = -errno;
         goto out;
     }
+    if ((rc = st__cleaner_recover(dir, log->dir_fd)) ||
+        (rc = st_cleaner_checkpoint_get(dir, &log->clean_upto)))
+        goto out;
     if ((rc = read_checkpoint(log, &ck)))
         goto out;
     if ((rc = st__epochs_load(&log->epochs, dir))) {

@@ -56,12 +56,18 @@ typedef struct {
     int64_t retention_bytes;      /* retention.bytes, default -1 = unlimited */
     int64_t flush_messages;       /* flush.messages, default 1 (sync each commit); INT64_MAX = OS */
     int64_t flush_ms;             /* flush.ms, default INT64_MAX */
+    /* compaction (st_cleaner.h); the log itself only stores these */
+    int compact;                  /* cleanup.policy contains "compact" (set by the owner) */
+    int64_t delete_retention_ms;  /* delete.retention.ms, default 1 day */
+    int64_t min_compaction_lag_ms; /* min.compaction.lag.ms, default 0 */
+    double min_cleanable_dirty_ratio; /* min.cleanable.dirty.ratio, default 0.5, [0, 1] */
 } st_log_config_t;
 
 /* Fills Strata's defaults (durable: flush.messages = 1). */
 void st_log_config_default(st_log_config_t *cfg);
 
-/* Sets one key by Kafka name ("segment.bytes", "flush.ms", ...). Returns 0,
+/* Sets one key by Kafka name ("segment.bytes", "flush.ms",
+ * "min.cleanable.dirty.ratio", ...). Returns 0,
  * SC_ERR_INVALID_CONFIG for a bad value, SC_ERR_NOT_FOUND for an unknown key. */
 int st_log_config_set(st_log_config_t *cfg, const char *key, const char *value);
 

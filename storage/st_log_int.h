@@ -94,6 +94,10 @@ struct st_log {
 
     st__epochs_t epochs;
     int epochs_dirty; /* the history changed but writing its file failed */
+
+    /* compaction (st_cleaner.c) */
+    int64_t clean_upto; /* cleaner checkpoint: segments below may have offset gaps */
+    uint64_t gen;       /* bumped whenever segments are deleted or swapped */
 };
 
 /* ---- st_log_append.c ---- */

@@ -355,12 +355,14 @@ int st_reader_header(st_reader_t *r, uint64_t pos, st_batch_hdr_t *h, const char
 /* Validates the batch at pos (header h already framed) with buf as scratch:
  * whole-batch st_batch_validate when it fits, else counts + a streamed CRC. */
 static int validate_batch(int fd, uint64_t pos, const st_batch_hdr_t *h, uint8_t *buf, size_t cap,
-                          const char **why)
+                          int allow_gaps, const char **why)
 {
     uint64_t size = (uint64_t)h->length + ST_BATCH_LOG_OVERHEAD;
     ssize_t got;
 
-    if (h->records_count < 0 || h->records_count != (int64_t)h->last_offset_delta + 1) {
+    if (h->records_count < 0 ||
+        (allow_gaps ? h->records_count > (int64_t)h->last_offset_delta + 1
+                    : h->records_count != (int64_t)h->last_offset_delta + 1)) {
         *why = "recordsCount does not match lastOffsetDelta";
         return SC_ERR_CORRUPT_MESSAGE;
     }
@@ -372,7 +374,7 @@ static int validate_batch(int fd, uint64_t pos, const st_batch_hdr_t *h, uint8_t
             *why = "torn batch (file shorter than expected)";
             return SC_ERR_CORRUPT_MESSAGE;
         }
-        if (st_batch_validate(buf, (size_t)size, 0, NULL)) {
+        if (st_batch_validate(buf, (size_t)size, allow_gaps, NULL)) {
             *why = "CRC-32C mismatch";
             return SC_ERR_CORRUPT_MESSAGE;
         }
@@ -428,7 +430,7 @@ int st_segment_scan(st_segment_t *seg, uint64_t pos, int64_t expected, int index
         }
         if (rc)
             goto done;
-        if (h.base_offset != expected) {
+        if (seg->allow_gaps ? h.base_offset < expected : h.base_offset != expected) {
             out->err = SC_ERR_CORRUPT_MESSAGE;
             out->why = "baseOffset is not the next offset";
             break;
@@ -438,7 +440,7 @@ int st_segment_scan(st_segment_t *seg, uint64_t pos, int64_t expected, int index
             out->why = "offset too far from the segment base";
             break;
         }
-        rc = validate_batch(seg->fd, pos, &h, buf + wcap, cap - wcap, &why);
+        rc = validate_batch(seg->fd, pos, &h, buf + wcap, cap - wcap, seg->allow_gaps, &why);
         if (rc == SC_ERR_CORRUPT_MESSAGE) {
             out->err = rc;
             out->why = why;

@@ -43,6 +43,9 @@ typedef struct st_segment {
                             segment reopened after a restart counts from the
                             open (Kafka uses its first batch's timestamp) */
     unsigned inflight;   /* io operations on fd whose callbacks have not run */
+    int allow_gaps;      /* compacted (below the cleaner checkpoint): batches may
+                            skip offsets and hold fewer records than their
+                            offset span; scans accept that */
     int unsynced;        /* written to since the last sync was queued */
 } st_segment_t;
 
@@ -126,7 +129,9 @@ void st_reader_init(st_reader_t *r, int fd, uint64_t end, uint8_t *buf, size_t c
 int st_reader_header(st_reader_t *r, uint64_t pos, st_batch_hdr_t *h, const char **why);
 
 /*
- * Walks batches from pos, whose first batch must have baseOffset == expected,
+ * Walks batches from pos, whose first batch must have baseOffset == expected
+ * (>= expected, and fewer records than the offset span allowed, when
+ * seg->allow_gaps),
  * to the end of the file: each batch is framed (st_reader_header), validated
  * (st_batch_validate: length, magic, CRC-32C, counts), must start at the next
  * expected offset, keep its offsets within 2^31 of the segment base and be
