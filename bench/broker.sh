@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench/broker.sh -- stratad end to end, driven by librdkafka (rdkafka-load),
+# bench/broker.sh -- stratad end to end, driven by librdkafka
+# (`strata-bench produce|consume --client rdkafka`),
 # next to the storage engine's own append rate measured in the same run.
 #
 #   bench/broker.sh [--records N] [--size BYTES] [--repeat R] [--dir DIR]
@@ -28,14 +29,21 @@ while [ $# -gt 0 ]; do
     --size) size=$2; shift 2 ;;
     --repeat) repeat=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/broker.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
 
 make --no-print-directory release >/dev/null
 bin=build/release/bin
-[ -x $bin/rdkafka-load ] || { echo "bench/broker.sh: rdkafka-load not built (librdkafka-dev missing?)" >&2; exit 1; }
+$bin/strata-bench produce --help | grep -q rdkafka || { echo "bench/broker.sh: strata-bench lacks librdkafka" >&2; exit 1; }
+# The same settings rdkafka-load (which these workloads replaced) used:
+# librdkafka defaults but linger.ms 5, batch.size 1000000, idempotence off.
+load() { # $1 = produce|consume, rest = options; prints records/s
+    local op=$1; shift
+    $bin/strata-bench "$op" --client rdkafka -q --json --idempotence off "$@" |
+        sed -n 's/.*"records_per_s":\([0-9.]*\).*/\1/p'
+}
 rm -rf "$dir"; mkdir -p "$dir"
 pid=
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null || true' EXIT
@@ -55,7 +63,6 @@ start_broker() { # $1 = name, rest = extra overrides
 }
 stop_broker() { kill $pid; wait $pid || true; pid=; }
 
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 stats() { sort -g | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%.0f/%.0f/%.0f", v[1], m, v[NR]}'; }
 med() { echo "$1" | cut -d/ -f2; }
 
@@ -63,14 +70,14 @@ declare -a pall p1d p1 cons
 for r in $(seq "$repeat"); do
     start_broker durable
     sync # each run starts without the previous run's writeback, as strata-bench storage does
-    pall+=("$($bin/rdkafka-load produce -b 127.0.0.1:$port -t all-$r -n "$records" -s "$size" --acks all | field rps)")
-    cons+=("$($bin/rdkafka-load consume -b 127.0.0.1:$port -t all-$r -n "$records" | field rps)")
+    pall+=("$(load produce -b 127.0.0.1:$port -t all-$r -n "$records" -s "$size" --acks all)")
+    cons+=("$(load consume -b 127.0.0.1:$port -t all-$r -n "$records")")
     sync
-    p1d+=("$($bin/rdkafka-load produce -b 127.0.0.1:$port -t one-d-$r -n "$records" -s "$size" --acks 1 | field rps)")
+    p1d+=("$(load produce -b 127.0.0.1:$port -t one-d-$r -n "$records" -s "$size" --acks 1)")
     stop_broker
     start_broker osflush --override log.flush.interval.messages=9223372036854775807
     sync
-    p1+=("$($bin/rdkafka-load produce -b 127.0.0.1:$port -t one-$r -n "$records" -s "$size" --acks 1 | field rps)")
+    p1+=("$(load produce -b 127.0.0.1:$port -t one-$r -n "$records" -s "$size" --acks 1)")
     stop_broker
     rm -rf "$dir/durable" "$dir/osflush"
     echo "run $r: produce acks=all ${pall[-1]} rec/s, acks=1 ${p1d[-1]} rec/s, consume ${cons[-1]} rec/s, acks=1 (os flush) ${p1[-1]} rec/s" >&2
