@@ -87,8 +87,8 @@ struct strata_consumer {
     cl_broker_t **busy; /* brokers with a Fetch in flight */
     size_t nbusy, busy_cap;
     int16_t isolation;
-    cl_group_t *grp;   /* group.id set: membership and commits (cl_group.c) */
-    int64_t poll_ms;   /* when the application last entered or left poll */
+    cl_group_t *grp; /* group.id set: membership and commits (cl_group.c) */
+    int64_t poll_ms; /* when the application last entered or left poll */
     int in_poll;
 };
 

@@ -430,7 +430,7 @@ enum {
     S_FATAL,
 };
 
-static const char *state_name[] = {"idle",   "join",   "joining",      "metadata", "syncing",
+static const char *state_name[] = {"idle",   "join",         "joining", "metadata", "syncing",
                                    "stable", "poll-expired", "leaving", "fatal"};
 
 enum { COORD_UNKNOWN = 0, COORD_FINDING, COORD_KNOWN };
@@ -487,6 +487,8 @@ struct cl_group {
     /* leader */
     lmember_t *lm;
     size_t nlm;
+    cl_asg_topic_t *snap; /* partition counts the last assignment used (names owned) */
+    size_t nsnap;
     int64_t md_mark, md_deadline;
     /* assignment as the group gave it */
     strata_topic_partition_t *assigned;
@@ -502,8 +504,8 @@ struct cl_group {
     int64_t autocommit_next_ms;
     int of_inflight;
     /* leave / close */
-    int leave_req;    /* close or unsubscribe asked */
-    int leave_close;  /* ... and it was close */
+    int leave_req;   /* close or unsubscribe asked */
+    int leave_close; /* ... and it was close */
     int leave_sent;
     int leave_done;
     int leave_nothing; /* no LeaveGroup to send: done once commits drained */
@@ -520,9 +522,8 @@ cl_group_t *cl_group_new(strata_consumer_t *c, cl_client_t *cl, const strata_con
     g->c = c;
     g->cl = cl;
     g->group_id = conf->group_id;
-    g->instance_id = conf->group_instance_id && conf->group_instance_id[0]
-                         ? conf->group_instance_id
-                         : NULL;
+    g->instance_id =
+        conf->group_instance_id && conf->group_instance_id[0] ? conf->group_instance_id : NULL;
     g->generation = -1;
     g->coord_node = -1;
     s = conf->partition_assignment_strategy ? conf->partition_assignment_strategy : "";
@@ -567,6 +568,49 @@ static void tps_free(strata_topic_partition_t *t, size_t n)
     sc_free(t);
 }
 
+static void snap_free(cl_group_t *g)
+{
+    for (size_t i = 0; i < g->nsnap; i++)
+        sc_free((char *)g->snap[i].name);
+    sc_free(g->snap);
+    g->snap = NULL;
+    g->nsnap = 0;
+}
+
+/* Leader: keeps the partition counts the assignment was computed from. */
+static void snap_take(cl_group_t *g, const cl_asg_topic_t *ts, size_t n)
+{
+    snap_free(g);
+    if (!n || !(g->snap = sc_calloc(n, sizeof *g->snap)))
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (!(g->snap[i].name = sc_strdup(ts[i].name))) {
+            snap_free(g);
+            return;
+        }
+        g->snap[i].nparts = ts[i].nparts;
+        g->nsnap++;
+    }
+}
+
+/* Leader, stable: a subscribed topic's partition count changed since the
+ * assignment (as the Java leader does: rejoin so the new partitions are
+ * assigned). */
+static int snap_changed(cl_group_t *g)
+{
+    for (size_t i = 0; i < g->nsnap; i++) {
+        cl_topic_t *t = cl_topic_find(g->cl, g->snap[i].name);
+        if (t && !t->err && t->nparts > 0 && t->nparts != g->snap[i].nparts) {
+            SC_INFO(LOGSYS,
+                    "group %s: topic %s now has %d partition(s), the assignment used "
+                    "%d: rejoining",
+                    g->group_id, g->snap[i].name, t->nparts, g->snap[i].nparts);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void lm_free(cl_group_t *g)
 {
     for (size_t i = 0; i < g->nlm; i++) {
@@ -579,8 +623,14 @@ static void lm_free(cl_group_t *g)
     g->nlm = 0;
 }
 
-int cl_group_subscribed(const cl_group_t *g) { return g && g->subscribed; }
-int cl_group_closed(const cl_group_t *g) { return g && g->closed; }
+int cl_group_subscribed(const cl_group_t *g)
+{
+    return g && g->subscribed;
+}
+int cl_group_closed(const cl_group_t *g)
+{
+    return g && g->closed;
+}
 
 void cl_group_polled(cl_group_t *g)
 {
@@ -629,7 +679,8 @@ static void need_rejoin(cl_group_t *g, int err)
     if (g->state == S_POLL_EXPIRED || g->state == S_LEAVING || g->state == S_FATAL ||
         g->state == S_IDLE)
         return;
-    SC_INFO(LOGSYS, "group %s: rejoining (%s)", g->group_id, err ? sc_err_str(err) : "subscription changed");
+    SC_INFO(LOGSYS, "group %s: rejoining (%s)", g->group_id,
+            err ? sc_err_str(err) : "subscription or partition count changed");
     if (g->nassigned)
         g->revoke_pending = 1;
     set_state(g, S_JOIN);
@@ -806,7 +857,10 @@ static int send_req(cl_group_t *g, cl_broker_t *b, int16_t key, int16_t ver, sc_
     return 0;
 }
 
-static const char *nz(const char *s) { return s ? s : ""; }
+static const char *nz(const char *s)
+{
+    return s ? s : "";
+}
 
 /* ---- JoinGroup ------------------------------------------------------------------------ */
 
@@ -900,21 +954,25 @@ static void on_join(cl_client_t *cl, cl_broker_t *b, int err, sc_rd_t *r, void *
                 sc_kr_string(r, 1, &iid);
             if (sc_kr_bytes(r, 0, &md))
                 goto bad;
-            if (!(m->member_id = kstr_dup(&mid)) || (iid.len >= 0 && !(m->instance_id = kstr_dup(&iid))))
+            if (!(m->member_id = kstr_dup(&mid)) ||
+                (iid.len >= 0 && !(m->instance_id = kstr_dup(&iid))))
                 goto retry;
             g->nlm++;
             int rc = cl_cp_sub_decode(md.p, (size_t)md.len, &m->sub);
             if (rc == SC_ERR_NO_MEMORY)
                 goto retry;
             if (rc)
-                SC_WARN(LOGSYS, "group %s: member %s sent a subscription that does not parse; "
-                                "it gets no partitions", g->group_id, m->member_id);
+                SC_WARN(LOGSYS,
+                        "group %s: member %s sent a subscription that does not parse; "
+                        "it gets no partitions",
+                        g->group_id, m->member_id);
             for (size_t k = 0; k < m->sub.ntopics; k++)
                 cl_topic_get(cl, m->sub.topics[k]);
         }
         SC_INFO(LOGSYS, "group %s: generation %d, leader with %zu member(s), protocol %s",
                 g->group_id, gen, g->nlm, g->protocol);
-        g->md_mark = cl->md_last_ms;
+        /* metadata answered from this millisecond on counts as fresh */
+        g->md_mark = now - 1;
         g->md_deadline = now + cl->conf->request_timeout_ms;
         cl_metadata_refresh(cl);
         g->sync_sent = 0;
@@ -924,6 +982,7 @@ static void on_join(cl_client_t *cl, cl_broker_t *b, int err, sc_rd_t *r, void *
     SC_INFO(LOGSYS, "group %s: generation %d, member %s, protocol %s", g->group_id, gen,
             g->member_id, g->protocol);
     g->sync_sent = 0; /* the empty SyncGroup is sent by serve */
+    snap_free(g);
     set_state(g, S_SYNCING);
     return;
 bad:
@@ -968,8 +1027,11 @@ static void send_join(cl_group_t *g, cl_broker_t *b, int64_t now)
         sorted[i] = g->topics[i];
     if (g->ntopics)
         qsort(sorted, g->ntopics, sizeof *sorted, str_cmp);
-    cl_cp_sub_t sub = {.version = 1, .topics = sorted, .ntopics = g->ntopics,
-                       .user_data_len = -1, .generation = -1};
+    cl_cp_sub_t sub = {.version = 1,
+                       .topics = sorted,
+                       .ntopics = g->ntopics,
+                       .user_data_len = -1,
+                       .generation = -1};
     if (cl_cp_sub_encode(&md, &sub))
         goto oom;
     sc_kw_init(&w, &body);
@@ -1173,6 +1235,7 @@ static void send_sync(cl_group_t *g, cl_broker_t *b, int64_t now)
         }
         if ((rc = cl_assign(proto, ms, g->nlm, ts, nts, outs)))
             goto out;
+        snap_take(g, ts, nts);
         rc = SC_ERR_NO_MEMORY;
     }
     sc_kw_init(&w, &body);
@@ -1373,8 +1436,8 @@ static int send_leave(cl_group_t *g, cl_broker_t *b, int expired)
     } else {
         sc_kw_cstr(&w, 0, nz(g->member_id));
     }
-    rc = send_req(g, b, SC_KAFKA_API_LEAVE_GROUP, ver, &body, &w,
-                  g->cl->conf->request_timeout_ms, on_leave, q);
+    rc = send_req(g, b, SC_KAFKA_API_LEAVE_GROUP, ver, &body, &w, g->cl->conf->request_timeout_ms,
+                  on_leave, q);
     sc_buf_fini(&body);
     return rc;
 }
@@ -1440,8 +1503,8 @@ static void commit_complete(cl_group_t *g, gcommit_t *op, int err)
     op->err = err;
     op->done = 1;
     if (err && op->kind == CK_AUTO)
-        SC_WARN(LOGSYS, "group %s: auto-commit of %zu partition(s) failed: %s", g->group_id,
-                op->n, sc_err_str(err));
+        SC_WARN(LOGSYS, "group %s: auto-commit of %zu partition(s) failed: %s", g->group_id, op->n,
+                sc_err_str(err));
     if (op->kind == CK_SYNC) {
         if (op->abandoned)
             sc_free(op);
@@ -1557,7 +1620,7 @@ static void send_commit(cl_group_t *g, cl_broker_t *b, gcommit_t *op, int64_t no
     if (ver >= 7)
         sc_kw_string(&w, g->instance_id, g->instance_id ? strlen(g->instance_id) : 0);
     if (ver <= 4)
-        sc_kw_i64(&w, -1); /* retention: the broker's */
+        sc_kw_i64(&w, -1);               /* retention: the broker's */
     sc_kw_array_len(&w, (int32_t)op->n); /* one topic entry per partition */
     for (size_t i = 0; i < op->n; i++) {
         sc_kw_cstr(&w, 0, op->tps[i].topic);
@@ -1568,8 +1631,8 @@ static void send_commit(cl_group_t *g, cl_broker_t *b, gcommit_t *op, int64_t no
             sc_kw_i32(&w, -1); /* leader epoch */
         sc_kw_string(&w, "", 0);
     }
-    if (send_req(g, b, SC_KAFKA_API_OFFSET_COMMIT, ver, &body, &w,
-                 g->cl->conf->request_timeout_ms, on_commit, q)) {
+    if (send_req(g, b, SC_KAFKA_API_OFFSET_COMMIT, ver, &body, &w, g->cl->conf->request_timeout_ms,
+                 on_commit, q)) {
         cq_push(g, op, 1);
     } else {
         g->ninflight_commits++;
@@ -1672,8 +1735,8 @@ static void on_offset_fetch(cl_client_t *cl, cl_broker_t *b, int err, sc_rd_t *r
             }
             if (ec && coord_err(ec))
                 coord_lost(g, ec);
-            SC_DEBUG(LOGSYS, "group %s: %s [%d]: committed offset %lld%s%s", g->group_id, tn,
-                     part, (long long)off, ec ? ": " : "", ec ? sc_err_str(ec) : "");
+            SC_DEBUG(LOGSYS, "group %s: %s [%d]: committed offset %lld%s%s", g->group_id, tn, part,
+                     (long long)off, ec ? ": " : "", ec ? sc_err_str(ec) : "");
             cl_consumer_tp_committed(g->c, tn, part, off < 0 ? -1 : off, ec);
         }
     }
@@ -1733,8 +1796,8 @@ static void send_offset_fetch(cl_group_t *g, cl_broker_t *b)
         sc_kw_array_len(&w, 1);
         sc_kw_i32(&w, v.part);
     }
-    if (!send_req(g, b, SC_KAFKA_API_OFFSET_FETCH, ver, &body, &w,
-                  g->cl->conf->request_timeout_ms, on_offset_fetch, q)) {
+    if (!send_req(g, b, SC_KAFKA_API_OFFSET_FETCH, ver, &body, &w, g->cl->conf->request_timeout_ms,
+                  on_offset_fetch, q)) {
         g->of_inflight = 1;
         for (size_t i = 0; i < cnt; i++) {
             cl_tp_view_t v;
@@ -1748,7 +1811,10 @@ static void send_offset_fetch(cl_group_t *g, cl_broker_t *b)
 
 /* ---- serve ------------------------------------------------------------------------------ */
 
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
 
 int64_t cl_group_serve(cl_group_t *g, int64_t now)
 {
@@ -1778,8 +1844,9 @@ int64_t cl_group_serve(cl_group_t *g, int64_t now)
         }
         g->leave_nothing = !member || g->instance_id || !g->member_id;
         if (member && g->instance_id)
-            SC_INFO(LOGSYS, "group %s: static member %s: no LeaveGroup, the coordinator "
-                            "keeps the assignment until session.timeout.ms",
+            SC_INFO(LOGSYS,
+                    "group %s: static member %s: no LeaveGroup, the coordinator "
+                    "keeps the assignment until session.timeout.ms",
                     g->group_id, g->instance_id);
         g->leave_sent = g->leave_nothing;
         set_state(g, S_LEAVING);
@@ -1793,14 +1860,15 @@ int64_t cl_group_serve(cl_group_t *g, int64_t now)
     }
 
     /* max.poll.interval.ms */
-    if (g->subscribed && (g->state == S_STABLE || g->state == S_SYNCING ||
-                          g->state == S_METADATA)) {
+    if (g->subscribed &&
+        (g->state == S_STABLE || g->state == S_SYNCING || g->state == S_METADATA)) {
         int64_t idle = cl_consumer_poll_idle_ms(g->c, now);
         if (idle > now - g->subscribed_at_ms)
             idle = now - g->subscribed_at_ms;
         if (idle >= cf->max_poll_interval_ms) {
-            SC_WARN(LOGSYS, "group %s: application did not poll for %lld ms "
-                            "(max.poll.interval.ms %lld): leaving the group",
+            SC_WARN(LOGSYS,
+                    "group %s: application did not poll for %lld ms "
+                    "(max.poll.interval.ms %lld): leaving the group",
                     g->group_id, (long long)idle, (long long)cf->max_poll_interval_ms);
             g->epoch++;
             g->hb_inflight = 0;
@@ -1890,6 +1958,12 @@ int64_t cl_group_serve(cl_group_t *g, int64_t now)
             send_sync(g, b, now);
         break;
     case S_STABLE:
+        if (g->nsnap && !g->assign_pending && snap_changed(g)) {
+            snap_free(g);
+            need_rejoin(g, 0);
+            next = now;
+            break;
+        }
         if (!g->hb_inflight && now >= g->hb_next_ms)
             send_heartbeat(g, b, now);
         next = min64(next, g->hb_next_ms);
@@ -1993,6 +2067,7 @@ void cl_group_free(cl_group_t *g)
         sc_free(op);
     }
     lm_free(g);
+    snap_free(g);
     tps_free(g->assigned, g->nassigned);
     tps_free(g->incoming, g->nincoming);
     for (size_t i = 0; i < g->ntopics; i++)
@@ -2026,8 +2101,7 @@ static int topic_name_ok(const char *t)
 }
 
 strata_err_t strata_consumer_subscribe(strata_consumer_t *c, const char *const *topics,
-                                       size_t count, strata_rebalance_cb rebalance_cb,
-                                       void *cb_arg)
+                                       size_t count, strata_rebalance_cb rebalance_cb, void *cb_arg)
 {
     cl_group_t *g;
     char **nt = NULL;
@@ -2056,8 +2130,10 @@ strata_err_t strata_consumer_subscribe(strata_consumer_t *c, const char *const *
     } else {
         for (int i = 0; i < g->nstrategies; i++)
             if (!cl_assignor_known(g->strategies[i])) {
-                SC_ERROR(LOGSYS, "partition.assignment.strategy: \"%s\" is not supported "
-                                 "(range, roundrobin)", g->strategies[i]);
+                SC_ERROR(LOGSYS,
+                         "partition.assignment.strategy: \"%s\" is not supported "
+                         "(range, roundrobin)",
+                         g->strategies[i]);
                 rc = SC_ERR_BAD_CONFIG;
             }
         if (!g->nstrategies)

@@ -139,8 +139,7 @@ void cl_consumer_tp_committed(strata_consumer_t *c, const char *topic, int32_t p
 /* Replaces the assignment with tps (offsets: where to start, normally
  * STRATA_OFFSET_STORED). Drops buffered records. Returns 0 or
  * SC_ERR_NO_MEMORY. */
-int cl_consumer_set_assignment(strata_consumer_t *c, const strata_topic_partition_t *tps,
-                               size_t n);
+int cl_consumer_set_assignment(strata_consumer_t *c, const strata_topic_partition_t *tps, size_t n);
 /* Queues a message with err and no payload for the application (topic "",
  * partition -1): a group-level error. */
 void cl_consumer_push_group_error(strata_consumer_t *c, int err);

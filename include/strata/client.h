@@ -259,26 +259,43 @@ typedef struct {
     strata_err_t err; /* per-partition outcome in results */
 } strata_topic_partition_t;
 
-/* Rebalance events for subscribe (group membership). */
+/* Rebalance events for subscribe (group membership). The protocol is eager:
+ * every rebalance revokes the whole assignment, then assigns the new one. */
 typedef enum {
-    STRATA_REBALANCE_ASSIGN = 1, /* tps are now ours: consumption starts at their committed offsets */
-    STRATA_REBALANCE_REVOKE = 2, /* tps are being taken away: commit now if you commit manually */
+    /* tps are now ours. They are already in the assignment when the callback
+     * runs (seek / position work on them); fetching starts when it returns, at
+     * each partition's committed offset (else auto.offset.reset) unless the
+     * callback seeked it. Each tps[i].offset is STRATA_OFFSET_STORED. */
+    STRATA_REBALANCE_ASSIGN = 1,
+    /* tps are being taken away: still assigned while the callback runs
+     * (positions readable), removed when it returns, before the JoinGroup is
+     * sent. With enable.auto.commit their positions are already queued for
+     * commit; otherwise commit them here with strata_consumer_commit_async
+     * (the sync commit would deadlock: STRATA_ERR_DEADLOCK). Also called when
+     * the member was fenced (its commits would fail) or left because of
+     * max.poll.interval.ms, and at close / unsubscribe. */
+    STRATA_REBALANCE_REVOKE = 2,
 } strata_rebalance_t;
 
-/* Called on the consumer's I/O thread during a rebalance. tps valid until the
- * callback returns. The assignment is applied when it returns. */
+/* Called on the consumer's I/O thread (never from strata_consumer_poll)
+ * during a rebalance; tps is valid until the callback returns. No heartbeat
+ * is sent while it runs: return well within session.timeout.ms. */
 typedef void (*strata_rebalance_cb)(strata_consumer_t *c, strata_rebalance_t event,
                                     const strata_topic_partition_t *tps, size_t count,
                                     void *cb_arg);
 
-/* Called on the consumer's I/O thread when an async commit completes. err is
- * the request outcome; offsets[i].err each partition's. */
+/* Called on the consumer's I/O thread when an async commit completes (for a
+ * commit still unfinished at strata_consumer_free: on the thread calling it,
+ * err STRATA_ERR_CLOSED). err is the first error (0 = all committed);
+ * offsets[i].err each partition's; offsets valid until the callback returns. */
 typedef void (*strata_commit_cb)(strata_consumer_t *c, strata_err_t err,
                                  const strata_topic_partition_t *offsets, size_t count,
                                  void *cb_arg);
 
-/* Creates a consumer (conf copied; group.id needed for subscribe and commit).
- * Returns 0 and *out, STRATA_ERR_BAD_CONFIG, STRATA_ERR_NO_MEMORY. */
+/* Creates a consumer (conf copied; group.id needed for subscribe and commit;
+ * with group.id a STRATA_OFFSET_STORED start in assign mode is the group's
+ * committed offset). Returns 0 and *out, STRATA_ERR_BAD_CONFIG,
+ * STRATA_ERR_NO_MEMORY. */
 strata_err_t strata_consumer_new(const strata_conf_t *conf, strata_consumer_t **out,
                                  char *errstr, size_t errstr_size);
 
@@ -289,14 +306,30 @@ strata_err_t strata_consumer_assign(strata_consumer_t *c, const strata_topic_par
                                     size_t count);
 
 /* Joins group.id and consumes the partitions the group assigns among these
- * topics (classic group protocol, range/roundrobin assignors as configured by
- * partition.assignment.strategy). rebalance_cb may be NULL. Returns 0 (joining
- * happens in the background), STRATA_ERR_INVALID_ARG (no group.id, or mixing
- * with assign), STRATA_ERR_NO_MEMORY. */
+ * topics (classic group protocol, protocol type "consumer"; the assignors of
+ * partition.assignment.strategy in preference order: "range", "roundrobin",
+ * or the Java class names of the two; the leader runs the one the group
+ * chose, with Java's semantics). Membership runs on the I/O thread:
+ * heartbeats every heartbeat.interval.ms, rejoins on REBALANCE_IN_PROGRESS /
+ * ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID, finds the coordinator again on
+ * NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE. When the application does not
+ * call strata_consumer_poll for max.poll.interval.ms the member leaves the
+ * group (revoke callback); its next poll rejoins. A group-level failure that
+ * retrying cannot fix (INCONSISTENT_GROUP_PROTOCOL, INVALID_SESSION_TIMEOUT,
+ * FENCED_INSTANCE_ID, ...) comes out of poll as a message with that err,
+ * topic "" and partition -1; the member stops. Calling it again while
+ * subscribed replaces the topics and rejoins. rebalance_cb may be NULL.
+ * Returns 0 (joining happens in the background), STRATA_ERR_INVALID_ARG (no
+ * group.id, an empty or bad topic name, or mixing with assign),
+ * STRATA_ERR_BAD_CONFIG (an assignor libstrata does not implement),
+ * STRATA_ERR_CLOSED (after close), STRATA_ERR_NO_MEMORY. */
 strata_err_t strata_consumer_subscribe(strata_consumer_t *c, const char *const *topics,
                                        size_t count, strata_rebalance_cb rebalance_cb,
                                        void *cb_arg);
-/* Leaves the group (revoke callback first) and stops consuming. */
+/* Leaves the group as close does (revoke callback, final auto-commit,
+ * LeaveGroup unless static) and stops consuming; assign or subscribe may
+ * follow. Waits up to request.timeout.ms. Returns 0, STRATA_ERR_TIMED_OUT
+ * (left locally anyway), STRATA_ERR_DEADLOCK from a callback. */
 strata_err_t strata_consumer_unsubscribe(strata_consumer_t *c);
 
 /* Waits up to timeout_ms (-1 = forever, 0 = no wait) for the next record.
@@ -321,19 +354,41 @@ strata_err_t strata_consumer_seek(strata_consumer_t *c, const char *topic, int32
 strata_err_t strata_consumer_position(strata_consumer_t *c, const char *topic,
                                       int32_t partition, int64_t *offset);
 
-/* Commits offsets (the next offset to read, as Kafka defines it) for
- * group.id and waits for the coordinator's answer. offsets NULL = the current
- * positions of every assigned partition. Per-partition errors are written to
- * offsets[i].err. Returns 0, the first error, STRATA_ERR_TIMED_OUT. */
+/* Commits offsets (the next offset to read, as Kafka defines it: last
+ * processed + 1) for group.id and waits for the coordinator's answer.
+ * offsets NULL = the current positions (strata_consumer_position) of every
+ * assigned partition whose position is known; nothing to commit returns 0.
+ * The commit carries the member's current generation and member id (-1 / ""
+ * in assign mode), so a member that was fenced or left the group gets the
+ * coordinator's ILLEGAL_GENERATION (22) / UNKNOWN_MEMBER_ID (25) /
+ * REBALANCE_IN_PROGRESS (27) back (a member that was still stable then
+ * rejoins; one that left for max.poll.interval.ms rejoins at its next poll).
+ * Coordinator moves are
+ * retried within timeout_ms. Per-partition errors are written to
+ * offsets[i].err. timeout_ms -1 = request.timeout.ms. Returns 0, the first
+ * error, STRATA_ERR_TIMED_OUT, STRATA_ERR_INVALID_ARG (no group.id, an
+ * offset < 0), STRATA_ERR_CLOSED, STRATA_ERR_DEADLOCK from a callback. */
 strata_err_t strata_consumer_commit(strata_consumer_t *c, strata_topic_partition_t *offsets,
                                     size_t count, int timeout_ms);
-/* Same, without waiting: cb (may be NULL) reports the outcome. offsets copied. */
+/* Same, without waiting: cb (may be NULL) reports the outcome once, on the I/O
+ * thread (nothing to commit: err 0, count 0). offsets copied. May be called
+ * from any callback. Commits are sent in call order, before any later
+ * JoinGroup or LeaveGroup of this member. */
 strata_err_t strata_consumer_commit_async(strata_consumer_t *c,
                                           const strata_topic_partition_t *offsets, size_t count,
                                           strata_commit_cb cb, void *cb_arg);
 
-/* Leaves the group (final auto-commit when enable.auto.commit), waits for it
- * up to timeout_ms. strata_consumer_free calls it when it was not called. */
+/* Leaves the group and waits up to timeout_ms (-1 = forever): the revoke
+ * callback, then the final auto-commit of the positions when
+ * enable.auto.commit, every queued commit answered, then LeaveGroup -- except
+ * for a static member (group.instance.id set), which like Kafka's sends no
+ * LeaveGroup: the coordinator keeps its partitions until session.timeout.ms,
+ * so a restart with the same group.instance.id gets them back. In assign mode
+ * it waits for queued commits. Afterwards poll returns nothing and
+ * subscribe / commit return STRATA_ERR_CLOSED. Returns 0,
+ * STRATA_ERR_TIMED_OUT (the member is out locally anyway),
+ * STRATA_ERR_DEADLOCK from a callback. strata_consumer_free calls it (with
+ * request.timeout.ms) when it was not called. */
 strata_err_t strata_consumer_close(strata_consumer_t *c, int timeout_ms);
 void strata_consumer_free(strata_consumer_t *c);
 

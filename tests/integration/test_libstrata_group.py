@@ -24,10 +24,24 @@ MODE  split      a libstrata member (enable.auto.commit) and a kafka-python
                  ILLEGAL_GENERATION and returned to the caller, the committed
                  offset is unchanged; polling again rejoins and gets the
                  partitions back; commit_async reports through its callback
+      follower   kafka-python first (so it leads and runs the assignor), libstrata
+                 joins (preferring roundrobin; the coordinator's vote picks one
+                 both support), gets 2 of 4 from kafka-python's assignment, reads;
+                 libstrata closes (auto-commit + LeaveGroup) and kafka-python
+                 reads on from its commits: every record exactly once
+      kcat       the same as split with kcat -G (librdkafka 2.0.2) as the other
+                 member: it joins the libstrata-led group, the two split 2/2, it
+                 leaves on SIGTERM (commit + LeaveGroup), every record exactly once
+      static     group.instance.id: close commits but sends no LeaveGroup, so the
+                 coordinator still lists the static member (Kafka's behaviour)
+      grow       the topic grows from 2 to 4 partitions (CreatePartitions); the
+                 leader sees the new count in its metadata and rejoins, the
+                 member then owns all 4 and reads every record exactly once
 
-Exit 77 when kafka-python is missing (split only).
+Exit 77 when kafka-python (split) or kcat (kcat) is missing.
 """
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -227,10 +241,45 @@ def mode_split(b, exe, tmp):
            values(both), want(0, 120))
     if kp.error:
         fail("kafka-python thread: %r" % kp.error)
-    expect("libstrata saw ASSIGN 3 times", d.count("ASSIGN"), 3)
+    if d.count("ASSIGN") < 3:
+        fail("libstrata saw %d ASSIGN callbacks, want at least 3" % d.count("ASSIGN"))
     d.call("close", "CLOSED 0")
     d.finish()
     expect("the group is Empty after close", describe_state(b, "gs"), ("Empty", 0))
+
+
+def mode_follower(b, exe, tmp):
+    kafka = tg.kafka_python()
+    create_topic(b, "gfol", 4)
+    tg.produce_n(b, "gfol", 4, 40)
+    k = tg.consumer(kafka, b, "gfo", enable_auto_commit=True, auto_commit_interval_ms=1000)
+    k.subscribe(["gfol"])
+    kp = tg.Poller(k)
+    kp.start()
+    wait_for("kafka-python alone owns all 4 and read the first 40",
+             lambda: kp.assigned == {0, 1, 2, 3} and len(kp.records) >= 40)
+    d = Driver(exe, b, tmp, "gfo", "gfol", {"enable.auto.commit": "true",
+                                            "auto.commit.interval.ms": 1000,
+                                            "partition.assignment.strategy": "roundrobin,range"})
+    wait_for("kafka-python (leader) assigned 2 of 4 to libstrata",
+             lambda: len(d.assigned()) == 2 and len(kp.assigned) == 2 and
+             d.assigned() | kp.assigned == {0, 1, 2, 3})
+    ok("assignment: libstrata %s, kafka-python %s" % (sorted(d.assigned()), sorted(kp.assigned)))
+    tg.produce_n(b, "gfol", 4, 40, start=40)
+    wait_for("the next 40 read between the two", lambda: len(d.records()) + len(kp.records) >= 80)
+    d.call("close", "CLOSED 0")  # final auto-commit + LeaveGroup
+    d.finish()
+    wait_for("after libstrata closes kafka-python owns all 4 again",
+             lambda: kp.assigned == {0, 1, 2, 3})
+    tg.produce_n(b, "gfol", 4, 40, start=80)
+    wait_for("the last 40 read", lambda: len(d.records()) + len(kp.records) >= 120)
+    time.sleep(1.0)
+    expect("every record read exactly once between kafka-python and libstrata",
+           values(d.records() + kp.records), want(0, 120))
+    kp.stop()
+    k.close()
+    if kp.error:
+        fail("kafka-python thread: %r" % kp.error)
 
 
 def mode_restart(b, exe, tmp):
@@ -332,8 +381,130 @@ def mode_fenced(b, exe, tmp):
     d.finish()
 
 
-MODES = {"split": mode_split, "restart": mode_restart, "autocommit": mode_autocommit,
-         "fenced": mode_fenced}
+def mode_static(b, exe, tmp):
+    create_topic(b, "gst", 2)
+    tg.produce_n(b, "gst", 2, 10)
+    d = Driver(exe, b, tmp, "gst", "gst", {"enable.auto.commit": "true",
+                                           "group.instance.id": "inst-1",
+                                           "session.timeout.ms": 30000})
+    wait_for("static member reads all 10", lambda: len(d.records()) >= 10)
+    state, n = describe_state(b, "gst")
+    expect("one member while consuming", (state, n), ("Stable", 1))
+    d.call("close", "CLOSED 0")
+    d.finish()
+    expect("close committed the positions", committed(b, "gst", "gst", 2), {0: 5, 1: 5})
+    c = Conn(b.port)
+    err, state, _, _, members = tg.describe(c, 4, ["gst"])["gst"]
+    c.close()
+    expect("no LeaveGroup: the static member is still listed until its session times out",
+           (state, [m[5] for m in members]), ("Stable", ["inst-1"]))
+
+
+class Kcat:
+    """kcat -G member: records from stdout ("%p %o %s"), assignment from stderr."""
+
+    def __init__(self, b, group, topic):
+        import shutil
+        if not shutil.which("kcat"):
+            it.skip("kcat not installed")
+        self.p = subprocess.Popen(["kcat", "-u", "-b", b.addr, "-G", group, topic, "-f", "%p %o %s\\n",
+                                   "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=300",
+                                   "-X", "auto.offset.reset=earliest",
+                                   "-X", "auto.commit.interval.ms=1000"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.out, self.err, self.lock = [], [], threading.Lock()
+        for f, dst in ((self.p.stdout, self.out), (self.p.stderr, self.err)):
+            threading.Thread(target=self._read, args=(f, dst), daemon=True).start()
+
+    def _read(self, f, dst):
+        for raw in f:
+            with self.lock:
+                dst.append(raw.decode(errors="replace").rstrip("\n"))
+
+    def records(self):
+        with self.lock:
+            out = []
+            for ln in self.out:
+                p, o, v = ln.split(" ", 2)
+                out.append((int(p), int(o), v.encode()))
+            return out
+
+    def assigned(self):
+        cur = set()
+        with self.lock:
+            for ln in self.err:
+                if "rebalanced" in ln and "assigned:" in ln:
+                    cur = {int(x.split("[")[1].rstrip("],")) for x in ln.split("assigned:")[1].split(",")
+                           if "[" in x}
+                elif "rebalanced" in ln and "revoked:" in ln:
+                    cur = set()
+        return cur
+
+    def stop(self):
+        self.p.terminate()
+        try:
+            self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            fail("kcat did not exit after SIGTERM")
+
+
+def mode_kcat(b, exe, tmp):
+    create_topic(b, "gkc", 4)
+    tg.produce_n(b, "gkc", 4, 40)
+    d = Driver(exe, b, tmp, "gkc", "gkc", {"enable.auto.commit": "true",
+                                           "auto.commit.interval.ms": 1000})
+    wait_for("libstrata alone owns all 4 and read the first 40",
+             lambda: d.assigned() == {0, 1, 2, 3} and len(d.records()) >= 40)
+    k = Kcat(b, "gkc", "gkc")
+    wait_for("libstrata and kcat split the partitions 2/2",
+             lambda: len(d.assigned()) == 2 and len(k.assigned()) == 2 and
+             d.assigned() | k.assigned() == {0, 1, 2, 3})
+    ok("assignment: libstrata %s, kcat %s" % (sorted(d.assigned()), sorted(k.assigned())))
+    tg.produce_n(b, "gkc", 4, 40, start=40)
+    wait_for("the next 40 read between the two", lambda: len(d.records()) + len(k.records()) >= 80)
+    k.stop()
+    wait_for("after kcat leaves libstrata owns all 4 again", lambda: d.assigned() == {0, 1, 2, 3})
+    tg.produce_n(b, "gkc", 4, 40, start=80)
+    wait_for("the last 40 read", lambda: len(d.records()) + len(k.records()) >= 120)
+    time.sleep(1.0)
+    expect("every record read exactly once between libstrata and kcat",
+           values(d.records() + k.records()), want(0, 120))
+    d.call("close", "CLOSED 0")
+    d.finish()
+
+
+def create_partitions(b, topic, count):
+    c = Conn(b.port)
+    body = (struct.pack(">i", 1) + it.kstr(topic) + struct.pack(">ii", count, -1) +
+            struct.pack(">ib", 10000, 0))
+    r = it.Rd(c.call(37, 0, body))
+    r.i32()
+    res = [(r.string(), r.i16(), r.string()) for _ in range(r.i32())]
+    c.close()
+    expect("CreatePartitions %s -> %d" % (topic, count), [x[1] for x in res], [0])
+
+
+def mode_grow(b, exe, tmp):
+    create_topic(b, "ggrow", 2)
+    tg.produce_n(b, "ggrow", 2, 10)
+    d = Driver(exe, b, tmp, "gg", "ggrow", {"enable.auto.commit": "true",
+                                            "topic.metadata.refresh.interval.ms": 300})
+    wait_for("owns both partitions, read 10", lambda: d.assigned() == {0, 1} and
+             len(d.records()) >= 10)
+    create_partitions(b, "ggrow", 4)
+    wait_for("the leader noticed 4 partitions and rejoined: owns all 4",
+             lambda: d.assigned() == {0, 1, 2, 3})
+    tg.produce_n(b, "ggrow", 4, 20, start=10)
+    wait_for("read the 20 new records", lambda: len(d.records()) >= 30)
+    time.sleep(0.5)
+    expect("every record exactly once across the rebalance", values(d.records()), want(0, 30))
+    d.call("close", "CLOSED 0")
+    d.finish()
+
+
+MODES = {"split": mode_split, "follower": mode_follower, "restart": mode_restart, "autocommit": mode_autocommit,
+         "fenced": mode_fenced, "static": mode_static, "grow": mode_grow, "kcat": mode_kcat}
 
 
 def main():

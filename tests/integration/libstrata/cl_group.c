@@ -36,7 +36,8 @@ static void on_rebalance(strata_consumer_t *c, strata_rebalance_t ev,
     size_t l;
 
     (void)c, (void)arg;
-    l = (size_t)snprintf(line, sizeof line, "%s", ev == STRATA_REBALANCE_ASSIGN ? "ASSIGN" : "REVOKE");
+    l = (size_t)snprintf(line, sizeof line, "%s",
+                         ev == STRATA_REBALANCE_ASSIGN ? "ASSIGN" : "REVOKE");
     for (size_t i = 0; i < n && l < sizeof line - 16; i++)
         l += (size_t)snprintf(line + l, sizeof line - l, " %d", tps[i].partition);
     printf("%s\n", line);

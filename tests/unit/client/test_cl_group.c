@@ -80,8 +80,12 @@ START_TEST(test_cl_group_subscription_v1)
     ck_assert_int_eq(s.owned[0].parts[1], 1);
     cl_cp_sub_free(&s);
 
-    cl_cp_sub_t e = {.version = 1, .topics = topics, .ntopics = 1, .user_data_len = -1,
-                     .owned = &owned, .nowned = 1};
+    cl_cp_sub_t e = {.version = 1,
+                     .topics = topics,
+                     .ntopics = 1,
+                     .user_data_len = -1,
+                     .owned = &owned,
+                     .nowned = 1};
     sc_buf_init(&b);
     ck_assert_int_eq(cl_cp_sub_encode(&b, &e), 0);
     ck_assert_uint_eq(b.len, sizeof SUB_V1 - 1);
@@ -227,8 +231,11 @@ START_TEST(test_cl_group_range_uneven)
     check("range", m, 3, t, 2, want);
 
     cl_asg_topic_t t4[] = {{"t0", 4}};
-    cl_asg_member_t m5[] = {{"m1", NULL, T0, 1}, {"m2", NULL, T0, 1}, {"m3", NULL, T0, 1},
-                            {"m4", NULL, T0, 1}, {"m5", NULL, T0, 1}};
+    cl_asg_member_t m5[] = {{"m1", NULL, T0, 1},
+                            {"m2", NULL, T0, 1},
+                            {"m3", NULL, T0, 1},
+                            {"m4", NULL, T0, 1},
+                            {"m5", NULL, T0, 1}};
     const char *want5[] = {"t0p0", "t0p1", "t0p2", "t0p3", ""};
     check("range", m5, 5, t4, 1, want5);
 }
@@ -278,8 +285,7 @@ static strata_consumer_t *make(const char *group, const char *strategy)
     if (group)
         ck_assert_int_eq(strata_conf_set(c, "group.id", group, NULL, 0), 0);
     if (strategy)
-        ck_assert_int_eq(strata_conf_set(c, "partition.assignment.strategy", strategy, NULL, 0),
-                         0);
+        ck_assert_int_eq(strata_conf_set(c, "partition.assignment.strategy", strategy, NULL, 0), 0);
     ck_assert_int_eq(strata_consumer_new(c, &k, err, sizeof err), 0);
     strata_conf_free(c);
     return k;
@@ -386,4 +392,7 @@ static Suite *make_suite(void)
     return s;
 }
 
-int main(void) { return t_run_suite(make_suite()); }
+int main(void)
+{
+    return t_run_suite(make_suite());
+}
