@@ -133,6 +133,22 @@ static const bk_cfg_key_t keys[] = {
     {"log.level", BK_CFG_STRING, OFF(log_level), "info", 0, 0, NULL, check_log_level,
      "Log level, optionally per subsystem: `info` or `info,net=debug,storage=warn`. "
      "Strata-only."},
+    {"plugin.dir", BK_CFG_STRING, OFF(plugin_dir), "", 0, 0, NULL, NULL,
+     "Directory plugin libraries are loaded from (and only from); it and each library must "
+     "not be writable by others (world-writable, or group-writable by another group, is "
+     "refused). Each instance is configured with `plugin.<instance>.<key>=value` keys or a "
+     "`plugin.<instance>.config.file`; see [plugins.md](plugins.md). Strata-only."},
+    {"plugins", BK_CFG_LIST, OFF(plugins), "", 0, 0, NULL, NULL,
+     "Plugin instances to run, by name (`plc1,lora`); each needs `plugin.<name>.library` and "
+     "`plugin.<name>.topic`. A bad instance config stops the broker with a message naming the "
+     "instance and the key. Strata-only."},
+    {"plugin.signature.required", BK_CFG_BOOL, OFF(plugin_signature_required), "false", 0, 0,
+     NULL, NULL,
+     "Load a plugin library only if `<library>.sig` (a raw 64-byte Ed25519 signature of the "
+     "file) verifies with `plugin.signature.public.key`. Strata-only."},
+    {"plugin.signature.public.key", BK_CFG_STRING, OFF(plugin_signature_public_key), "", 0, 0,
+     NULL, NULL, "PEM file with the Ed25519 public key that plugin signatures are checked "
+     "against. Strata-only."},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -439,10 +455,44 @@ out:
     return rc;
 }
 
+/* Records plugin.<instance>.<key>=value (a later occurrence wins). */
+static int set_plugin_kv(bk_config_t *cfg, const char *key, const char *value)
+{
+    for (size_t i = 0; i < cfg->plugin_kv_count; i++)
+        if (strcmp(cfg->plugin_kv_keys[i], key) == 0) {
+            char *v = sc_strdup(value);
+            if (!v)
+                return SC_ERR_NO_MEMORY;
+            sc_free(cfg->plugin_kv_values[i]);
+            cfg->plugin_kv_values[i] = v;
+            return 0;
+        }
+    size_t n = cfg->plugin_kv_count + 1;
+    char **k = sc_realloc(cfg->plugin_kv_keys, n * sizeof *k);
+    if (!k)
+        return SC_ERR_NO_MEMORY;
+    cfg->plugin_kv_keys = k;
+    char **v = sc_realloc(cfg->plugin_kv_values, n * sizeof *v);
+    if (!v)
+        return SC_ERR_NO_MEMORY;
+    cfg->plugin_kv_values = v;
+    k[n - 1] = sc_strdup(key);
+    v[n - 1] = sc_strdup(value);
+    if (!k[n - 1] || !v[n - 1]) {
+        sc_free(k[n - 1]);
+        sc_free(v[n - 1]);
+        return SC_ERR_NO_MEMORY;
+    }
+    cfg->plugin_kv_count = n;
+    return 0;
+}
+
 int bk_config_set(bk_config_t *cfg, const char *key, const char *value, char *err, size_t errlen)
 {
     size_t idx;
     const bk_cfg_key_t *k = find_key(key, &idx);
+    if (!k && strncmp(key, "plugin.", 7) == 0 && strchr(key + 7, '.') && key[7] != '.')
+        return set_plugin_kv(cfg, key, value); /* plugin.<instance>.<key>: the plugin host checks */
     if (!k) {
         errf(err, errlen, "unknown key '%s'", key);
         return SC_ERR_BAD_CONFIG;
@@ -504,6 +554,14 @@ void bk_config_fini(bk_config_t *cfg)
             *f = NULL;
         }
     }
+    for (size_t i = 0; i < cfg->plugin_kv_count; i++) {
+        sc_free(cfg->plugin_kv_keys[i]);
+        sc_free(cfg->plugin_kv_values[i]);
+    }
+    sc_free(cfg->plugin_kv_keys);
+    sc_free(cfg->plugin_kv_values);
+    cfg->plugin_kv_keys = cfg->plugin_kv_values = NULL;
+    cfg->plugin_kv_count = 0;
 }
 
 /* ---- parsing -------------------------------------------------------------- */

@@ -61,6 +61,14 @@ typedef struct {
     int32_t offsets_topic_num_partitions;    /* offsets.topic.num.partitions */
     int32_t offsets_retention_minutes;       /* offsets.retention.minutes */
     int64_t offsets_retention_check_interval_ms; /* offsets.retention.check.interval.ms */
+    char *plugin_dir;                        /* plugin.dir */
+    char *plugins;                           /* plugins (instance names) */
+    int plugin_signature_required;           /* plugin.signature.required */
+    char *plugin_signature_public_key;       /* plugin.signature.public.key */
+    /* plugin.<instance>.<key>=value pairs (full key names), in file order;
+     * checked by the plugin host (plugins/host), not by the table */
+    char **plugin_kv_keys, **plugin_kv_values;
+    size_t plugin_kv_count;
 
     uint64_t set_mask; /* bit i: table key i was set explicitly (internal) */
 } bk_config_t;

@@ -16,6 +16,7 @@
  * every log is closed (sync + checkpoints) -> the io backend is freed.
  */
 #include "bk_int.h"
+#include "bk_plugin.h"
 
 #include "sc_err.h"
 #include "sc_log.h"
@@ -66,6 +67,9 @@ static void begin_stop(bk_server_t *s)
     for (int i = 0; i < s->nlisteners; i++)
         if (s->listen[i].open && !uv_is_closing((uv_handle_t *)&s->listen[i].tcp))
             uv_close((uv_handle_t *)&s->listen[i].tcp, NULL);
+    /* plugin instances first (bounded), so their last records are appended and
+     * committed below */
+    bk__plugins_stop(s);
     /* parked JoinGroup / SyncGroup answers first, so those connections can finish */
     bk__group_stop(s);
     for (bk_conn_t *c = sh->conns; c; c = c->next)
@@ -244,7 +248,7 @@ int bk_server_new(const bk_config_t *cfg, bk_server_t **out)
     s->sigterm.data = s;
     s->sigint.data = s;
     if ((rc = bk__shard_storage_init(sh)) != 0 || (rc = bk__storage_open(s)) != 0 ||
-        (rc = bk__group_start(s)) != 0)
+        (rc = bk__group_start(s)) != 0 || (rc = bk__plugins_start(s)) != 0)
         goto out;
     for (int i = 0; i < s->nlisteners; i++)
         if ((rc = bind_listener(s, i)) != 0)
@@ -279,6 +283,7 @@ int bk_server_run(bk_server_t *s)
     SC_INFO(SUB, "started");
     uv_run(&sh->loop, UV_RUN_DEFAULT);
     int src = finish_storage(s);
+    bk__plugins_free(s);
     int rc = uv_loop_close(&sh->loop);
     s->loop_live = 0;
     if (rc)
@@ -297,6 +302,7 @@ void bk_server_free(bk_server_t *s)
         close_all(s);
         uv_loop_close(&s->shard0.loop);
     }
+    bk__plugins_free(s);
     bk__group_free(s);
     bk_topics_free(s->topics);
     sc_free(s);

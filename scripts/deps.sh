@@ -17,6 +17,9 @@ PKGS=(
     librdkafka-dev
     # benchmarks: the peer comparison (strata-bench compare) against NATS JetStream
     nats-server libnats-dev
+    # plugins: Modbus/TCP peers for the modbus gateway tests (pymodbus server,
+    # libmodbus unit-test server built from its examples, mbpoll as the cross-check)
+    python3-pymodbus python3-serial python3-serial-asyncio mbpoll libmodbus-dev  # pymodbus 3.0.0 imports both
 )
 
 missing=()
