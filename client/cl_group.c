@@ -973,7 +973,10 @@ static void on_join(cl_client_t *cl, cl_broker_t *b, int err, sc_rd_t *r, void *
                 g->group_id, gen, g->nlm, g->protocol);
         /* metadata answered from this millisecond on counts as fresh */
         g->md_mark = now - 1;
-        g->md_deadline = now + cl->conf->request_timeout_ms;
+        /* bounded well inside the session: the followers wait in SyncGroup */
+        g->md_deadline = now + (cl->conf->request_timeout_ms < cl->conf->session_timeout_ms / 2
+                                    ? cl->conf->request_timeout_ms
+                                    : cl->conf->session_timeout_ms / 2);
         cl_metadata_refresh(cl);
         g->sync_sent = 0;
         set_state(g, S_METADATA);

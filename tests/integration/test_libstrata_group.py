@@ -32,6 +32,11 @@ MODE  split      a libstrata member (enable.auto.commit) and a kafka-python
       kcat       the same as split with kcat -G (librdkafka 2.0.2) as the other
                  member: it joins the libstrata-led group, the two split 2/2, it
                  leaves on SIGTERM (commit + LeaveGroup), every record exactly once
+      coordinator  stratad is SIGKILLed and restarted on the same port under a
+                 stable member: the member finds the coordinator again, is told
+                 it is unknown (the group state is gone), rejoins, resumes from
+                 its auto-commits and reads on: nothing lost, the only re-read
+                 records are those after the last commit
       static     group.instance.id: close commits but sends no LeaveGroup, so the
                  coordinator still lists the static member (Kafka's behaviour)
       grow       the topic grows from 2 to 4 partitions (CreatePartitions); the
@@ -474,6 +479,31 @@ def mode_kcat(b, exe, tmp):
     d.finish()
 
 
+def mode_coordinator(b, exe, tmp):
+    create_topic(b, "gco", 2)
+    tg.produce_n(b, "gco", 2, 20)
+    d = Driver(exe, b, tmp, "gco", "gco", {"enable.auto.commit": "true",
+                                           "auto.commit.interval.ms": 200,
+                                           "reconnect.backoff.ms": 100})
+    wait_for("read the first 20", lambda: d.assigned() == {0, 1} and len(d.records()) >= 20)
+    wait_for("positions auto-committed", lambda: committed(b, "gco", "gco", 2) == {0: 10, 1: 10})
+    assigns = d.count("ASSIGN")
+    b.kill()
+    b.start()
+    ok("stratad SIGKILLed and restarted on port %d" % b.port)
+    wait_for("the member rejoined after the restart", lambda: d.count("ASSIGN") > assigns and
+             d.assigned() == {0, 1}, timeout=40)
+    tg.produce_n(b, "gco", 2, 20, start=20)
+    wait_for("read the next 20", lambda: len(set(values(d.records()))) >= 40)
+    time.sleep(0.5)
+    expect("nothing lost across the coordinator restart", sorted(set(values(d.records()))),
+           want(0, 40))
+    expect("nothing re-read (everything before the restart was committed)",
+           len(d.records()), 40)
+    d.call("close", "CLOSED 0")
+    d.finish()
+
+
 def create_partitions(b, topic, count):
     c = Conn(b.port)
     body = (struct.pack(">i", 1) + it.kstr(topic) + struct.pack(">ii", count, -1) +
@@ -504,7 +534,7 @@ def mode_grow(b, exe, tmp):
 
 
 MODES = {"split": mode_split, "follower": mode_follower, "restart": mode_restart, "autocommit": mode_autocommit,
-         "fenced": mode_fenced, "static": mode_static, "grow": mode_grow, "kcat": mode_kcat}
+         "fenced": mode_fenced, "coordinator": mode_coordinator, "static": mode_static, "grow": mode_grow, "kcat": mode_kcat}
 
 
 def main():
