@@ -10,7 +10,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DSTRATA_WERROR=ON
 endif
 
-.PHONY: all deps build asan release bench test run clean format help
+.PHONY: all deps build asan release bench compare test run clean format help
 
 all: build
 
@@ -19,6 +19,7 @@ help:
 	@echo "make test   - install deps, build, run every test (unit suites under ASan+UBSan)"
 	@echo "make build  - build everything into build/ (build/bin, build/lib, build/plugins)"
 	@echo "make bench  - build and run the storage benchmark (Release)"
+	@echo "make compare - stratad vs NATS JetStream, libstrata vs librdkafka (Release; COMPARE_ARGS=--runs 5)"
 
 deps:
 	@bash scripts/deps.sh
@@ -45,6 +46,10 @@ release:
 
 bench: deps release
 	@./build/release/bin/strata-bench storage $(BENCH_ARGS)
+
+# The peer comparison (docs/benchmarking.md): starts and stops its own servers.
+compare: deps release
+	@./build/release/bin/strata-bench compare $(COMPARE_ARGS)
 
 clean:
 	rm -rf $(BUILD)

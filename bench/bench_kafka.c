@@ -393,7 +393,13 @@ static int rk_poll(void *h, int ms)
 {
     rk_t *r = h;
     rd_kafka_message_t *msgs[4096];
-    ssize_t k = rd_kafka_consume_batch_queue(r->q, ms, msgs, 4096);
+    /* consume_batch waits for a full batch or the timeout: wait for one
+     * record, then take what else is there without waiting */
+    msgs[0] = rd_kafka_consume_queue(r->q, ms);
+    if (!msgs[0])
+        return 0;
+    ssize_t k = rd_kafka_consume_batch_queue(r->q, 0, msgs + 1, 4095);
+    k = k < 0 ? 1 : k + 1;
     for (ssize_t i = 0; i < k; i++) {
         rd_kafka_message_t *m = msgs[i];
         if (m->err) {
@@ -404,7 +410,7 @@ static int rk_poll(void *h, int ms)
         }
         rd_kafka_message_destroy(m);
     }
-    return k < 0 ? 0 : (int)k;
+    return (int)k;
 }
 
 static void rk_cons_free(void *h)

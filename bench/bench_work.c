@@ -597,9 +597,13 @@ void bench_print_result(const bench_cfg_t *c, const bench_result_t *r)
     char a[32], b[32], d[32];
     printf("%s: %s -> %s, topic %s, %d partition(s), %d B records", bench_workload_name(c->workload),
            bench_client_name(c->client), c->brokers, c->topic, r->partitions, c->message_size);
-    if (c->workload != BW_CONSUME)
-        printf(", %d producer(s), acks=%s, compression %s, rate %s", c->producers, c->acks,
-               c->compression, c->rate > 0 ? "fixed" : "max");
+    if (c->workload != BW_CONSUME && c->client == BC_NATS)
+        printf(", %d producer(s), %d async publishes outstanding at most, rate %s", c->producers,
+               c->max_pending, c->rate > 0 ? "fixed" : "max");
+    else if (c->workload != BW_CONSUME)
+        printf(", %d producer(s), acks=%s, compression %s, idempotence %s, rate %s", c->producers,
+               c->acks, c->compression, c->idempotence > 0 ? "on" : "off",
+               c->rate > 0 ? "fixed" : "max");
     printf("\n");
     if (c->workload == BW_CONSUME) {
         fmt_num(a, sizeof a, (double)r->received);
