@@ -1,11 +1,12 @@
 /*
  * cl_batch -- compress and decode RecordBatch v2 (layout in cl_batch.h).
- * gzip through zlib (RFC 1952 stream, as Kafka writes it); snappy, lz4 and
- * zstd are not built in yet and report UNSUPPORTED_COMPRESSION_TYPE.
+ * Every codec through common/sc_codec: gzip, snappy (raw block written;
+ * raw and xerial-framed read), lz4 (KIP-57 frame), zstd.
  */
 #include "cl_batch.h"
 
 #include "cl_conf.h"
+#include "sc_codec.h"
 #include "sc_crc32c.h"
 #include "sc_endian.h"
 #include "sc_err.h"
@@ -13,80 +14,11 @@
 #include "sc_varint.h"
 
 #include <string.h>
-#include <zlib.h>
 
 #define HDR 61
 #define MAX_INFLATE (256u << 20)
 
-int cl_codec_supported(int codec) { return codec == CL_CODEC_NONE || codec == CL_CODEC_GZIP; }
-
-static int gzip_compress(const uint8_t *in, size_t n, int level, sc_buf_t *out)
-{
-    z_stream zs;
-    int rc = 0, zrc;
-    uLong bound;
-
-    memset(&zs, 0, sizeof zs);
-    if (deflateInit2(&zs, level < 0 ? Z_DEFAULT_COMPRESSION : level, Z_DEFLATED,
-                     16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return SC_ERR_NO_MEMORY;
-    bound = deflateBound(&zs, (uLong)n) + 32;
-    if ((rc = sc_buf_reserve(out, bound)))
-        goto out;
-    zs.next_in = (Bytef *)(uintptr_t)in;
-    zs.avail_in = (uInt)n;
-    zs.next_out = out->data + out->len;
-    zs.avail_out = (uInt)bound;
-    zrc = deflate(&zs, Z_FINISH);
-    if (zrc != Z_STREAM_END) {
-        rc = SC_ERR_NO_MEMORY;
-        goto out;
-    }
-    out->len += zs.total_out;
-out:
-    deflateEnd(&zs);
-    return rc;
-}
-
-static int gzip_decompress(const uint8_t *in, size_t n, sc_buf_t *out)
-{
-    z_stream zs;
-    int rc = 0, zrc = Z_OK;
-
-    memset(&zs, 0, sizeof zs);
-    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
-        return SC_ERR_NO_MEMORY;
-    zs.next_in = (Bytef *)(uintptr_t)in;
-    zs.avail_in = (uInt)n;
-    while (zrc != Z_STREAM_END) {
-        size_t room = out->len < 4096 ? 4096 : out->len;
-        if (out->len + room > MAX_INFLATE) {
-            rc = SC_ERR_CORRUPT_MESSAGE;
-            goto out;
-        }
-        if ((rc = sc_buf_reserve(out, room)))
-            goto out;
-        zs.next_out = out->data + out->len;
-        zs.avail_out = (uInt)room;
-        zrc = inflate(&zs, Z_NO_FLUSH);
-        out->len += room - zs.avail_out;
-        if (zrc == Z_MEM_ERROR) {
-            rc = SC_ERR_NO_MEMORY;
-            goto out;
-        }
-        if (zrc != Z_OK && zrc != Z_STREAM_END) {
-            rc = SC_ERR_CORRUPT_MESSAGE;
-            goto out;
-        }
-        if (zrc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0) {
-            rc = SC_ERR_CORRUPT_MESSAGE; /* truncated stream */
-            goto out;
-        }
-    }
-out:
-    inflateEnd(&zs);
-    return rc;
-}
+int cl_codec_supported(int codec) { return sc_codec_name(codec) != NULL; }
 
 int cl_batch_encode(const sc_recbatch_t *b, int codec, int level, sc_buf_t *out)
 {
@@ -100,7 +32,7 @@ int cl_batch_encode(const sc_recbatch_t *b, int codec, int level, sc_buf_t *out)
         return sc_buf_append(out, src, b->buf.len);
     if ((rc = sc_buf_append(out, src, HDR)))
         return rc;
-    if ((rc = gzip_compress(src + HDR, b->buf.len - HDR, level, out)))
+    if ((rc = sc_codec_compress(codec, level, src + HDR, b->buf.len - HDR, out)))
         return rc;
     uint8_t *h = out->data;
     sc_store_be32(h + 8, (uint32_t)(out->len - 12));
@@ -149,18 +81,11 @@ int cl_batch_decode(const uint8_t *p, size_t n, int check_crc, cl_record_fn fn, 
         return SC_ERR_CORRUPT_MESSAGE;
     recs = p + HDR;
     recs_len = n - HDR;
-    switch (bi.attributes & 7) {
-    case CL_CODEC_NONE:
-        break;
-    case CL_CODEC_GZIP:
-        if ((rc = gzip_decompress(recs, recs_len, &plain)))
+    if ((bi.attributes & 7) != CL_CODEC_NONE) {
+        if ((rc = sc_codec_decompress(bi.attributes & 7, recs, recs_len, MAX_INFLATE, &plain)))
             goto out;
         recs = plain.data;
         recs_len = plain.len;
-        break;
-    default:
-        rc = SC_ERR_UNSUPPORTED_COMPRESSION_TYPE;
-        goto out;
     }
     if (bi.attributes & 0x20) /* control batch: nothing for the application */
         goto done;

@@ -49,6 +49,7 @@ struct strata_conf {
     int64_t message_timeout_ms;
     int64_t retries;
     int64_t partitioner;
+    int64_t sticky_linger_ms;
     /* consumer */
     char *group_id;
     char *group_instance_id;

@@ -26,6 +26,7 @@ _Static_assert((int)STRATA_ERR_INVALID_ARG == (int)-EINVAL, "err");
 _Static_assert((int)STRATA_ERR_CONN_REFUSED == (int)-ECONNREFUSED, "err");
 _Static_assert((int)STRATA_ERR_UNKNOWN_SERVER == (int)SC_ERR_UNKNOWN_SERVER, "err");
 _Static_assert((int)STRATA_ERR_BAD_CONFIG == (int)SC_ERR_BAD_CONFIG, "err");
+_Static_assert((int)STRATA_ERR_MSG_TIMED_OUT == (int)SC_ERR_MSG_TIMED_OUT, "err");
 _Static_assert((int)STRATA_ERR_NOT_FOUND == (int)SC_ERR_NOT_FOUND, "err");
 _Static_assert((int)STRATA_ERR_CLOSED == (int)SC_ERR_CLOSED, "err");
 _Static_assert((int)STRATA_ERR_BAD_FORMAT == (int)SC_ERR_BAD_FORMAT, "err");

@@ -5,29 +5,73 @@
  * Record life: strata_produce copies the record into one cl_msg_t and queues
  * it on its partition (or on the topic's unassigned queue until metadata says
  * how many partitions there are). The I/O thread turns a partition's queue
- * into one RecordBatch when linger.ms has passed since its oldest record, when
- * batch.size / batch.num.messages is reached, or on flush; sends the ready
- * batches of every partition led by one broker in one Produce request; and
- * moves each record to the report queue with its offset or error. The
+ * into a RecordBatch (pbatch_t) when linger.ms has passed since its oldest
+ * record, when batch.size / batch.num.messages is reached, or on flush; sends
+ * the next batch of every partition led by one broker in one Produce request;
+ * and moves each record to the report queue with its offset or error. The
  * delivery callbacks run from the report queue without the lock; only then
  * are the record's bytes released from queue.buffering.max.kbytes.
  *
- * Ordering and idempotence: a partition has at most one batch in flight, and
- * a batch that fails with a retriable error is resent byte for byte (same
- * producer id, epoch and base sequence), so retries neither reorder nor
- * duplicate: the broker answers a resent batch it already has with its
- * original offset. The partition's next sequence advances only when the
- * broker accepts a batch, so a batch rejected for good (e.g. MESSAGE_TOO_LARGE)
- * leaves no gap. OUT_OF_ORDER_SEQUENCE_NUMBER / INVALID_PRODUCER_EPOCH are
- * fatal for the producer (as in librdkafka): every later produce fails.
+ * Pipelining: a partition has up to max.in.flight.requests.per.connection
+ * batches in flight (default 5; at most 5 with idempotence, as in librdkafka
+ * and the Java client). A Produce request carries at most one batch per
+ * partition (Kafka requires that of idempotent batches), so a partition's
+ * next batch goes in the next request on the same connection; responses come
+ * back in request order.
+ *
+ * Ordering and idempotence: batches get consecutive base sequences when they
+ * are built (tp->next_seq); tp->ack_seq is the sequence the broker expects
+ * next. A batch that fails with a retriable error is resent byte for byte
+ * (same producer id, epoch and base sequence), but only once every batch of
+ * its partition still in flight has come back ("drain, then resend in
+ * order"): the later ones come back too -- with OUT_OF_ORDER_SEQUENCE_NUMBER
+ * when the broker saw the gap, which for a batch that is not the next the
+ * broker expects (sent_seq != ack_seq) is a retriable error -- and everything
+ * is resent in the original order with the original sequences. The broker
+ * answers a resent batch it already has with its original offset (or
+ * DUPLICATE_SEQUENCE_NUMBER, reported as success with offset -1).
+ * A batch rejected for good by the broker (e.g. MESSAGE_TOO_LARGE) or expired
+ * before the broker could have seen it leaves a hole: the later batches'
+ * sequences move down to close it (header restamped, CRC recomputed).
+ * Sequence errors, as librdkafka handles them (idempotent producer, no
+ * transactions):
+ *   OUT_OF_ORDER_SEQUENCE_NUMBER (45) on the batch the broker should expect
+ *     next: the broker lost records we consider written -- fatal.
+ *   INVALID_PRODUCER_EPOCH (47): another producer fenced us -- fatal.
+ *   UNKNOWN_PRODUCER_ID (59): the broker dropped our producer state (e.g.
+ *     the records aged out); epoch bump: stop sending, drain, InitProducerId
+ *     for a new id/epoch, restamp every unacknowledged batch with sequences
+ *     from 0 and resend. A batch that may already be on the broker under the
+ *     old id (its last attempt ended without a broker error code) is
+ *     reported with that error instead of resent, since resending it could
+ *     duplicate it.
+ * A fatal error fails every queued record and every later strata_produce.
+ *
+ * message.timeout.ms (0 = forever): a record not acknowledged that long
+ * after strata_produce is reported with STRATA_ERR_MSG_TIMED_OUT; queued
+ * records and batches that are not in flight expire (in-flight ones wait for
+ * their response, bounded by request.timeout.ms). A batch whose last attempt
+ * may have reached the broker expires "possibly persisted" and, with
+ * idempotence, triggers the epoch bump above (its sequence may or may not
+ * have been used).
+ *
+ * Partitioner: keyed records go to murmur2(key) % partitions (Java's and
+ * librdkafka's murmur2_random); records without a key stick to one randomly
+ * chosen partition per topic for sticky.partitioning.linger.ms (librdkafka's
+ * sticky partitioner; 0 = round robin per record), so that they fill one
+ * batch instead of many small ones. partitioner=murmur2 hashes null keys too.
  *
  * Idempotence is on by default; as in the Java client, setting acks to 0 or
  * 1 without setting enable.idempotence turns it off, and setting both
- * explicitly is a configuration error.
+ * explicitly is a configuration error. Without idempotence a retried batch
+ * can land after a later one when max.in.flight > 1 (as with every Kafka
+ * client); set max.in.flight.requests.per.connection=1 to prevent that.
  */
 #include "cl_batch.h"
 #include "cl_client.h"
 
+#include "sc_crc32c.h"
+#include "sc_endian.h"
 #include "sc_err.h"
 #include "sc_log.h"
 #include "sc_mem.h"
@@ -39,8 +83,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOGSYS "producer"
+#define IDEMP_MAX_IN_FLIGHT 5
 
 typedef struct cl_msg {
     struct cl_msg *next;
@@ -66,16 +112,31 @@ typedef struct {
     size_t count, bytes;
 } msgq_t;
 
-enum { B_NONE = 0, B_READY, B_INFLIGHT };
+enum { B_READY = 1, B_INFLIGHT };
+
+/* One built batch: its records and its encoded bytes (resent as is). */
+typedef struct pbatch {
+    struct pbatch *next;
+    msgq_t msgs;
+    sc_buf_t buf;
+    int state;
+    int attempts;    /* retriable failures so far (against retries) */
+    int doubt;       /* the last attempt may have been written (no broker verdict) */
+    int last_err;    /* the last attempt's error */
+    int32_t base_seq; /* current base sequence (idempotent) */
+    int32_t sent_seq; /* base sequence of the last send */
+    int64_t retry_at_ms;
+    int64_t enq_ms;   /* oldest record's enqueue time (message.timeout.ms) */
+} pbatch_t;
 
 typedef struct {
-    msgq_t q;       /* queued, not yet in a batch */
-    msgq_t bmsgs;   /* the records of the current batch */
-    sc_buf_t batch; /* its encoded bytes (resent as is) */
-    int bstate;
-    int attempts;
-    int64_t retry_at_ms;
-    int32_t next_seq;
+    msgq_t q;                   /* queued, not yet in a batch */
+    pbatch_t *bhead, *btail;    /* built batches, in sequence order */
+    int nbatches;
+    int ninflight;
+    int retrying;               /* a batch awaits a resend: send nothing until drained */
+    int32_t next_seq;           /* base sequence of the next batch built */
+    int32_t ack_seq;            /* the sequence the broker expects next */
 } ptp_t;
 
 typedef struct {
@@ -83,6 +144,8 @@ typedef struct {
     ptp_t *parts;
     int32_t nparts;
     uint32_t rr;
+    int32_t sticky;             /* sticky partition for null keys, -1 = none yet */
+    int64_t sticky_until_ms;
 } ptopic_t;
 
 enum { PID_NONE = 0, PID_REQUESTED, PID_OK };
@@ -94,6 +157,7 @@ struct strata_producer {
     int idempotent;
     int codec;
     int16_t acks;
+    int max_inflight;
     size_t max_bytes, max_msgs;
     size_t out_msgs, out_bytes; /* outstanding: queued until reported */
     msgq_t reports;
@@ -103,18 +167,23 @@ struct strata_producer {
     int16_t epoch;
     int pid_state;
     int64_t pid_retry_ms;
+    int bump;                   /* epoch bump wanted: drain, then InitProducerId */
+    int restamp;                /* a new id arrived: restamp every batch */
+    int ninflight;              /* batches in flight, all partitions */
+    uint64_t rng;
     sc_recbatch_t scratch;
     sc_rec_header_t *hscratch;
     size_t hscratch_cap;
 };
 
-/* One Produce request's partitions, to match the response. */
+/* One Produce request's batches, to match the response. */
 typedef struct {
     int n;
     int16_t ver;
     struct {
         cl_topic_t *t;
         int32_t part;
+        pbatch_t *b;
         int err;
         int64_t base;
         int seen;
@@ -165,14 +234,30 @@ static ptopic_t *ptopic(cl_topic_t *t) { return t->role; }
 
 /* ---- partitioning ---------------------------------------------------------------- */
 
+static uint32_t rnd(strata_producer_t *p)
+{
+    p->rng ^= p->rng << 13;
+    p->rng ^= p->rng >> 7;
+    p->rng ^= p->rng << 17;
+    return (uint32_t)(p->rng >> 16);
+}
+
 static int32_t pick_partition(strata_producer_t *p, ptopic_t *pt, const cl_msg_t *m)
 {
+    const strata_conf_t *c = p->cl.conf;
+
     if (m->partition >= 0)
         return m->partition;
-    if (m->key_len >= 0 || p->cl.conf->partitioner == CL_PART_MURMUR2)
+    if (m->key_len >= 0 || c->partitioner == CL_PART_MURMUR2)
         return strata_partition_murmur2(m->key, m->key_len > 0 ? (size_t)m->key_len : 0,
                                         pt->nparts);
-    return (int32_t)(pt->rr++ % (uint32_t)pt->nparts);
+    if (c->sticky_linger_ms <= 0)
+        return (int32_t)(pt->rr++ % (uint32_t)pt->nparts);
+    if (pt->sticky < 0 || pt->sticky >= pt->nparts || m->enq_ms >= pt->sticky_until_ms) {
+        pt->sticky = (int32_t)(rnd(p) % (uint32_t)pt->nparts);
+        pt->sticky_until_ms = m->enq_ms + c->sticky_linger_ms;
+    }
+    return pt->sticky;
 }
 
 /* Places m on its partition queue (metadata known), or fails it. */
@@ -206,8 +291,6 @@ static void topic_updated(cl_client_t *cl, cl_topic_t *t)
             return;
         }
         memset(np + pt->nparts, 0, (size_t)(t->nparts - pt->nparts) * sizeof *np);
-        for (int32_t i = pt->nparts; i < t->nparts; i++)
-            sc_buf_init(&np[i].batch);
         pt->parts = np;
         pt->nparts = t->nparts;
     }
@@ -245,6 +328,17 @@ static int retriable(int err)
     }
 }
 
+/* 1 when a batch that failed with err may nevertheless have been written: no
+ * broker verdict (connection lost, timeout, unreadable answer) or one that
+ * says "written, not yet replicated". */
+static int maybe_written(int err)
+{
+    return err <= 0 || err == SC_ERR_REQUEST_TIMED_OUT || err == SC_ERR_NETWORK_EXCEPTION ||
+           err == SC_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND || err == SC_ERR_KAFKA_STORAGE_ERROR;
+}
+
+static void restamp_all(strata_producer_t *p);
+
 static void on_init_pid(cl_client_t *cl, cl_broker_t *b, int err, sc_rd_t *r, void *arg)
 {
     strata_producer_t *p = (strata_producer_t *)cl;
@@ -279,6 +373,8 @@ static void on_init_pid(cl_client_t *cl, cl_broker_t *b, int err, sc_rd_t *r, vo
     p->epoch = epoch;
     p->pid_state = PID_OK;
     SC_DEBUG(LOGSYS, "producer id %lld epoch %d", (long long)pid, epoch);
+    if (p->restamp)
+        restamp_all(p);
 }
 
 static void init_pid(strata_producer_t *p, int64_t now)
@@ -322,13 +418,120 @@ static int32_t seq_add(int32_t seq, int32_t n)
     return seq + n;
 }
 
-/* Takes records from tp->q into one encoded batch. 0 or an error (records
- * stay queued on SC_ERR_NO_MEMORY). */
+static int32_t seq_sub(int32_t seq, int32_t n)
+{
+    if (seq < n)
+        return INT32_MAX - (n - seq) + 1;
+    return seq - n;
+}
+
+/* Writes the producer id, epoch and b->base_seq into b's header and fixes
+ * the CRC (which covers them). */
+static void batch_stamp(strata_producer_t *p, pbatch_t *b)
+{
+    uint8_t *h = b->buf.data;
+    sc_store_be64(h + 43, (uint64_t)p->pid);
+    sc_store_be16(h + 51, (uint16_t)p->epoch);
+    sc_store_be32(h + 53, (uint32_t)b->base_seq);
+    sc_store_be32(h + 17, sc_crc32c(0, h + 21, b->buf.len - 21));
+}
+
+static void batch_free(pbatch_t *b)
+{
+    sc_buf_fini(&b->buf);
+    sc_free(b);
+}
+
+/* Unlinks b from tp's list. */
+static void batch_unlink(ptp_t *tp, pbatch_t *b)
+{
+    pbatch_t **pp = &tp->bhead, *prev = NULL;
+    while (*pp && *pp != b) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (!*pp)
+        return;
+    *pp = b->next;
+    if (tp->btail == b)
+        tp->btail = prev;
+    tp->nbatches--;
+}
+
+/* b (unlinked already) will never be written: the batches after it in tp
+ * move down by its record count so the broker sees no gap. */
+static void close_gap(strata_producer_t *p, ptp_t *tp, pbatch_t *after, int32_t count)
+{
+    for (pbatch_t *x = after; x; x = x->next) {
+        x->base_seq = seq_sub(x->base_seq, count);
+        batch_stamp(p, x);
+    }
+    tp->next_seq = seq_sub(tp->next_seq, count);
+}
+
+/* Reports b's records with err, unlinks and frees b; with idempotence closes
+ * the sequence gap (never_written) or asks for an epoch bump. */
+static void batch_fail(strata_producer_t *p, ptp_t *tp, pbatch_t *b, int err, int never_written)
+{
+    pbatch_t *after = b->next;
+    int32_t count = (int32_t)b->msgs.count;
+
+    batch_unlink(tp, b);
+    q_fail(p, &b->msgs, err);
+    if (p->idempotent && !p->fatal_err) {
+        if (never_written)
+            close_gap(p, tp, after, count);
+        else
+            p->bump = 1; /* its sequence may or may not be used: start over */
+    }
+    batch_free(b);
+}
+
+/* A new producer id/epoch: every partition's batches get sequences from 0;
+ * a batch that may already be on the broker under the old id is reported
+ * (resending it could duplicate it). */
+static void restamp_all(strata_producer_t *p)
+{
+    p->restamp = 0;
+    for (cl_topic_t *t = p->cl.topics; t; t = t->next) {
+        ptopic_t *pt = ptopic(t);
+        for (int32_t i = 0; pt && i < pt->nparts; i++) {
+            ptp_t *tp = &pt->parts[i];
+            pbatch_t *b = tp->bhead, *nx;
+            int32_t seq = 0;
+            for (; b; b = nx) {
+                nx = b->next;
+                if (b->doubt) {
+                    SC_WARN(LOGSYS, "%s [%d]: %zu records possibly written under the old "
+                            "producer id reported as failed (%s)", t->name, i, b->msgs.count,
+                            sc_err_str(b->last_err));
+                    batch_unlink(tp, b);
+                    q_fail(p, &b->msgs, b->last_err ? b->last_err : SC_ERR_MSG_TIMED_OUT);
+                    batch_free(b);
+                    continue;
+                }
+                b->base_seq = seq;
+                b->state = B_READY;
+                b->retry_at_ms = 0;
+                batch_stamp(p, b);
+                seq = seq_add(seq, (int32_t)b->msgs.count);
+            }
+            tp->next_seq = seq;
+            tp->ack_seq = 0;
+            tp->retrying = 0;
+        }
+    }
+    SC_INFO(LOGSYS, "epoch bump done: producer id %lld epoch %d", (long long)p->pid, p->epoch);
+}
+
+/* Takes records from tp->q into one new encoded batch at the end of tp's
+ * list. 0 or an error (records stay queued). */
 static int batch_build(strata_producer_t *p, ptp_t *tp)
 {
     const strata_conf_t *c = p->cl.conf;
     sc_recbatch_t *rb = &p->scratch;
     size_t est = 61;
+    pbatch_t *b;
     int rc;
 
     if ((rc = sc_recbatch_begin(rb, tp->q.head->timestamp, p->idempotent ? p->pid : -1,
@@ -358,53 +561,99 @@ static int batch_build(strata_producer_t *p, ptp_t *tp)
         est += m->wire;
     }
     sc_recbatch_finish(rb);
-    if ((rc = cl_batch_encode(rb, p->codec, (int)c->compression_level, &tp->batch)))
+    if (!(b = sc_calloc(1, sizeof *b)))
+        return SC_ERR_NO_MEMORY;
+    sc_buf_init(&b->buf);
+    if ((rc = cl_batch_encode(rb, p->codec, (int)c->compression_level, &b->buf))) {
+        batch_free(b);
         return rc;
+    }
+    b->enq_ms = tp->q.head->enq_ms;
     for (int32_t i = 0; i < rb->count; i++)
-        q_push(&tp->bmsgs, q_pop(&tp->q));
-    tp->bstate = B_READY;
-    tp->attempts = 0;
-    tp->retry_at_ms = 0;
+        q_push(&b->msgs, q_pop(&tp->q));
+    b->state = B_READY;
+    b->base_seq = p->idempotent ? tp->next_seq : -1;
+    if (p->idempotent)
+        tp->next_seq = seq_add(tp->next_seq, rb->count);
+    if (tp->btail)
+        tp->btail->next = b;
+    else
+        tp->bhead = b;
+    tp->btail = b;
+    tp->nbatches++;
     return 0;
 }
 
-/* The outcome of tp's in-flight batch. */
-static void batch_done(strata_producer_t *p, cl_topic_t *t, ptp_t *tp, int err, int64_t base,
-                       int64_t now)
+/* The outcome of in-flight batch b of tp. */
+static void batch_done(strata_producer_t *p, cl_topic_t *t, ptp_t *tp, pbatch_t *b, int err,
+                       int64_t base, int64_t now)
 {
+    const strata_conf_t *c = p->cl.conf;
     cl_msg_t *m;
     int64_t i = 0;
 
+    tp->ninflight--;
+    p->ninflight--;
+    b->state = B_READY;
+    b->last_err = err;
+    if (err > 0 && !maybe_written(err))
+        b->doubt = 0; /* the broker's verdict: not written */
     if (err == SC_ERR_DUPLICATE_SEQUENCE_NUMBER) /* accepted earlier; offsets unknown */
         err = 0, base = -1;
-    if (err && err != SC_ERR_CLOSED && retriable(err) &&
-        tp->attempts < p->cl.conf->retries && !p->cl.stopping) {
-        tp->bstate = B_READY;
-        tp->attempts++;
-        tp->retry_at_ms = now + p->cl.conf->retry_backoff_ms;
-        SC_DEBUG(LOGSYS, "%s [%d]: %s, retry %d", t->name, tp->bmsgs.head->partition,
-                 sc_err_str(err), tp->attempts);
+    if (err && p->idempotent && err == SC_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER &&
+        b->sent_seq != tp->ack_seq) {
+        /* an earlier batch is not written (yet): resend after it, in order */
+        b->doubt = 0;
+        b->retry_at_ms = 0;
+        tp->retrying = 1;
+        goto out;
+    }
+    if (err && p->idempotent && err == SC_ERR_UNKNOWN_PRODUCER_ID && !p->fatal_err) {
+        SC_WARN(LOGSYS, "%s [%d]: broker lost our producer state (%s); bumping the epoch",
+                t->name, b->msgs.head->partition, sc_err_str(err));
+        b->doubt = 0;
+        p->bump = 1;
+        tp->retrying = 1;
+        goto out;
+    }
+    if (err && err != SC_ERR_CLOSED && retriable(err) && b->attempts < c->retries &&
+        !p->cl.stopping && !p->fatal_err &&
+        (c->message_timeout_ms == 0 || now < b->enq_ms + c->message_timeout_ms)) {
+        b->attempts++;
+        b->retry_at_ms = now + c->retry_backoff_ms;
+        tp->retrying = 1;
+        SC_DEBUG(LOGSYS, "%s [%d]: %s, retry %d", t->name, b->msgs.head->partition,
+                 sc_err_str(err), b->attempts);
         if (err > 0 || err == SC_ERR_BAD_FORMAT)
             cl_metadata_refresh(&p->cl);
-        return;
+        goto out;
     }
-    if (!err && p->idempotent)
-        tp->next_seq = seq_add(tp->next_seq, (int32_t)tp->bmsgs.count);
-    if (err && p->idempotent &&
-        (err == SC_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER || err == SC_ERR_INVALID_PRODUCER_EPOCH ||
-         err == SC_ERR_UNKNOWN_PRODUCER_ID)) {
-        SC_ERROR(LOGSYS, "%s: %s: idempotent producer state lost (fatal)", t->name,
-                 sc_err_str(err));
-        p->fatal_err = err;
+    if (err) {
+        if (p->idempotent && !p->fatal_err &&
+            (err == SC_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER || err == SC_ERR_INVALID_PRODUCER_EPOCH)) {
+            SC_ERROR(LOGSYS, "%s: %s: idempotent producer state lost (fatal)", t->name,
+                     sc_err_str(err));
+            p->fatal_err = err;
+        }
+        if (retriable(err) && c->message_timeout_ms &&
+            now >= b->enq_ms + c->message_timeout_ms)
+            err = SC_ERR_MSG_TIMED_OUT;
+        batch_fail(p, tp, b, err, !b->doubt);
+        goto out;
     }
-    while ((m = q_pop(&tp->bmsgs))) {
-        m->err = err;
-        m->offset = err || base < 0 || p->acks == 0 ? -1 : base + i;
+    if (p->idempotent)
+        tp->ack_seq = seq_add(b->sent_seq, (int32_t)b->msgs.count);
+    while ((m = q_pop(&b->msgs))) {
+        m->err = 0;
+        m->offset = base < 0 || p->acks == 0 ? -1 : base + i;
         i++;
         q_push(&p->reports, m);
     }
-    sc_buf_reset(&tp->batch);
-    tp->bstate = B_NONE;
+    batch_unlink(tp, b);
+    batch_free(b);
+out:
+    if (tp->ninflight == 0)
+        tp->retrying = 0; /* drained: resend from the first unacknowledged batch */
 }
 
 static void on_produce(cl_client_t *cl, cl_broker_t *b, int err, sc_rd_t *r, void *arg)
@@ -465,18 +714,38 @@ bad:
 apply:
     for (int i = 0; i < pr->n; i++) {
         ptopic_t *pt = ptopic(pr->e[i].t);
-        batch_done(p, pr->e[i].t, &pt->parts[pr->e[i].part], pr->e[i].err, pr->e[i].base, now);
+        batch_done(p, pr->e[i].t, &pt->parts[pr->e[i].part], pr->e[i].b, pr->e[i].err,
+                   pr->e[i].base, now);
     }
     sc_free(pr);
-    pthread_cond_broadcast(&cl->cond);
+    pthread_cond_broadcast(&cl->cond); /* (the loop runs serve next: no wake needed) */
 }
 
-/* Sends every READY batch led by b in one Produce request. */
-static void send_to(strata_producer_t *p, cl_broker_t *b, int64_t now, int64_t *next)
+/* The batch of tp to send next, or NULL (*next lowered to a retry time). */
+static pbatch_t *sendable(strata_producer_t *p, ptp_t *tp, int64_t now, int64_t *next)
+{
+    if (p->bump || (tp->retrying && tp->ninflight) || tp->ninflight >= p->max_inflight)
+        return NULL;
+    for (pbatch_t *b = tp->bhead; b; b = b->next) {
+        if (b->state == B_INFLIGHT)
+            continue;
+        if (b->retry_at_ms > now) {
+            if (b->retry_at_ms < *next)
+                *next = b->retry_at_ms;
+            return NULL;
+        }
+        return b;
+    }
+    return NULL;
+}
+
+/* Sends the next batch of every partition led by b in one Produce request;
+ * returns 1 when a request went out (call again for the next batches). */
+static int send_to(strata_producer_t *p, cl_broker_t *b, int64_t now, int64_t *next)
 {
     cl_client_t *cl = &p->cl;
     int16_t ver = cl_broker_version(b, SC_KAFKA_API_PRODUCE, 3, 7);
-    int n = 0, ntopics = 0;
+    int n = 0, ntopics = 0, sent = 0;
     preq_t *pr = NULL;
     sc_buf_t body;
     sc_kw_t w;
@@ -486,14 +755,9 @@ static void send_to(strata_producer_t *p, cl_broker_t *b, int64_t now, int64_t *
         ptopic_t *pt = ptopic(t);
         int any = 0;
         for (int32_t i = 0; pt && i < pt->nparts && i < t->nparts; i++) {
-            ptp_t *tp = &pt->parts[i];
-            if (tp->bstate != B_READY || t->parts[i].leader != b->node_id)
+            if (t->parts[i].leader != b->node_id || !pt->parts[i].bhead ||
+                !sendable(p, &pt->parts[i], now, next))
                 continue;
-            if (tp->retry_at_ms > now) {
-                if (tp->retry_at_ms < *next)
-                    *next = tp->retry_at_ms;
-                continue;
-            }
             n++;
             any = 1;
         }
@@ -519,9 +783,9 @@ static void send_to(strata_producer_t *p, cl_broker_t *b, int64_t now, int64_t *
         size_t cnt_off = 0;
         int32_t cnt = 0;
         for (int32_t i = 0; pt && i < pt->nparts && i < t->nparts; i++) {
-            ptp_t *tp = &pt->parts[i];
-            if (tp->bstate != B_READY || t->parts[i].leader != b->node_id ||
-                tp->retry_at_ms > now)
+            pbatch_t *bt;
+            if (t->parts[i].leader != b->node_id || !pt->parts[i].bhead ||
+                !(bt = sendable(p, &pt->parts[i], now, next)))
                 continue;
             if (!cnt) {
                 sc_kw_cstr(&w, 0, t->name);
@@ -529,9 +793,10 @@ static void send_to(strata_producer_t *p, cl_broker_t *b, int64_t now, int64_t *
             }
             cnt++;
             sc_kw_i32(&w, i);
-            sc_kw_bytes(&w, tp->batch.data, tp->batch.len);
+            sc_kw_bytes(&w, bt->buf.data, bt->buf.len);
             pr->e[pr->n].t = t;
             pr->e[pr->n].part = i;
+            pr->e[pr->n].b = bt;
             pr->n++;
         }
         if (cnt)
@@ -542,10 +807,66 @@ static void send_to(strata_producer_t *p, cl_broker_t *b, int64_t now, int64_t *
         sc_free(pr);
         goto out;
     }
-    for (int i = 0; i < pr->n; i++)
-        ptopic(pr->e[i].t)->parts[pr->e[i].part].bstate = B_INFLIGHT;
+    for (int i = 0; i < pr->n; i++) {
+        ptp_t *tp = &ptopic(pr->e[i].t)->parts[pr->e[i].part];
+        pbatch_t *bt = pr->e[i].b;
+        bt->state = B_INFLIGHT;
+        bt->sent_seq = bt->base_seq;
+        bt->doubt = 1;
+        tp->ninflight++;
+        p->ninflight++;
+    }
+    sent = 1;
 out:
     sc_buf_fini(&body);
+    return sent;
+}
+
+/* message.timeout.ms for tp: queued records, then batches from the oldest
+ * that are not in flight. */
+static void expire(strata_producer_t *p, ptp_t *tp, int64_t now, int64_t *next)
+{
+    int64_t tmo = p->cl.conf->message_timeout_ms;
+    pbatch_t *b;
+
+    if (tmo <= 0)
+        return;
+    while ((b = tp->bhead) && b->state != B_INFLIGHT && now >= b->enq_ms + tmo)
+        batch_fail(p, tp, b, SC_ERR_MSG_TIMED_OUT, !b->doubt);
+    if (tp->bhead && tp->bhead->enq_ms + tmo < *next)
+        *next = tp->bhead->enq_ms + tmo;
+    while (tp->q.head && now >= tp->q.head->enq_ms + tmo) {
+        cl_msg_t *m = q_pop(&tp->q);
+        m->err = SC_ERR_MSG_TIMED_OUT;
+        m->offset = -1;
+        q_push(&p->reports, m);
+        pthread_cond_broadcast(&p->cl.cond);
+    }
+    if (tp->q.head && tp->q.head->enq_ms + tmo < *next)
+        *next = tp->q.head->enq_ms + tmo;
+}
+
+static void fail_all(strata_producer_t *p, int err, int inflight_too)
+{
+    for (cl_topic_t *t = p->cl.topics; t; t = t->next) {
+        ptopic_t *pt = ptopic(t);
+        if (!pt)
+            continue;
+        q_fail(p, &pt->unassigned, err);
+        for (int32_t i = 0; i < pt->nparts; i++) {
+            ptp_t *tp = &pt->parts[i];
+            pbatch_t *b = tp->bhead, *nx;
+            for (; b; b = nx) {
+                nx = b->next;
+                if (b->state == B_INFLIGHT && !inflight_too)
+                    continue;
+                batch_unlink(tp, b);
+                q_fail(p, &b->msgs, err);
+                batch_free(b);
+            }
+            q_fail(p, &tp->q, err);
+        }
+    }
 }
 
 static int64_t serve(cl_client_t *cl, int64_t now)
@@ -556,43 +877,50 @@ static int64_t serve(cl_client_t *cl, int64_t now)
     int refresh = 0;
 
     if (p->fatal_err) {
-        for (cl_topic_t *t = cl->topics; t; t = t->next) {
-            ptopic_t *pt = ptopic(t);
-            if (!pt)
-                continue;
-            q_fail(p, &pt->unassigned, p->fatal_err);
-            for (int32_t i = 0; i < pt->nparts; i++)
-                q_fail(p, &pt->parts[i].q, p->fatal_err);
-        }
+        fail_all(p, p->fatal_err, 0); /* in-flight ones report when they come back */
         return next;
+    }
+    for (cl_topic_t *t = cl->topics; t; t = t->next) {
+        ptopic_t *pt = ptopic(t);
+        for (int32_t i = 0; pt && i < pt->nparts; i++)
+            expire(p, &pt->parts[i], now, &next);
+    }
+    if (p->idempotent && p->bump && p->ninflight == 0) {
+        SC_INFO(LOGSYS, "producer id %lld epoch %d: in-flight batches drained; asking for a "
+                "new producer id", (long long)p->pid, p->epoch);
+        p->bump = 0;
+        p->restamp = 1;
+        p->pid_state = PID_NONE;
+        p->pid_retry_ms = 0;
     }
     if (p->idempotent && p->pid_state != PID_OK) {
         init_pid(p, now);
-        return p->pid_state == PID_NONE ? p->pid_retry_ms : next;
+        return p->pid_state == PID_NONE && p->pid_retry_ms < next ? p->pid_retry_ms : next;
     }
     for (cl_topic_t *t = cl->topics; t; t = t->next) {
         ptopic_t *pt = ptopic(t);
         for (int32_t i = 0; pt && i < pt->nparts && i < t->nparts; i++) {
             ptp_t *tp = &pt->parts[i];
-            if (tp->bstate == B_NONE && tp->q.head) {
+            while (tp->q.head && tp->nbatches < p->max_inflight) {
                 int64_t due = tp->q.head->enq_ms + c->linger_ms;
-                if (p->flushing || tp->q.bytes >= (size_t)c->batch_size ||
-                    tp->q.count >= (size_t)c->batch_num_messages || now >= due) {
-                    int rc = batch_build(p, tp);
-                    if (rc) {
-                        SC_WARN(LOGSYS, "%s [%d]: cannot build batch: %s", t->name, i,
-                                sc_err_str(rc));
-                        if (rc != SC_ERR_NO_MEMORY) {
-                            q_fail(p, &tp->q, rc);
-                        } else if (now + 100 < next) {
-                            next = now + 100;
-                        }
-                    }
-                } else if (due < next) {
-                    next = due;
+                if (!(p->flushing || tp->q.bytes >= (size_t)c->batch_size ||
+                      tp->q.count >= (size_t)c->batch_num_messages || now >= due)) {
+                    if (due < next)
+                        next = due;
+                    break;
+                }
+                int rc = batch_build(p, tp);
+                if (rc) {
+                    SC_WARN(LOGSYS, "%s [%d]: cannot build batch: %s", t->name, i,
+                            sc_err_str(rc));
+                    if (rc != SC_ERR_NO_MEMORY)
+                        q_fail(p, &tp->q, rc);
+                    else if (now + 100 < next)
+                        next = now + 100;
+                    break;
                 }
             }
-            if (tp->bstate == B_READY) {
+            if (tp->bhead && tp->ninflight < tp->nbatches) {
                 cl_broker_t *b = t->parts[i].leader >= 0 ? cl_broker_find(cl, t->parts[i].leader)
                                                          : NULL;
                 if (!b)
@@ -608,12 +936,11 @@ static int64_t serve(cl_client_t *cl, int64_t now)
         cl_metadata_refresh(cl);
     for (cl_broker_t *b = cl->brokers; b; b = b->next)
         if (b->state == CL_BK_UP && b->node_id >= 0)
-            send_to(p, b, now, &next);
+            while (send_to(p, b, now, &next))
+                ;
     return next;
 }
 
-/* Runs the delivery callbacks for everything in the report queue, without
- * the lock, then releases the records' memory. */
 static void deliver(cl_client_t *cl)
 {
     strata_producer_t *p = (strata_producer_t *)cl;
@@ -680,8 +1007,7 @@ strata_err_t strata_producer_new(const strata_conf_t *conf, strata_delivery_cb d
     }
     if (!cl_codec_supported((int)c->compression_type)) {
         if (errstr && errstr_size)
-            snprintf(errstr, errstr_size,
-                     "compression.type: only none and gzip are implemented so far");
+            snprintf(errstr, errstr_size, "compression.type: unsupported codec");
         rc = SC_ERR_BAD_CONFIG;
         goto out;
     }
@@ -695,6 +1021,18 @@ strata_err_t strata_producer_new(const strata_conf_t *conf, strata_delivery_cb d
         }
         p->idempotent = 0;
     }
+    if (p->idempotent && c->max_in_flight > IDEMP_MAX_IN_FLIGHT) {
+        if (errstr && errstr_size)
+            snprintf(errstr, errstr_size,
+                     "max.in.flight.requests.per.connection must be <= %d with "
+                     "enable.idempotence=true", IDEMP_MAX_IN_FLIGHT);
+        rc = SC_ERR_BAD_CONFIG;
+        goto out;
+    }
+    p->max_inflight = (int)(c->max_in_flight > INT_MAX ? INT_MAX : c->max_in_flight);
+    p->rng = (uint64_t)sc_mono_ns() ^ ((uint64_t)(uintptr_t)p << 16) ^ (uint64_t)getpid();
+    if (!p->rng)
+        p->rng = 0x9e3779b97f4a7c15ull;
     p->dr_cb = dr_cb;
     p->dr_arg = cb_arg;
     p->codec = (int)c->compression_type;
@@ -886,23 +1224,12 @@ void strata_producer_free(strata_producer_t *p)
         return;
     cl_client_stop(&p->cl); /* in-flight batches come back with SC_ERR_CLOSED */
     pthread_mutex_lock(&p->cl.mu);
-    for (cl_topic_t *t = p->cl.topics; t; t = t->next) {
-        ptopic_t *pt = ptopic(t);
-        if (!pt)
-            continue;
-        q_fail(p, &pt->unassigned, SC_ERR_CLOSED);
-        for (int32_t i = 0; i < pt->nparts; i++) {
-            q_fail(p, &pt->parts[i].bmsgs, SC_ERR_CLOSED);
-            q_fail(p, &pt->parts[i].q, SC_ERR_CLOSED);
-        }
-    }
+    fail_all(p, SC_ERR_CLOSED, 1);
     deliver(&p->cl); /* callbacks on this thread */
     for (cl_topic_t *t = p->cl.topics; t; t = t->next) {
         ptopic_t *pt = ptopic(t);
         if (!pt)
             continue;
-        for (int32_t i = 0; i < pt->nparts; i++)
-            sc_buf_fini(&pt->parts[i].batch);
         sc_free(pt->parts);
         sc_free(pt);
         t->role = NULL;

@@ -107,7 +107,8 @@ typedef int sc_err_t;
     X(BAD_FORMAT, -5006, "bad on-disk format")                                      \
     X(NO_MEMORY, -5007, "out of memory")                                            \
     X(FULL, -5008, "full")                                                          \
-    X(OFFSET_NOT_ON_BOUNDARY, -5009, "offset is not on a batch boundary")
+    X(OFFSET_NOT_ON_BOUNDARY, -5009, "offset is not on a batch boundary")           \
+    X(MSG_TIMED_OUT, -5010, "message timed out (message.timeout.ms)")
 
 enum {
     SC_OK = 0,

@@ -108,6 +108,7 @@ enum {
     STRATA_ERR_BAD_FORMAT = -5006,     /* a malformed response or record batch from the broker */
     STRATA_ERR_NO_MEMORY = -5007,
     STRATA_ERR_QUEUE_FULL = -5008,     /* queue.buffering.max.{kbytes,messages} reached */
+    STRATA_ERR_MSG_TIMED_OUT = -5010,  /* delivery report: not acknowledged within message.timeout.ms */
 };
 
 /* "NOT_LEADER_OR_FOLLOWER", "ETIMEDOUT", "QUEUE_FULL"-style name (the local
@@ -216,8 +217,9 @@ strata_err_t strata_producer_new(const strata_conf_t *conf, strata_delivery_cb d
 /* Queues one record (copied) and returns without waiting for the network;
  * the outcome arrives through the delivery callback with opaque. The
  * partition is rec->partition, or for STRATA_PARTITION_ANY the Java client's
- * default: murmur2 of the key for keyed records, round-robin over the
- * partitions otherwise. Batching follows linger.ms / batch.size.
+ * default: murmur2 of the key for keyed records; records without a key stick
+ * to one random partition per topic for sticky.partitioning.linger.ms, then
+ * move on. Batching follows linger.ms / batch.size.
  * Returns 0 (exactly one delivery callback will follow); STRATA_ERR_QUEUE_FULL
  * when queue.buffering.max.kbytes / .messages would be exceeded (nothing
  * queued: call again after deliveries, or flush); STRATA_ERR_MESSAGE_TOO_LARGE

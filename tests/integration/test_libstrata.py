@@ -9,6 +9,17 @@ MODE  none   idempotent producer (the default), no compression
       restart  idempotent gzip producer paced over ~3 s while stratad is
              SIGKILLed and restarted on the same port: every record is
              delivered exactly once, in produce order per partition
+      interop-CODEC  (CODEC = none, gzip, snappy, lz4, zstd) interop both ways:
+             (a) cl_produce with compression.type=CODEC: kcat and kafka-python
+             each read back all 300 records byte for byte at the reported
+             partition/offset; (b) kcat -z CODEC and (c) kafka-python
+             compression_type=CODEC produce keyed records with headers (and
+             null keys/values for kafka-python), and cl_consume reads exactly
+             those bytes at the same partition/offset. Every stored batch of
+             (a), (b) and (c) is checked to carry codec CODEC in its
+             attributes (kcat and kafka-python may silently send uncompressed)
+      restart5  the same with 20000 records, linger.ms=0, small gzip batches:
+             several batches per partition in flight when stratad dies
       consume  libstrata's consumer (tests/integration/libstrata/cl_consume.c,
              found next to CL_PRODUCE): (a) kcat produces 1000 keyed records
              with headers, -z none and -z gzip, and cl_consume reads exactly
@@ -135,7 +146,7 @@ def check_batches(b, topic, idempotent, codec):
           "producer id + contiguous sequences" if idempotent else "no producer id"))
 
 
-def restart_body(stratad, driver, tmp):
+def restart_body(stratad, driver, tmp, pipelined=False):
     b = it.Broker(stratad, tmp)
     topic = "cl-restart"
     n = 600
@@ -143,6 +154,13 @@ def restart_body(stratad, driver, tmp):
     cmd = [driver, "-b", b.addr, "-t", topic, "-n", str(n), "-s", "5000",
            "-X", "compression.type=gzip", "-X", "linger.ms=2", "-X", "retry.backoff.ms=50",
            "-X", "reconnect.backoff.ms=50"]
+    if pipelined:
+        # small batches, no linger: up to 5 batches per partition in flight when
+        # the broker dies; the retries must resend them in order, once
+        n = 20000
+        cmd = [driver, "-b", b.addr, "-t", topic, "-n", str(n), "-s", "60",
+               "-X", "compression.type=gzip", "-X", "linger.ms=0", "-X", "batch.size=1500",
+               "-X", "retry.backoff.ms=50", "-X", "reconnect.backoff.ms=50"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(1.0)
     b.kill()
@@ -362,6 +380,148 @@ def consume_body(stratad, driver, tmp):
     return 0
 
 
+CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+def stored_codecs(b, topic):
+    """{codec bits} over every stored batch of topic, and the batch count."""
+    c = it.Conn(b.port)
+    codecs, nb = set(), 0
+    for part in range(PARTS):
+        for _, bb in it.read_all_batches(c, topic, part):
+            codecs.add(it.batch_header(bb)["attributes"] & 7)
+            nb += 1
+    c.close()
+    return codecs, nb
+
+
+def expect_codec(b, topic, codec, who, xerial=None):
+    """Every stored batch of topic has codec; xerial True/False: every snappy
+    payload is / is not in snappy-java's xerial framing."""
+    codecs, nb = stored_codecs(b, topic)
+    if codecs != {CODECS[codec]}:
+        it.fail("%s: stored batches carry codecs %r, want only %d (%s)" %
+                (who, sorted(codecs), CODECS[codec], codec))
+    it.ok("%s: all %d stored batches carry codec %d (%s)" % (who, nb, CODECS[codec], codec))
+    if codec == "snappy" and xerial is not None:
+        c = it.Conn(b.port)
+        framed = [bb[61:69] == b"\x82SNAPPY\x00" for part in range(PARTS)
+                  for _, bb in it.read_all_batches(c, topic, part)]
+        c.close()
+        if set(framed) != {xerial}:
+            it.fail("%s: xerial framing %r, want all %r" % (who, framed, xerial))
+        it.ok("%s: snappy payloads %s" % (who, "in xerial framing" if xerial else "raw blocks"))
+
+
+def check_consumed(consumer, b, topic, want, who):
+    """cl_consume reads exactly want {(part, off): (key, value, [(hk, hv)])}."""
+    recs, errs, _, pos = run_consume(consumer, b, topic, ["-o", "beginning", "-n",
+                                                          str(len(want)), "-T", "5000"])
+    if errs:
+        it.fail("%s: partition errors: %r" % (who, errs))
+    it.expect("%s: records libstrata consumed" % who, len(recs), len(want))
+    seen = set()
+    for part, off, ts, k, v, hs in recs:
+        w = want.get((part, off))
+        if w is None or (part, off) in seen:
+            it.fail("%s: unexpected or duplicate record %d/%d" % (who, part, off))
+        seen.add((part, off))
+        if (k, v, hs) != w:
+            it.fail("%s: record %d/%d: libstrata read %r, want %r" % (who, part, off,
+                                                                      (k, v, hs), w))
+    for part in range(PARTS):
+        offs = [o for p, o, *_ in recs if p == part]
+        if offs != sorted(offs):
+            it.fail("%s: partition %d out of order" % (who, part))
+    it.ok("%s: libstrata consumed all %d records byte for byte (keys, values, headers, "
+          "nulls), in offset order" % (who, len(want)))
+
+
+def interop_body(stratad, driver, tmp, codec):
+    try:
+        from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+        import kafka.codec as kcodec
+    except ImportError:
+        it.skip("python3 module kafka (Debian python3-kafka) is not installed")
+    have = {"none": True, "gzip": kcodec.has_gzip(), "snappy": kcodec.has_snappy(),
+            "lz4": kcodec.has_lz4(), "zstd": kcodec.has_zstd()}
+    if not have[codec]:
+        it.skip("kafka-python has no %s codec library (Debian python3-%s)" % (codec, codec))
+    consumer = os.path.join(os.path.dirname(driver), "cl_consume")
+    b = it.Broker(stratad, tmp)
+    addr = "127.0.0.1:%d" % b.port
+
+    # (a) libstrata produces; kcat and kafka-python read back.
+    topic = "ls-" + codec
+    it.create_topic(b, topic, PARTS)
+    cmd = [driver, "-b", b.addr, "-t", topic, "-n", str(N), "-X", "compression.type=" + codec,
+           "-X", "batch.size=3000", "-X", "linger.ms=5"]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    if r.returncode != 0:
+        b.dump()
+        it.fail("cl_produce exited %d: %s" % (r.returncode, r.stderr.decode(errors="replace")))
+    reports = parse_reports(r.stdout, N)
+    expect_codec(b, topic, codec, "libstrata", xerial=False)
+    check_kcat(b, topic, reports, N)
+    cons = KafkaConsumer(bootstrap_servers=addr, enable_auto_commit=False, group_id=None,
+                         consumer_timeout_ms=5000)
+    cons.assign([TopicPartition(topic, p) for p in range(PARTS)])
+    cons.seek_to_beginning()
+    got = {}
+    for m in cons:
+        got[(m.partition, m.offset)] = (m.key, m.value, m.headers)
+        if len(got) == N:
+            break
+    cons.close()
+    it.expect("records kafka-python read", len(got), N)
+    for i in range(N):
+        key, value, headers = expected(i)
+        if got.get(reports[i]) != (key, value, headers):
+            it.fail("record %d at %r: kafka-python read %r, want %r" %
+                    (i, reports[i], got.get(reports[i]), (key, value, headers)))
+    it.ok("kafka-python read back all %d libstrata %s records byte for byte" % (N, codec))
+
+    # (b) kcat produces; libstrata reads.
+    topic = "kc-" + codec
+    it.create_topic(b, topic, PARTS)
+    n = 1000
+    lines = b"".join(b"key-%d\tvalue-%d-%s\n" % (i, i, b"y" * (i % 97)) for i in range(n))
+    it.kcat(b, ["-P", "-t", topic, "-K", "\t", "-z", codec, "-H", "h1=one", "-H", "h2=",
+                "-H", "trace=abc-%s" % codec], stdin=lines)
+    expect_codec(b, topic, codec, "kcat -z " + codec)
+    want = {}
+    for po, (k, v, h) in kcat_read(b, topic).items():
+        hs = [(hk, hv) for hk, hv in (x.split(b"=", 1) for x in h.split(b","))]
+        want[po] = (k, v, hs)
+    it.expect("records kcat reads back", len(want), n)
+    check_consumed(consumer, b, topic, want, "kcat -z " + codec)
+
+    # (c) kafka-python produces; libstrata reads.
+    topic = "kp-" + codec
+    it.create_topic(b, topic, PARTS)
+    prod = KafkaProducer(bootstrap_servers=addr, acks="all", compression_type=None
+                         if codec == "none" else codec, linger_ms=5, batch_size=4000,
+                         request_timeout_ms=20000)
+    futs = []
+    for i in range(n):
+        key = None if i % 11 == 0 else b"kp-%d" % i
+        value = None if i % 13 == 0 and key else b"kafka-python %d %s" % (i, b"q" * (i % 61))
+        hs = [("a", b"%d" % i), ("empty", b"")] if i % 3 else []
+        futs.append(((key, value, [(hk.encode(), hv) for hk, hv in hs]),
+                     prod.send(topic, key=key, value=value, partition=i % PARTS, headers=hs)))
+    prod.flush(30)
+    want = {}
+    for rec, f in futs:
+        md = f.get(timeout=30)
+        want[(md.partition, md.offset)] = rec
+    prod.close(10)
+    it.expect("records kafka-python acknowledged", len(want), n)
+    expect_codec(b, topic, codec, "kafka-python " + codec, xerial=True)
+    check_consumed(consumer, b, topic, want, "kafka-python " + codec)
+    b.stop_ok()
+    return 0
+
+
 def main():
     if len(sys.argv) < 4:
         print(__doc__)
@@ -369,10 +529,14 @@ def main():
     stratad, driver, mode = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]), sys.argv[3]
     if shutil.which("kcat") is None:
         it.skip("kcat not installed")
-    if mode == "restart":
-        return it.run("strata-libstrata-", lambda tmp: restart_body(stratad, driver, tmp))
+    if mode in ("restart", "restart5"):
+        return it.run("strata-libstrata-",
+                      lambda tmp: restart_body(stratad, driver, tmp, mode == "restart5"))
     if mode == "consume":
         return it.run("strata-libstrata-", lambda tmp: consume_body(stratad, driver, tmp))
+    if mode.startswith("interop-") and mode[8:] in CODECS:
+        return it.run("strata-libstrata-",
+                      lambda tmp: interop_body(stratad, driver, tmp, mode[8:]))
     xs = {"none": ["linger.ms=20"],
           "gzip": ["compression.type=gzip", "batch.size=4000", "linger.ms=5"],
           "acks1": ["acks=1", "compression.codec=gzip", "linger.ms=0"]}[mode]

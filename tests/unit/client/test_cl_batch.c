@@ -1,6 +1,6 @@
 /*
- * Unit tests for client/cl_batch.c: a producer batch encoded with and
- * without gzip keeps its header fields, gets a valid CRC-32C over the
+ * Unit tests for client/cl_batch.c: a producer batch encoded with every
+ * codec (none, gzip, snappy, lz4, zstd) keeps its header fields, gets a valid CRC-32C over the
  * compressed bytes, and decodes back to the same records (keys, values,
  * headers, nulls, timestamps, offsets); malformed batches are errors.
  */
@@ -87,10 +87,19 @@ static void roundtrip(int codec)
     ck_assert_int_eq(sc_load_be16(out.data + 21) & 7, codec);
     ck_assert_uint_eq(sc_crc32c(0, out.data + 21, out.len - 21), sc_load_be32(out.data + 17));
     ck_assert_int_eq(memcmp(out.data + 23, rb.buf.data + 23, 61 - 23), 0); /* same header fields */
-    if (codec == CL_CODEC_GZIP) {
+    if (codec != CL_CODEC_NONE)
         ck_assert_uint_lt(out.len, rb.buf.len);
+    if (codec == CL_CODEC_GZIP) {
         ck_assert_int_eq(out.data[61], 0x1f); /* gzip magic, RFC 1952 */
         ck_assert_int_eq(out.data[62], 0x8b);
+    } else if (codec == CL_CODEC_LZ4) {
+        ck_assert_int_eq(sc_load_be32(out.data + 61), 0x04224d18); /* LZ4 frame magic (LE) */
+    } else if (codec == CL_CODEC_ZSTD) {
+        ck_assert_int_eq(sc_load_be32(out.data + 61), 0x28b52ffd); /* zstd frame magic (LE) */
+    } else if (codec == CL_CODEC_SNAPPY) {
+        /* a raw block: its preamble is the uncompressed length */
+        ck_assert_uint_lt(rb.buf.len - 61, 1u << 14); /* a 2-byte uvarint */
+        ck_assert_int_eq((out.data[61] & 0x7f) | out.data[62] << 7, (int)(rb.buf.len - 61));
     } else {
         ck_assert_int_eq(memcmp(out.data + 12, rb.buf.data + 12, out.len - 12), 0);
     }
@@ -106,6 +115,15 @@ START_TEST(test_cl_batch_none_roundtrips) { roundtrip(CL_CODEC_NONE); }
 END_TEST
 
 START_TEST(test_cl_batch_gzip_roundtrips_with_crc_over_compressed) { roundtrip(CL_CODEC_GZIP); }
+END_TEST
+
+START_TEST(test_cl_batch_snappy_roundtrips) { roundtrip(CL_CODEC_SNAPPY); }
+END_TEST
+
+START_TEST(test_cl_batch_lz4_roundtrips) { roundtrip(CL_CODEC_LZ4); }
+END_TEST
+
+START_TEST(test_cl_batch_zstd_roundtrips) { roundtrip(CL_CODEC_ZSTD); }
 END_TEST
 
 START_TEST(test_cl_batch_gzip_inflates_to_the_uncompressed_records)
@@ -169,13 +187,18 @@ START_TEST(test_cl_batch_decode_rejects_malformed)
     sc_store_be32(out.data + 57, N + 1);
     ck_assert_int_eq(cl_batch_decode(out.data, out.len, 0, count_rec, &n, NULL),
                      SC_ERR_CORRUPT_MESSAGE);
-    /* unsupported codec */
+    /* the gzip bytes labelled zstd: corrupt; codec 5 does not exist */
     sc_store_be32(out.data + 57, N);
-    sc_store_be16(out.data + 21, 4);
+    sc_store_be16(out.data + 21, CL_CODEC_ZSTD);
+    ck_assert_int_eq(cl_batch_decode(out.data, out.len, 0, count_rec, &n, NULL),
+                     SC_ERR_CORRUPT_MESSAGE);
+    sc_store_be16(out.data + 21, 5);
     ck_assert_int_eq(cl_batch_decode(out.data, out.len, 0, count_rec, &n, NULL),
                      SC_ERR_UNSUPPORTED_COMPRESSION_TYPE);
-    ck_assert_int_eq(cl_batch_encode(&rb, CL_CODEC_ZSTD, -1, &out),
-                     SC_ERR_UNSUPPORTED_COMPRESSION_TYPE);
+    ck_assert_int_eq(cl_batch_encode(&rb, 5, -1, &out), SC_ERR_UNSUPPORTED_COMPRESSION_TYPE);
+    for (int c = CL_CODEC_NONE; c <= CL_CODEC_ZSTD; c++)
+        ck_assert(cl_codec_supported(c));
+    ck_assert(!cl_codec_supported(5));
     sc_buf_fini(&out);
     sc_recbatch_fini(&rb);
 }
@@ -212,6 +235,9 @@ static Suite *suite(void)
     TCase *tc = tcase_create("batch");
     tcase_add_test(tc, test_cl_batch_none_roundtrips);
     tcase_add_test(tc, test_cl_batch_gzip_roundtrips_with_crc_over_compressed);
+    tcase_add_test(tc, test_cl_batch_snappy_roundtrips);
+    tcase_add_test(tc, test_cl_batch_lz4_roundtrips);
+    tcase_add_test(tc, test_cl_batch_zstd_roundtrips);
     tcase_add_test(tc, test_cl_batch_gzip_inflates_to_the_uncompressed_records);
     tcase_add_test(tc, test_cl_batch_decode_rejects_malformed);
     tcase_add_test(tc, test_cl_batch_decode_log_append_time_uses_max_timestamp);

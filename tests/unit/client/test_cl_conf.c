@@ -29,6 +29,10 @@ START_TEST(test_cl_conf_defaults_are_librdkafka_names)
     ck_assert_str_eq(get(c, "enable.idempotence"), "true");
     ck_assert_str_eq(get(c, "queue.buffering.max.kbytes"), "1048576");
     ck_assert_str_eq(get(c, "partitioner"), "murmur2_random");
+    ck_assert_str_eq(get(c, "sticky.partitioning.linger.ms"), "10");
+    ck_assert_str_eq(get(c, "max.in.flight.requests.per.connection"), "5");
+    ck_assert_str_eq(get(c, "max.in.flight"), "5");
+    ck_assert_str_eq(get(c, "message.timeout.ms"), "300000");
     ck_assert_str_eq(get(c, "auto.offset.reset"), "latest");
     ck_assert_str_eq(get(c, "bootstrap.servers"), "");
     for (int i = 0; i < cl_conf_key_count(); i++) {
@@ -132,9 +136,23 @@ START_TEST(test_cl_producer_new_checks_the_combination)
     ck_assert_int_eq(strata_producer_new(c, NULL, NULL, &p, err, sizeof err), STRATA_ERR_BAD_CONFIG);
     ck_assert_ptr_nonnull(strstr(err, "bootstrap.servers"));
     ck_assert_int_eq(strata_conf_set(c, "bootstrap.servers", "127.0.0.1:1", NULL, 0), 0);
-    ck_assert_int_eq(strata_conf_set(c, "compression.type", "zstd", NULL, 0), 0);
+    /* every codec is accepted */
+    static const char *const codecs[] = {"none", "gzip", "snappy", "lz4", "zstd"};
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(strata_conf_set(c, "compression.codec", codecs[i], NULL, 0), 0);
+        ck_assert_int_eq(strata_producer_new(c, NULL, NULL, &p, err, sizeof err), 0);
+        strata_producer_free(p);
+        p = NULL;
+    }
+    /* idempotence allows at most 5 in flight (librdkafka, Java) */
+    ck_assert_int_eq(strata_conf_set(c, "max.in.flight.requests.per.connection", "6", NULL, 0), 0);
     ck_assert_int_eq(strata_producer_new(c, NULL, NULL, &p, err, sizeof err), STRATA_ERR_BAD_CONFIG);
-    ck_assert_ptr_nonnull(strstr(err, "compression.type"));
+    ck_assert_ptr_nonnull(strstr(err, "max.in.flight.requests.per.connection"));
+    ck_assert_int_eq(strata_conf_set(c, "enable.idempotence", "false", NULL, 0), 0);
+    ck_assert_int_eq(strata_producer_new(c, NULL, NULL, &p, err, sizeof err), 0);
+    strata_producer_free(p);
+    p = NULL;
+    ck_assert_int_eq(strata_conf_set(c, "max.in.flight", "5", NULL, 0), 0);
     ck_assert_int_eq(strata_conf_set(c, "compression.type", "gzip", NULL, 0), 0);
     ck_assert_int_eq(strata_conf_set(c, "acks", "1", NULL, 0), 0);
     ck_assert_int_eq(strata_conf_set(c, "enable.idempotence", "true", NULL, 0), 0);
