@@ -721,7 +721,8 @@ static int admin_learn(strata_admin_t *a, int32_t node_id, const char *host, siz
 typedef struct {
     const char *const *names;
     size_t count;
-    int all; /* Metadata: every topic (null array) */
+    int all;            /* Metadata: every topic (null array) */
+    int32_t timeout_ms; /* DeleteTopics */
 } names_ctx_t;
 
 static int enc_metadata(sc_kw_t *w, int16_t ver, const void *ctx)
@@ -778,7 +779,7 @@ static int enc_delete_topics(sc_kw_t *w, int16_t ver, const void *ctx)
     sc_kw_array_len(w, (int32_t)c->count);
     for (size_t i = 0; i < c->count; i++)
         sc_kw_cstr(w, 0, c->names[i]);
-    sc_kw_i32(w, 30000);
+    sc_kw_i32(w, c->timeout_ms);
     return 0;
 }
 
@@ -1009,7 +1010,7 @@ void strata_admin_free(strata_admin_t *a)
 static int fetch_metadata(strata_admin_t *a, const char *const *names, size_t count,
                           int64_t deadline, strata_metadata_t **out)
 {
-    names_ctx_t ctx = {names, count, names == NULL};
+    names_ctx_t ctx = {names, count, names == NULL, 0};
     aop_t *op = aop_new(ANY_NODE, SC_KAFKA_API_METADATA, 1, 6, 1, enc_metadata, &ctx);
     sc_rd_t r;
     int rc;
@@ -1141,7 +1142,8 @@ strata_err_t strata_admin_delete_topics(strata_admin_t *a, const char *const *na
         results[i] = STRATA_ERR_UNKNOWN_SERVER;
     if ((rc = controller_node(a, deadline, &node)))
         return rc;
-    names_ctx_t ctx = {names, count, 0};
+    int64_t left = deadline - sc_mono_ms();
+    names_ctx_t ctx = {names, count, 0, (int32_t)(left > 0 ? left : 1)};
     aop_t *op = aop_new(node, SC_KAFKA_API_DELETE_TOPICS, 0, 3, 0, enc_delete_topics, &ctx);
     if (!op)
         return SC_ERR_NO_MEMORY;

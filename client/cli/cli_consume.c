@@ -280,6 +280,17 @@ int cmd_consume(int argc, char **argv)
         }
         if (!m) {
             fflush(stdout);
+            /* -e: a partition whose position reached its end is done too
+             * (covers an offset reset that skipped records) */
+            for (size_t k = 0; o.exit_at_end && k < ntps; k++) {
+                int64_t pos;
+                if (tps[k].offset < ends[k].offset &&
+                    !strata_consumer_position(c, topic, tps[k].partition, &pos) &&
+                    pos >= ends[k].offset) {
+                    tps[k].offset = pos;
+                    left--;
+                }
+            }
             continue;
         }
         if (m->err) {

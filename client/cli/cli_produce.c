@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,7 +29,8 @@ static const char produce_usage[] =
     "  plus the global options (strata --help)\n"
     "\n"
     "A progress line (records, MB, rate, and the ETA when the input size is known)\n"
-    "is shown on stderr while it runs when stderr is a terminal.\n";
+    "is shown on stderr while it runs when stderr is a terminal. Ctrl-C stops\n"
+    "reading and waits for the records already read to be acknowledged.\n";
 
 typedef struct {
     const char *sep;
@@ -43,6 +45,9 @@ typedef struct {
     uint64_t acked, failed;
     strata_err_t first_err;
 } pstate_t;
+
+static volatile sig_atomic_t stop;
+static void on_sig(int s) { stop = 1; }
 
 static int popt(int c, const char *arg, void *ctx)
 {
@@ -191,18 +196,22 @@ int cmd_produce(int argc, char **argv)
     if ((err = strata_producer_new(cli.conf, on_delivery, &st, &p, errstr, sizeof errstr)))
         return cli_fail_msg(err, errstr, "producer");
 
+    /* Ctrl-C / SIGTERM: stop reading, deliver what was read, then exit */
+    struct sigaction sa = {.sa_handler = on_sig}; /* no SA_RESTART: a blocked read returns */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     char *line = NULL;
     size_t lcap = 0, seplen = o.sep ? strlen(o.sep) : 0;
     uint64_t sent = 0, bytes = 0;
     double start = now_s(), last_shown = start;
-    for (int f = 0; f < (nfiles ? nfiles : 1) && rc == CLI_OK; f++) {
+    for (int f = 0; f < (nfiles ? nfiles : 1) && rc == CLI_OK && !stop; f++) {
         FILE *in = stdin;
         if (nfiles && strcmp(files[f], "-") && !(in = fopen(files[f], "r"))) {
             rc = cli_fail(-errno, "open %s", files[f]);
             break;
         }
         ssize_t len;
-        while ((len = getline(&line, &lcap, in)) >= 0) {
+        while (!stop && (len = getline(&line, &lcap, in)) >= 0) {
             bytes += (uint64_t)len;
             if (len && line[len - 1] == '\n')
                 line[--len] = 0;
@@ -238,6 +247,8 @@ int cmd_produce(int argc, char **argv)
                 }
             }
         }
+        if (ferror(in) && !stop)
+            rc = cli_fail(-errno, "read %s", nfiles ? files[f] : "stdin");
         if (in != stdin)
             fclose(in);
     }

@@ -14,6 +14,9 @@ MODE  topics  cluster info (table + JSON); topic create/list/describe/alter-conf
               template and in JSON; kcat-produced records read back by strata
               consume identically to kcat -C; --from offset / @timestamp (ms and
               ISO 8601) / end, -n, -p
+      api     (test_cli.py STRATAD STRATA api CL_ADMIN_DRIVE) libstrata's admin API as an
+              application uses it: tests/integration/libstrata/cl_admin_drive.c runs every
+              strata_admin_* call against the broker, then the CLI reads back its results
       groups  a kafka-python consumer group: group list/describe (members, client
               id, host, assignment, committed offset, log end, lag) while active and
               after it left; reset-offsets refused (UNKNOWN_MEMBER_ID) while members
@@ -25,6 +28,7 @@ import datetime
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -288,8 +292,24 @@ def mode_data(b):
     out, _ = cli(b, "consume", "ts", "--from", "@" + iso, "-e", "-f", "%v\\n")
     expect("--from @ISO-8601 (%s) reads wave B only" % iso, out.decode().split(),
            ["b%d" % i for i in range(10)])
+    plus2 = datetime.datetime.fromtimestamp(first_b / 1000, datetime.timezone(
+        datetime.timedelta(hours=2))).strftime("%Y-%m-%dT%H:%M:%S.") + "%03d+02:00" % (first_b % 1000)
+    out, _ = cli(b, "consume", "ts", "--from", "@" + plus2, "-e", "-f", "%v\\n")
+    expect("--from @%s (zone offset) reads wave B only" % plus2, out.decode().split(),
+           ["b%d" % i for i in range(10)])
     out, _ = cli(b, "consume", "ts", "--from", "@%d" % (last_a + 10 ** 9), "-e")
     expect("--from @future -e reads nothing", out, b"")
+
+    # JSON escaping: quotes, backslashes, control bytes, UTF-8 kept, other bytes as U+00XX
+    cli(b, "topic", "create", "esc", "-p", "1")
+    raw = b'q"uote\\back\ttab\x01ctl\x7f \xc3\xa9 \xe2\x9c\x93 bad\xff\xc3 end'
+    cli(b, "produce", "esc", "-k", "|", stdin=b"k\x02ey|" + raw + b"\n")
+    rec = json.loads(cli(b, "consume", "esc", "-e", "--format", "json")[0])
+    expect("JSON value escaped and parsed back", rec["value"],
+           'q"uote\\back\ttab\x01ctl\x7f \u00e9 \u2713 bad\u00ff\u00c3 end')
+    expect("JSON key with a control byte", rec["key"], "k\x02ey")
+    out, _ = cli(b, "consume", "esc", "-e", "-f", "%v")
+    expect("template writes the raw bytes", out, raw)
 
     # files, gzip, --rate, --acks, --progress
     tmp = os.path.join(b.tmp, "in.txt")
@@ -305,6 +325,27 @@ def mode_data(b):
     got = it.kcat(b, ["-C", "-t", "f", "-e", "-q", "-f", "%s\n"]).decode().split()
     expect("files + stdin via gzip, read by kcat", sorted(got),
            sorted(["f%d" % i for i in range(5000)] + ["stdin-line"]))
+    # Ctrl-C while reading a pipe: what was read is delivered, exit 0
+    pr = subprocess.Popen([STRATA, "-b", b.addr, "produce", "f", "-p", "0"], stdin=subprocess.PIPE,
+                          stderr=subprocess.PIPE)
+    pr.stdin.write(b"".join(b"int%d\n" % i for i in range(5)))
+    pr.stdin.flush()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        got = cli(b, "consume", "f", "-p", "0", "-e", "-f", "%v\\n")[0].decode().split()
+        if "int4" in got:
+            break
+        time.sleep(0.1)
+    pr.send_signal(signal.SIGINT)
+    try:
+        prc = pr.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pr.kill()
+        fail("strata produce did not stop on SIGINT")
+    expect("SIGINT: exit 0, the 5 lines delivered",
+           (prc, [x for x in got if x.startswith("int")]), (0, ["int%d" % i for i in range(5)]))
+    pr.stdin.close()
+    pr.stderr.close()
     cli(b, "produce", "f", "--rate", "500", "--acks", "1", "-p", "1",
         stdin=b"".join(b"r%d\n" % i for i in range(20)))
     out, _ = cli(b, "consume", "f", "-p", "1", "-e", "-f", "%v\\n")
@@ -429,6 +470,22 @@ def mode_groups(b):
     cli_err(b, 1, "GROUP_ID_NOT_FOUND", "group", "describe", "no-such-group")
 
 
+# ---- api ---------------------------------------------------------------------------
+
+def mode_api(b):
+    if len(sys.argv) < 5:
+        fail("mode api needs the cl_admin_drive path")
+    r = subprocess.run([sys.argv[4], b.addr], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=120)
+    sys.stdout.write(r.stdout.decode(errors="replace"))
+    expect("cl_admin_drive exit code", r.returncode, 0)
+    # what the driver did, seen through the CLI
+    expect("topics left", [t["name"] for t in cli_json(b, "topic", "list")], ["api-a"])
+    expect("api-a retention.ms", configs(describe_topic(b, "api-a"))["retention.ms"],
+           ("7200000", "DYNAMIC_TOPIC_CONFIG"))
+    expect("api-g offsets", committed(group_desc(b, "api-g")), {("api-a", 0): 4, ("api-a", 2): 9})
+
+
 def main():
     global STRATA
     if len(sys.argv) < 4:
@@ -437,7 +494,7 @@ def main():
     exe = it.stratad_arg(__doc__)
     STRATA = os.path.abspath(sys.argv[2])
     mode = sys.argv[3]
-    modes = {"topics": mode_topics, "data": mode_data, "groups": mode_groups}
+    modes = {"topics": mode_topics, "data": mode_data, "groups": mode_groups, "api": mode_api}
     if mode not in modes:
         fail("unknown mode %s" % mode)
     if mode == "data" and not shutil.which("kcat"):
