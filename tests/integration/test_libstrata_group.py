@@ -37,6 +37,12 @@ MODE  split      a libstrata member (enable.auto.commit) and a kafka-python
                  it is unknown (the group state is gone), rejoins, resumes from
                  its auto-commits and reads on: nothing lost, the only re-read
                  records are those after the last commit
+      rediscover a proxy in front of stratad answers the first JoinGroup with
+                 NOT_COORDINATOR, the 3rd Heartbeat with COORDINATOR_NOT_AVAILABLE
+                 and the first OffsetCommit with NOT_COORDINATOR: each time the
+                 member looks the coordinator up again (FindCoordinator count),
+                 the join and the commit are retried and succeed, the heartbeat
+                 error costs no rebalance (one ASSIGN)
       static     group.instance.id: close commits but sends no LeaveGroup, so the
                  coordinator still lists the static member (Kafka's behaviour)
       grow       the topic grows from 2 to 4 partitions (CreatePartitions); the
@@ -46,6 +52,7 @@ MODE  split      a libstrata member (enable.auto.commit) and a kafka-python
 Exit 77 when kafka-python (split) or kcat (kcat) is missing.
 """
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -504,6 +511,159 @@ def mode_coordinator(b, exe, tmp):
     d.finish()
 
 
+class FaultProxy:
+    """TCP proxy to stratad: Metadata and FindCoordinator answers point at the
+    proxy, so every connection goes through it; inject[(api_key, n)] = error
+    answers the n-th request of that API with error instead of forwarding it
+    (responses stay in request order per connection)."""
+
+    def __init__(self, b):
+        self.b, self.inject, self.seen = b, {}, {}
+        self.lock = threading.Lock()
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.port = self.ls.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def count(self, key):
+        with self.lock:
+            return self.seen.get(key, 0)
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        up = socket.create_connection(("127.0.0.1", self.b.port))
+        slots, cv = [], threading.Condition()
+
+        def flush():  # cv held
+            while slots and slots[0]["resp"] is not None:
+                c.sendall(it.frame(slots.pop(0)["resp"]))
+
+        def from_broker():
+            try:
+                while True:
+                    resp = it.read_response(up)
+                    corr = struct.unpack_from(">i", resp)[0]
+                    with cv:
+                        slot = next(x for x in slots if x["corr"] == corr and x["resp"] is None)
+                        slot["resp"] = self._rewrite(slot["key"], slot["ver"], resp)
+                        flush()
+            except (OSError, EOFError, StopIteration):
+                c.close()
+
+        threading.Thread(target=from_broker, daemon=True).start()
+        try:
+            while True:
+                req = it.read_response(c)  # same framing both ways
+                key, ver, corr, cl = struct.unpack_from(">hhih", req)
+                body = req[10 + max(cl, 0):]
+                with self.lock:
+                    n = self.seen[key] = self.seen.get(key, 0) + 1
+                    err = self.inject.get((key, n))
+                slot = {"corr": corr, "key": key, "ver": ver, "resp": None}
+                with cv:
+                    slots.append(slot)
+                    if err is None:
+                        up.sendall(it.frame(req))
+                    else:
+                        slot["resp"] = struct.pack(">i", corr) + self._error(key, ver, body, err)
+                        flush()
+        except (OSError, EOFError):
+            up.close()
+
+    def _rewrite(self, key, ver, resp):
+        r = it.Rd(resp[4:])
+        if key == 10:  # FindCoordinator
+            head = r.take(4) if ver >= 1 else b""
+            err = r.i16()
+            msg = r.string() if ver >= 1 else None
+            node = r.i32()
+            r.string(), r.i32()
+            out = head + struct.pack(">h", err)
+            if ver >= 1:
+                out += struct.pack(">h", -1) if msg is None else it.kstr(msg)
+            return resp[:4] + out + struct.pack(">i", node) + it.kstr("127.0.0.1") + \
+                struct.pack(">i", self.port)
+        if key == 3:  # Metadata: brokers -> the proxy
+            head = r.take(4) if ver >= 3 else b""
+            n = r.i32()
+            out = head + struct.pack(">i", n)
+            for _ in range(n):
+                node = r.i32()
+                r.string(), r.i32()
+                rack = r.string() if ver >= 1 else None
+                out += struct.pack(">i", node) + it.kstr("127.0.0.1") + struct.pack(">i", self.port)
+                if ver >= 1:
+                    out += struct.pack(">h", -1) if rack is None else it.kstr(rack)
+            return resp[:4] + out + r.b[r.p:]
+        return resp
+
+    def _error(self, key, ver, body, err):
+        thr = struct.pack(">i", 0)
+        if key == 11:  # JoinGroup
+            return (thr if ver >= 2 else b"") + struct.pack(">hi", err, -1) + it.kstr("") + \
+                it.kstr("") + it.kstr("") + struct.pack(">i", 0)
+        if key == 12:  # Heartbeat
+            return (thr if ver >= 1 else b"") + struct.pack(">h", err)
+        if key == 8:  # OffsetCommit: the error for every partition asked
+            r = it.Rd(body)
+            r.string(), r.i32(), r.string()
+            if ver >= 7:
+                r.string()
+            if ver <= 4:
+                r.i64()
+            out = struct.pack(">i", r.i32())
+            for t in range(struct.unpack(">i", out)[0]):
+                name, np = r.string(), r.i32()
+                out += it.kstr(name) + struct.pack(">i", np)
+                for _ in range(np):
+                    part = r.i32()
+                    r.i64()
+                    if ver >= 6:
+                        r.i32()
+                    r.string()
+                    out += struct.pack(">ih", part, err)
+            return (thr if ver >= 3 else b"") + out
+        raise AssertionError("no error layout for api %d" % key)
+
+
+def mode_rediscover(b, exe, tmp):
+    create_topic(b, "grd", 2)
+    tg.produce_n(b, "grd", 2, 20)
+    px = FaultProxy(b)
+    px.inject = {(11, 1): 16, (12, 3): 15, (8, 1): 16}
+
+    class Via:  # the driver bootstraps through the proxy
+        addr = "127.0.0.1:%d" % px.port
+    d = Driver(exe, Via, tmp, "grd", "grd", {"enable.auto.commit": "false"})
+    wait_for("joined after NOT_COORDINATOR on the first JoinGroup, read 20",
+             lambda: d.assigned() == {0, 1} and len(d.records()) >= 20)
+    if px.count(10) < 2:
+        fail("FindCoordinator sent %d time(s), want a second lookup after NOT_COORDINATOR"
+             % px.count(10))
+    wait_for("the 3rd Heartbeat got COORDINATOR_NOT_AVAILABLE and a new lookup followed",
+             lambda: px.count(12) >= 4 and px.count(10) >= 3)
+    expect("the heartbeat error cost no rebalance", d.count("ASSIGN"), 1)
+    d.send("pause")
+    time.sleep(0.3)
+    expect("commit retried after NOT_COORDINATOR", d.call("commit", "COMMIT"), "COMMIT 0")
+    if px.count(8) < 2 or px.count(10) < 4:
+        fail("OffsetCommit sent %d time(s), FindCoordinator %d: want a retry after a new lookup"
+             % (px.count(8), px.count(10)))
+    expect("the retried commit landed", committed(b, "grd", "grd", 2), {0: 10, 1: 10})
+    ok("FindCoordinator %d, JoinGroup %d, Heartbeat %d, OffsetCommit %d through the proxy"
+       % (px.count(10), px.count(11), px.count(12), px.count(8)))
+    d.call("close", "CLOSED 0")
+    d.finish()
+
+
 def create_partitions(b, topic, count):
     c = Conn(b.port)
     body = (struct.pack(">i", 1) + it.kstr(topic) + struct.pack(">ii", count, -1) +
@@ -534,7 +694,7 @@ def mode_grow(b, exe, tmp):
 
 
 MODES = {"split": mode_split, "follower": mode_follower, "restart": mode_restart, "autocommit": mode_autocommit,
-         "fenced": mode_fenced, "coordinator": mode_coordinator, "static": mode_static, "grow": mode_grow, "kcat": mode_kcat}
+         "fenced": mode_fenced, "coordinator": mode_coordinator, "rediscover": mode_rediscover, "static": mode_static, "grow": mode_grow, "kcat": mode_kcat}
 
 
 def main():

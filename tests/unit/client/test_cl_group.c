@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- fixtures -------------------------------------------------------------------------- */
@@ -157,6 +158,30 @@ START_TEST(test_cl_group_assignment_v0)
 }
 END_TEST
 
+/* Random bytes and random mutations of the fixtures: decoded or rejected,
+ * never a crash or a leak (the suite runs under ASan in CI). */
+START_TEST(test_cl_group_decode_garbage)
+{
+    uint8_t buf[64];
+    uint32_t x = 12345;
+
+    for (int i = 0; i < 20000; i++) {
+        size_t n = (size_t)(i % 64);
+        const uint8_t *src = i % 3 == 0 ? SUB_V1 : i % 3 == 1 ? ASG_V0 : NULL;
+        for (size_t j = 0; j < n; j++) {
+            x = x * 1103515245u + 12345u;
+            buf[j] = src && j < 40 && (x >> 24) % 8 ? src[j] : (uint8_t)(x >> 16);
+        }
+        cl_cp_sub_t s;
+        cl_cp_assign_t a;
+        if (cl_cp_sub_decode(buf, n, &s) == 0)
+            cl_cp_sub_free(&s);
+        if (cl_cp_assign_decode(buf, n, &a) == 0)
+            cl_cp_assign_free(&a);
+    }
+}
+END_TEST
+
 /* ---- assignors ---------------------------------------------------------------------------- */
 
 /* "t0p0 t0p1 t1p0": member i's assignment as text. */
@@ -268,6 +293,163 @@ START_TEST(test_cl_group_assignor_names)
     ck_assert_int_eq(cl_assign("range", m, 1, t, 1, out), 0);
     ck_assert_uint_eq(out[0].n, 0);
     cl_asg_out_free(out, 1);
+}
+END_TEST
+
+/* generated once with /usr/bin/python3 and kafka-python 2.0.2's
+ * RangePartitionAssignor / RoundRobinPartitionAssignor (random.Random(20261126)):
+ * topics "name:partitions,...", members "id:topic+topic;...", then the expected
+ * assignment per strategy "id=t0p0 t0p1|id=..." (partitions sorted). */
+static const struct {
+    const char *topics, *members, *range, *roundrobin;
+} KP_CASES[] = {
+    {"t0:8,t1:1,t2:2,t3:5", "m-7328:t0+t1+t2;m-7e26:t1+t3;m-bc9d:t0+t1+t3",
+     "m-7328=t0p0 t0p1 t0p2 t0p3 t1p0 t2p0 t2p1|m-7e26=t3p0 t3p1 t3p2|m-bc9d=t0p4 t0p5 t0p6 t0p7 "
+     "t3p3 t3p4",
+     "m-7328=t0p0 t0p2 t0p4 t0p6 t1p0 t2p0 t2p1|m-7e26=t3p0 t3p2 t3p4|m-bc9d=t0p1 t0p3 t0p5 t0p7 "
+     "t3p1 t3p3"},
+    {"t0:2,t1:6", "m-cbdc:t0+t1;m-12a8:t0+t1;m-5aa7:t0+t1;m-4408:t0;m-af00:t0+t1",
+     "m-cbdc=t1p5|m-12a8=t0p0 t1p0 t1p1|m-5aa7=t1p2 t1p3|m-4408=t0p1|m-af00=t1p4",
+     "m-cbdc=t1p2|m-12a8=t0p0 t1p3|m-5aa7=t1p0 t1p4|m-4408=t0p1|m-af00=t1p1 t1p5"},
+    {"t0:7,t1:2,t2:7,t3:9", "m-fd10:t0+t2",
+     "m-fd10=t0p0 t0p1 t0p2 t0p3 t0p4 t0p5 t0p6 t2p0 t2p1 t2p2 t2p3 t2p4 t2p5 t2p6",
+     "m-fd10=t0p0 t0p1 t0p2 t0p3 t0p4 t0p5 t0p6 t2p0 t2p1 t2p2 t2p3 t2p4 t2p5 t2p6"},
+    {"t0:9,t1:9", "m-d70f:t0+t1",
+     "m-d70f=t0p0 t0p1 t0p2 t0p3 t0p4 t0p5 t0p6 t0p7 t0p8 t1p0 t1p1 t1p2 t1p3 t1p4 t1p5 t1p6 t1p7 "
+     "t1p8",
+     "m-d70f=t0p0 t0p1 t0p2 t0p3 t0p4 t0p5 t0p6 t0p7 t0p8 t1p0 t1p1 t1p2 t1p3 t1p4 t1p5 t1p6 t1p7 "
+     "t1p8"},
+    {"t0:7,t1:6,t2:7,t3:2", "m-9647:t1+t2+t3;m-5549:t0+t2;m-6ddf:t0+t1+t2+t3",
+     "m-9647=t1p3 t1p4 t1p5 t2p5 t2p6 t3p1|m-5549=t0p0 t0p1 t0p2 t0p3 t2p0 t2p1 t2p2|m-6ddf=t0p4 "
+     "t0p5 t0p6 t1p0 t1p1 t1p2 t2p3 t2p4 t3p0",
+     "m-9647=t1p1 t1p3 t1p5 t2p2 t2p5 t3p1|m-5549=t0p0 t0p2 t0p4 t0p6 t2p0 t2p3 t2p6|m-6ddf=t0p1 "
+     "t0p3 t0p5 t1p0 t1p2 t1p4 t2p1 t2p4 t3p0"},
+    {"t0:6,t1:7,t2:9,t3:7", "m-341b:t3;m-151c:t0+t1+t3;m-e6fc:t0+t3",
+     "m-341b=t3p3 t3p4|m-151c=t0p0 t0p1 t0p2 t1p0 t1p1 t1p2 t1p3 t1p4 t1p5 t1p6 t3p0 t3p1 "
+     "t3p2|m-e6fc=t0p3 t0p4 t0p5 t3p5 t3p6",
+     "m-341b=t3p0 t3p3 t3p6|m-151c=t0p0 t0p2 t0p4 t1p0 t1p1 t1p2 t1p3 t1p4 t1p5 t1p6 t3p2 "
+     "t3p5|m-e6fc=t0p1 t0p3 t0p5 t3p1 t3p4"},
+    {"t0:5,t1:1", "m-13a7:t0+t1", "m-13a7=t0p0 t0p1 t0p2 t0p3 t0p4 t1p0",
+     "m-13a7=t0p0 t0p1 t0p2 t0p3 t0p4 t1p0"},
+    {"t0:5,t1:3", "m-645b:t0;m-fc4b:t0+t1;m-8957:t0;m-b487:t0+t1;m-b057:t0+t1",
+     "m-645b=t0p0|m-fc4b=t0p4 t1p2|m-8957=t0p1|m-b487=t0p3 t1p1|m-b057=t0p2 t1p0",
+     "m-645b=t0p0|m-fc4b=t0p4 t1p2|m-8957=t0p1|m-b487=t0p3 t1p1|m-b057=t0p2 t1p0"},
+    {"t0:6", "m-f1a4:t0;m-a5c1:t0;m-609a:t0;m-99e1:t0",
+     "m-f1a4=t0p5|m-a5c1=t0p4|m-609a=t0p0 t0p1|m-99e1=t0p2 t0p3",
+     "m-f1a4=t0p3|m-a5c1=t0p2|m-609a=t0p0 t0p4|m-99e1=t0p1 t0p5"},
+    {"t0:9,t1:9", "m-2674:t1;m-5e7d:t0+t1;m-4152:t0+t1;m-8f80:t1",
+     "m-2674=t1p0 t1p1 t1p2|m-5e7d=t0p5 t0p6 t0p7 t0p8 t1p5 t1p6|m-4152=t0p0 t0p1 t0p2 t0p3 t0p4 "
+     "t1p3 t1p4|m-8f80=t1p7 t1p8",
+     "m-2674=t1p2 t1p6|m-5e7d=t0p1 t0p3 t0p5 t0p7 t1p0 t1p4 t1p8|m-4152=t0p0 t0p2 t0p4 t0p6 t0p8 "
+     "t1p3 t1p7|m-8f80=t1p1 t1p5"},
+    {"t0:4,t1:5", "m-528e:t1;m-e0fb:t0+t1;m-7a5d:t0+t1",
+     "m-528e=t1p0 t1p1|m-e0fb=t0p2 t0p3 t1p4|m-7a5d=t0p0 t0p1 t1p2 t1p3",
+     "m-528e=t1p0 t1p3|m-e0fb=t0p1 t0p3 t1p2|m-7a5d=t0p0 t0p2 t1p1 t1p4"},
+    {"t0:6", "m-edef:t0;m-cb58:t0;m-29bf:t0", "m-edef=t0p4 t0p5|m-cb58=t0p2 t0p3|m-29bf=t0p0 t0p1",
+     "m-edef=t0p2 t0p5|m-cb58=t0p1 t0p4|m-29bf=t0p0 t0p3"},
+    {"t0:8", "m-3b0c:t0;m-980d:t0", "m-3b0c=t0p0 t0p1 t0p2 t0p3|m-980d=t0p4 t0p5 t0p6 t0p7",
+     "m-3b0c=t0p0 t0p2 t0p4 t0p6|m-980d=t0p1 t0p3 t0p5 t0p7"},
+    {"t0:3,t1:3,t2:2,t3:2", "m-e9c7:t0+t2;m-fe0e:t2", "m-e9c7=t0p0 t0p1 t0p2 t2p0|m-fe0e=t2p1",
+     "m-e9c7=t0p0 t0p1 t0p2 t2p1|m-fe0e=t2p0"},
+    {"t0:3,t1:7,t2:8,t3:9", "m-e076:t0+t2+t3;m-6079:t2+t3;m-e59f:t0;m-435c:t2",
+     "m-e076=t0p0 t0p1 t2p6 t2p7 t3p5 t3p6 t3p7 t3p8|m-6079=t2p3 t2p4 t2p5 t3p0 t3p1 t3p2 t3p3 "
+     "t3p4|m-e59f=t0p2|m-435c=t2p0 t2p1 t2p2",
+     "m-e076=t0p0 t0p2 t2p2 t2p5 t3p0 t3p2 t3p4 t3p6 t3p8|m-6079=t2p1 t2p4 t2p7 t3p1 t3p3 t3p5 "
+     "t3p7|m-e59f=t0p1|m-435c=t2p0 t2p3 t2p6"},
+    {"t0:8", "m-5828:t0;m-d879:t0;m-6417:t0",
+     "m-5828=t0p0 t0p1 t0p2|m-d879=t0p6 t0p7|m-6417=t0p3 t0p4 t0p5",
+     "m-5828=t0p0 t0p3 t0p6|m-d879=t0p2 t0p5|m-6417=t0p1 t0p4 t0p7"},
+    {"t0:7,t1:2,t2:6", "m-3504:t1+t2", "m-3504=t1p0 t1p1 t2p0 t2p1 t2p2 t2p3 t2p4 t2p5",
+     "m-3504=t1p0 t1p1 t2p0 t2p1 t2p2 t2p3 t2p4 t2p5"},
+    {"t0:6,t1:2,t2:7,t3:1", "m-1b39:t1+t3;m-f5a9:t0+t2",
+     "m-1b39=t1p0 t1p1 t3p0|m-f5a9=t0p0 t0p1 t0p2 t0p3 t0p4 t0p5 t2p0 t2p1 t2p2 t2p3 t2p4 t2p5 "
+     "t2p6",
+     "m-1b39=t1p0 t1p1 t3p0|m-f5a9=t0p0 t0p1 t0p2 t0p3 t0p4 t0p5 t2p0 t2p1 t2p2 t2p3 t2p4 t2p5 "
+     "t2p6"},
+    {"t0:2", "m-f3de:t0", "m-f3de=t0p0 t0p1", "m-f3de=t0p0 t0p1"},
+    {"t0:9,t1:6,t2:6", "m-5000:t1+t2;m-dfae:t2;m-e194:t0+t1+t2;m-3acf:t0+t1+t2",
+     "m-5000=t1p2 t1p3 t2p2 t2p3|m-dfae=t2p4|m-e194=t0p5 t0p6 t0p7 t0p8 t1p4 t1p5 t2p5|m-3acf=t0p0 "
+     "t0p1 t0p2 t0p3 t0p4 t1p0 t1p1 t2p0 t2p1",
+     "m-5000=t1p0 t1p3 t2p0 t2p4|m-dfae=t2p1 t2p5|m-e194=t0p1 t0p3 t0p5 t0p7 t1p1 t1p4 "
+     "t2p2|m-3acf=t0p0 t0p2 t0p4 t0p6 t0p8 t1p2 t1p5 t2p3"},
+    {"t0:3", "m-a9de:t0;m-f1a0:t0;m-e5a0:t0", "m-a9de=t0p0|m-f1a0=t0p2|m-e5a0=t0p1",
+     "m-a9de=t0p0|m-f1a0=t0p2|m-e5a0=t0p1"},
+    {"t0:9", "m-fbc5:t0", "m-fbc5=t0p0 t0p1 t0p2 t0p3 t0p4 t0p5 t0p6 t0p7 t0p8",
+     "m-fbc5=t0p0 t0p1 t0p2 t0p3 t0p4 t0p5 t0p6 t0p7 t0p8"},
+    {"t0:4,t1:1", "m-fe0d:t1;m-fcc5:t0+t1;m-6dba:t0",
+     "m-fe0d=|m-fcc5=t0p2 t0p3 t1p0|m-6dba=t0p0 t0p1",
+     "m-fe0d=t1p0|m-fcc5=t0p1 t0p3|m-6dba=t0p0 t0p2"},
+    {"t0:8,t1:2,t2:5", "m-22b9:t0+t2;m-4402:t0+t1;m-de25:t0+t1+t2",
+     "m-22b9=t0p0 t0p1 t0p2 t2p0 t2p1 t2p2|m-4402=t0p3 t0p4 t0p5 t1p0|m-de25=t0p6 t0p7 t1p1 t2p3 "
+     "t2p4",
+     "m-22b9=t0p0 t0p3 t0p6 t2p1 t2p3|m-4402=t0p1 t0p4 t0p7 t1p1|m-de25=t0p2 t0p5 t1p0 t2p0 t2p2 "
+     "t2p4"},
+};
+
+/* Splits s at sep into at most max pieces (s is modified). */
+static size_t split(char *s, char sep, char **out, size_t max)
+{
+    size_t n = 0;
+    while (s && n < max) {
+        char *e = strchr(s, sep);
+        out[n++] = s;
+        if (e)
+            *e++ = 0;
+        s = e;
+    }
+    return n;
+}
+
+/* The assignors agree with kafka-python's (which follow Java's for dynamic
+ * members) on 24 random groups: 1-5 members with random subscriptions over
+ * 1-4 topics of 1-9 partitions. */
+START_TEST(test_cl_group_assignors_match_kafka_python)
+{
+    for (size_t k = 0; k < sizeof KP_CASES / sizeof KP_CASES[0]; k++) {
+        char tbuf[256], mbuf[512], *tparts[8], *mparts[8], *subs[8][8];
+        cl_asg_topic_t topics[8];
+        cl_asg_member_t members[8];
+        size_t nt, nm;
+
+        snprintf(tbuf, sizeof tbuf, "%s", KP_CASES[k].topics);
+        snprintf(mbuf, sizeof mbuf, "%s", KP_CASES[k].members);
+        nt = split(tbuf, ',', tparts, 8);
+        for (size_t i = 0; i < nt; i++) {
+            char *c = strchr(tparts[i], ':');
+            *c = 0;
+            topics[i].name = tparts[i];
+            topics[i].nparts = atoi(c + 1);
+        }
+        nm = split(mbuf, ';', mparts, 8);
+        for (size_t i = 0; i < nm; i++) {
+            char *c = strchr(mparts[i], ':');
+            *c = 0;
+            members[i].member_id = mparts[i];
+            members[i].instance_id = NULL;
+            members[i].ntopics = split(c + 1, '+', subs[i], 8);
+            members[i].topics = (const char *const *)subs[i];
+        }
+        for (int st = 0; st < 2; st++) {
+            const char *name = st ? "roundrobin" : "range";
+            char wbuf[1024], *want[8], got[512];
+            cl_asg_out_t out[8];
+
+            snprintf(wbuf, sizeof wbuf, "%s", st ? KP_CASES[k].roundrobin : KP_CASES[k].range);
+            ck_assert_uint_eq(split(wbuf, '|', want, 8), nm);
+            memset(out, 0, sizeof out);
+            ck_assert_int_eq(cl_assign(name, members, nm, topics, nt, out), 0);
+            for (size_t i = 0; i < nm; i++) {
+                char *eq = strchr(want[i], '=');
+                *eq = 0;
+                ck_assert_str_eq(want[i], members[i].member_id);
+                fmt(&out[i], topics, got, sizeof got);
+                ck_assert_msg(!strcmp(got, eq + 1),
+                              "case %zu %s member %s: got \"%s\", want \"%s\"", k, name,
+                              members[i].member_id, got, eq + 1);
+            }
+            cl_asg_out_free(out, nm);
+        }
+    }
 }
 END_TEST
 
@@ -387,6 +569,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_cl_group_range_uneven);
     tcase_add_test(tc, test_cl_group_member_order);
     tcase_add_test(tc, test_cl_group_assignor_names);
+    tcase_add_test(tc, test_cl_group_assignors_match_kafka_python);
+    tcase_add_test(tc, test_cl_group_decode_garbage);
     tcase_add_test(tc, test_cl_group_api_contract);
     suite_add_tcase(s, tc);
     return s;
