@@ -1701,6 +1701,14 @@ static void on_offset_fetch(cl_client_t *cl, cl_broker_t *b, int err, sc_rd_t *r
     cl_group_t *g = q->g;
     int16_t ver = q->ver;
     int32_t nt, np;
+    struct ofres {
+        char *topic;
+        int32_t part;
+        int64_t off;
+        int16_t ec;
+    } *res = NULL;
+    size_t nres = 0, cap = 0;
+    int part_err = 0;
 
     sc_free(q);
     (void)b;
@@ -1714,16 +1722,14 @@ static void on_offset_fetch(cl_client_t *cl, cl_broker_t *b, int err, sc_rd_t *r
         err = SC_ERR_BAD_FORMAT;
         goto fail;
     }
+    /* read everything first: a top-level error (v2+) voids the partitions */
     for (int32_t i = 0; i < nt; i++) {
         sc_kstr_t name;
-        char tn[256];
         sc_kr_string(r, 0, &name);
-        if (sc_kr_array_len(r, 0, 16, &np) || name.len < 0 || name.len >= (int32_t)sizeof tn) {
+        if (sc_kr_array_len(r, 0, 16, &np) || name.len <= 0) {
             err = SC_ERR_BAD_FORMAT;
             goto fail;
         }
-        memcpy(tn, name.p, (size_t)name.len);
-        tn[name.len] = 0;
         for (int32_t j = 0; j < np; j++) {
             sc_kstr_t md;
             int32_t part = sc_kr_i32(r);
@@ -1736,36 +1742,69 @@ static void on_offset_fetch(cl_client_t *cl, cl_broker_t *b, int err, sc_rd_t *r
                 err = SC_ERR_BAD_FORMAT;
                 goto fail;
             }
-            if (ec && coord_err(ec))
-                coord_lost(g, ec);
-            SC_DEBUG(LOGSYS, "group %s: %s [%d]: committed offset %lld%s%s", g->group_id, tn, part,
-                     (long long)off, ec ? ": " : "", ec ? sc_err_str(ec) : "");
-            cl_consumer_tp_committed(g->c, tn, part, off < 0 ? -1 : off, ec);
+            if (nres == cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                struct ofres *nr = sc_realloc(res, nc * sizeof *nr);
+                if (!nr) {
+                    err = SC_ERR_NO_MEMORY;
+                    goto fail;
+                }
+                res = nr;
+                cap = nc;
+            }
+            if (!(res[nres].topic = kstr_dup(&name))) {
+                err = SC_ERR_NO_MEMORY;
+                goto fail;
+            }
+            res[nres].part = part;
+            res[nres].off = off;
+            res[nres].ec = ec;
+            nres++;
         }
     }
     if (ver >= 2) {
         int16_t ec = sc_kr_i16(r);
-        if (!r->err && ec) {
+        if (r->err)
+            err = SC_ERR_BAD_FORMAT;
+        else if (ec)
             err = ec;
+        if (err)
+            goto fail;
+    }
+    for (size_t i = 0; i < nres; i++) {
+        int16_t ec = res[i].ec;
+        if (ec) {
+            part_err = ec;
             if (coord_err(ec))
                 coord_lost(g, ec);
-            goto fail;
         }
+        SC_DEBUG(LOGSYS, "group %s: %s [%d]: committed offset %lld%s%s", g->group_id, res[i].topic,
+                 res[i].part, (long long)res[i].off, ec ? ": " : "", ec ? sc_err_str(ec) : "");
+        cl_consumer_tp_committed(g->c, res[i].topic, res[i].part, res[i].off < 0 ? -1 : res[i].off,
+                                 ec);
     }
 fail:
-    /* whatever is still waiting goes back to waiting, retried later */
+    for (size_t i = 0; i < nres; i++)
+        sc_free(res[i].topic);
+    sc_free(res);
+    /* whatever is still waiting goes back to waiting, retried after a backoff */
     for (size_t i = 0, n = cl_consumer_tp_count(g->c); i < n; i++) {
         cl_tp_view_t v;
         cl_consumer_tp_view(g->c, i, &v);
-        if (v.committed_wait)
+        if (v.committed_wait) {
             cl_consumer_tp_committed(g->c, v.topic, v.part, -1, err ? err : SC_ERR_UNKNOWN_SERVER);
+            if (!part_err)
+                part_err = SC_ERR_UNKNOWN_SERVER; /* left out of the answer */
+        }
     }
-    if (err) {
+    if (err || part_err) {
         g->of_retry_ms = sc_mono_ms() + g->cl->conf->retry_backoff_ms;
-        SC_DEBUG(LOGSYS, "group %s: OffsetFetch: %s", g->group_id, sc_err_str(err));
-        if (coord_err(err))
+        SC_DEBUG(LOGSYS, "group %s: OffsetFetch: %s", g->group_id,
+                 sc_err_str(err ? err : part_err));
+        if (coord_err(err)) {
             coord_lost(g, err);
-        g->coord_retry_ms = sc_mono_ms() + g->cl->conf->retry_backoff_ms;
+            g->coord_retry_ms = sc_mono_ms() + g->cl->conf->retry_backoff_ms;
+        }
     }
 }
 
