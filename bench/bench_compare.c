@@ -230,23 +230,26 @@ static void usage(FILE *f)
                "  --stratad PATH      default: next to strata-bench\n"
                "  --nats-server PATH  default: nats-server on PATH, else /usr/sbin/nats-server\n"
                "  --dir DIR           server data (default ./bench-data/compare; removed after)\n"
+               "  --latency-linger-ms N  Kafka producers' linger.ms in the latency runs (default 0;\n"
+               "                      the produce runs keep 5)\n"
                "  --no-rdkafka        skip librdkafka\n"
                "  --json              one JSON object on stdout (the table goes to stderr)\n");
 }
 
 int bench_compare_main(int argc, char **argv)
 {
-    int runs = 3, msg = 1024, max_pending = 4096, json = 0, no_rdkafka = 0;
+    int runs = 3, msg = 1024, max_pending = 4096, json = 0, no_rdkafka = 0, lat_linger = 0;
     double duration = 5, rate = 5000;
     char stratad[PATH_MAX], nats[PATH_MAX] = "", dir[PATH_MAX] = "bench-data/compare";
     self_dir(stratad, sizeof stratad - 16);
     strcat(stratad, "/stratad");
-    enum { O_RUNS = 256, O_DUR, O_RATE, O_PEND, O_SD, O_NATS, O_DIR, O_NORK, O_JSON };
+    enum { O_RUNS = 256, O_DUR, O_RATE, O_PEND, O_SD, O_NATS, O_DIR, O_NORK, O_JSON, O_LL };
     static const struct option lo[] = {
         {"runs", 1, 0, O_RUNS},         {"duration", 1, 0, O_DUR},   {"rate", 1, 0, O_RATE},
         {"message-size", 1, 0, 's'},    {"max-pending", 1, 0, O_PEND}, {"stratad", 1, 0, O_SD},
         {"nats-server", 1, 0, O_NATS},  {"dir", 1, 0, O_DIR},        {"no-rdkafka", 0, 0, O_NORK},
-        {"json", 0, 0, O_JSON},         {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
+        {"json", 0, 0, O_JSON},         {"latency-linger-ms", 1, 0, O_LL},
+        {"help", 0, 0, 'h'},            {0, 0, 0, 0}};
     int o;
     optind = 1;
     while ((o = getopt_long(argc, argv, "s:h", lo, NULL)) != -1) {
@@ -261,6 +264,7 @@ int bench_compare_main(int argc, char **argv)
         case O_DIR: snprintf(dir, sizeof dir, "%s", optarg); break;
         case O_NORK: no_rdkafka = 1; break;
         case O_JSON: json = 1; break;
+        case O_LL: lat_linger = atoi(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -405,6 +409,7 @@ int bench_compare_main(int argc, char **argv)
             c.duration_s = duration;
             c.rate = rate;
             c.warmup_s = duration >= 5 ? 1 : duration / 5;
+            c.linger_ms = lat_linger;
             c.quiet = 1;
             c.max_pending = max_pending;
             c.durability = s->durability;
@@ -494,8 +499,9 @@ int bench_compare_main(int argc, char **argv)
         fprintf(f, "{\"machine\":{\"cores\":%ld,\"load_before\":%.2f,\"load_after\":%.2f},",
                 sysconf(_SC_NPROCESSORS_ONLN), load0, load1);
         fprintf(f, "\"config\":{\"runs\":%d,\"duration_s\":%.3f,\"rate\":%.0f,\"message_size\":%d,"
-                   "\"acks\":\"all\",\"partitions\":1,\"producers\":1,\"max_pending\":%d},",
-                runs, duration, rate, msg, max_pending);
+                   "\"acks\":\"all\",\"partitions\":1,\"producers\":1,\"max_pending\":%d,"
+                   "\"produce_linger_ms\":5,\"latency_linger_ms\":%d},",
+                runs, duration, rate, msg, max_pending, lat_linger);
         fprintf(f, "\"servers\":{\"stratad\":\"%s\",\"nats_server\":\"%s\"},\"systems\":[", sver,
                 have_nats ? nver : "");
         for (int i = 0; i < nsys; i++) {
