@@ -44,7 +44,9 @@ MODE  split      a libstrata member (enable.auto.commit) and a kafka-python
                  the join and the commit are retried and succeed, the heartbeat
                  error costs no rebalance (one ASSIGN)
       static     group.instance.id: close commits but sends no LeaveGroup, so the
-                 coordinator still lists the static member (Kafka's behaviour)
+                 coordinator still lists the static member (Kafka's behaviour); a
+                 restart with the same instance id takes its place (still one
+                 member) and resumes from its commits
       grow       the topic grows from 2 to 4 partitions (CreatePartitions); the
                  leader sees the new count in its metadata and rejoins, the
                  member then owns all 4 and reads every record exactly once
@@ -410,6 +412,23 @@ def mode_static(b, exe, tmp):
     c.close()
     expect("no LeaveGroup: the static member is still listed until its session times out",
            (state, [m[5] for m in members]), ("Stable", ["inst-1"]))
+    # a restart with the same group.instance.id takes the member's place and
+    # resumes from its commits (stratad: without a rebalance, KIP-345)
+    tg.produce_n(b, "gst", 2, 4, start=10)
+    d2 = Driver(exe, b, tmp, "gst", "gst", {"enable.auto.commit": "true",
+                                            "group.instance.id": "inst-1",
+                                            "session.timeout.ms": 30000}, name="d2")
+    wait_for("the restarted static member owns both partitions again and reads the 4 new",
+             lambda: d2.assigned() == {0, 1} and len(d2.records()) >= 4)
+    time.sleep(0.5)
+    expect("only the records after the commit", values(d2.records()), want(10, 4))
+    c = Conn(b.port)
+    err, state, _, _, members = tg.describe(c, 4, ["gst"])["gst"]
+    c.close()
+    expect("one member, the same instance", (state, [m[5] for m in members]),
+           ("Stable", ["inst-1"]))
+    d2.call("close", "CLOSED 0")
+    d2.finish()
 
 
 class Kcat:
