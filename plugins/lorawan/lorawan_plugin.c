@@ -28,6 +28,7 @@
 #include "strata/plugin.h"
 
 #include "lorawan_gwmp.h"
+#include "lorawan_json.h"
 #include "lorawan_phy.h"
 #include "lorawan_up.h"
 
@@ -909,8 +910,11 @@ static size_t lw_describe(void *p, char *buf, size_t len)
     for (size_t i = 0; i < in->ndev; i++) {
         const pl_lorawan_device_t *d = pl_lorawan_up_device(in->up, i);
         uint32_t f;
-        sput(&s, "%s{\"id\":\"%s\",\"dev_addr\":\"%08" PRIx32 "\"", i ? "," : "", d->id,
-             d->dev_addr);
+        char idq[2 * sizeof d->id + 8];
+        size_t ql = 0;
+        if (pl_lorawan_json_put_str(idq, sizeof idq, &ql, d->id, strlen(d->id)))
+            set_str(idq, sizeof idq, "\"?\"");
+        sput(&s, "%s{\"id\":%s,\"dev_addr\":\"%08" PRIx32 "\"", i ? "," : "", idq, d->dev_addr);
         if (pl_lorawan_up_get_last(in->up, i, &f))
             sput(&s, ",\"fcnt\":%" PRIu32, f);
         if (in->dev_last_ms[i])
