@@ -29,6 +29,10 @@ MODE  split      a libstrata member (enable.auto.commit) and a kafka-python
                  both support), gets 2 of 4 from kafka-python's assignment, reads;
                  libstrata closes (auto-commit + LeaveGroup) and kafka-python
                  reads on from its commits: every record exactly once
+      manual     auto commit off, the revoke callback commits with commit_async
+                 (a sync commit there returns STRATA_ERR_DEADLOCK): a kafka-python
+                 member joins and leaves, every record exactly once; then a
+                 member whose assign callback seeks to the beginning re-reads all
       kcat       the same as split with kcat -G (librdkafka 2.0.2) as the other
                  member: it joins the libstrata-led group, the two split 2/2, it
                  leaves on SIGTERM (commit + LeaveGroup), every record exactly once
@@ -75,8 +79,8 @@ BASE = {"session.timeout.ms": 3000, "heartbeat.interval.ms": 300, "max.poll.inte
 class Driver:
     """cl_group under test: commands on stdin, lines from stdout collected by a thread."""
 
-    def __init__(self, exe, b, tmp, group, topic, conf, name="d"):
-        args = [exe, "-b", b.addr, "-g", group, "-t", topic]
+    def __init__(self, exe, b, tmp, group, topic, conf, name="d", flags=()):
+        args = [exe, "-b", b.addr, "-g", group, "-t", topic] + list(flags)
         for k, v in dict(BASE, **conf).items():
             args += ["-X", "%s=%s" % (k, v)]
         self.name = name
@@ -294,6 +298,48 @@ def mode_follower(b, exe, tmp):
     k.close()
     if kp.error:
         fail("kafka-python thread: %r" % kp.error)
+
+
+def mode_manual(b, exe, tmp):
+    kafka = tg.kafka_python()
+    create_topic(b, "gman", 4)
+    tg.produce_n(b, "gman", 4, 40)
+    d = Driver(exe, b, tmp, "gm", "gman", {"enable.auto.commit": "false"}, flags=["-R"])
+    wait_for("libstrata alone owns all 4 and read the first 40",
+             lambda: d.assigned() == {0, 1, 2, 3} and len(d.records()) >= 40)
+    k = tg.consumer(kafka, b, "gm", enable_auto_commit=True, auto_commit_interval_ms=1000)
+    k.subscribe(["gman"])
+    kp = tg.Poller(k)
+    kp.start()
+    wait_for("split 2/2", lambda: len(d.assigned()) == 2 and len(kp.assigned) == 2 and
+             d.assigned() | kp.assigned == {0, 1, 2, 3})
+    i, line = d.wait("REVOKE 0 1 2 3")
+    expect("in the revoke callback commit_async is accepted, the sync commit is refused",
+           line.split(" (")[1], "commit_async 0, sync %d)" % -35)
+    d.wait("ACB 0 4", i)
+    ok("the revoke callback's commit_async committed 4 partitions")
+    tg.produce_n(b, "gman", 4, 40, start=40)
+    wait_for("the next 40 read between the two", lambda: len(d.records()) + len(kp.records) >= 80)
+    kp.stop()
+    k.close()
+    wait_for("libstrata owns all 4 again", lambda: d.assigned() == {0, 1, 2, 3})
+    tg.produce_n(b, "gman", 4, 40, start=80)
+    wait_for("the last 40 read", lambda: len(d.records()) + len(kp.records) >= 120)
+    time.sleep(1.0)
+    expect("every record exactly once with manual commits in the revoke callback",
+           values(d.records() + kp.records), want(0, 120))
+    d.call("close", "CLOSED 0")
+    d.finish()
+    # a seek in the assign callback overrides the committed offsets
+    d3 = Driver(exe, b, tmp, "gm", "gman", {"enable.auto.commit": "false"}, name="d3",
+                flags=["-S", "beginning"])
+    wait_for("a member seeking to the beginning in its assign callback re-reads all 120",
+             lambda: len(d3.records()) >= 120)
+    expect("from offset 0 of each partition",
+           sorted({p: o for p, o, _ in reversed(d3.records())}.items()),
+           [(0, 0), (1, 0), (2, 0), (3, 0)])
+    d3.call("close", "CLOSED 0")
+    d3.finish()
 
 
 def mode_restart(b, exe, tmp):
@@ -712,7 +758,7 @@ def mode_grow(b, exe, tmp):
     d.finish()
 
 
-MODES = {"split": mode_split, "follower": mode_follower, "restart": mode_restart, "autocommit": mode_autocommit,
+MODES = {"split": mode_split, "follower": mode_follower, "manual": mode_manual, "restart": mode_restart, "autocommit": mode_autocommit,
          "fenced": mode_fenced, "coordinator": mode_coordinator, "rediscover": mode_rediscover, "static": mode_static, "grow": mode_grow, "kcat": mode_kcat}
 
 

@@ -3,7 +3,12 @@
  * subscribes to one topic in a group and polls, driven by commands on stdin,
  * reporting on stdout (one line each, flushed).
  *
- *   cl_group -b HOST:PORT -g GROUP -t TOPIC [-X key=value]...
+ *   cl_group -b HOST:PORT -g GROUP -t TOPIC [-R] [-S OFFSET] [-X key=value]...
+ *
+ * -R: the revoke callback commits the positions with commit_async (the
+ *     manual-commit pattern the header documents); -S: the assign callback
+ *     seeks every partition to OFFSET ("beginning" or a number), overriding
+ *     the committed offset.
  *
  * Commands (stdin, one per line):
  *   pause | resume        stop / start calling strata_consumer_poll
@@ -29,17 +34,31 @@
 #include <string.h>
 #include <unistd.h>
 
+static int revoke_commit;
+static int64_t assign_seek = STRATA_OFFSET_INVALID;
+
+static void on_commit(strata_consumer_t *c, strata_err_t err,
+                      const strata_topic_partition_t *offsets, size_t count, void *arg);
+
 static void on_rebalance(strata_consumer_t *c, strata_rebalance_t ev,
                          const strata_topic_partition_t *tps, size_t n, void *arg)
 {
     char line[4096];
     size_t l;
 
-    (void)c, (void)arg;
+    (void)arg;
     l = (size_t)snprintf(line, sizeof line, "%s",
                          ev == STRATA_REBALANCE_ASSIGN ? "ASSIGN" : "REVOKE");
     for (size_t i = 0; i < n && l < sizeof line - 16; i++)
         l += (size_t)snprintf(line + l, sizeof line - l, " %d", tps[i].partition);
+    if (ev == STRATA_REBALANCE_REVOKE && revoke_commit) {
+        strata_err_t rc = strata_consumer_commit_async(c, NULL, 0, on_commit, NULL);
+        l += (size_t)snprintf(line + l, sizeof line - l, " (commit_async %d, sync %d)", rc,
+                              strata_consumer_commit(c, NULL, 0, 1000));
+    }
+    if (ev == STRATA_REBALANCE_ASSIGN && assign_seek != STRATA_OFFSET_INVALID)
+        for (size_t i = 0; i < n; i++)
+            strata_consumer_seek(c, tps[i].topic, tps[i].partition, assign_seek);
     printf("%s\n", line);
     fflush(stdout);
 }
@@ -54,7 +73,8 @@ static void on_commit(strata_consumer_t *c, strata_err_t err,
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: cl_group -b HOST:PORT -g GROUP -t TOPIC [-X key=value]...\n");
+    fprintf(stderr,
+            "usage: cl_group -b HOST:PORT -g GROUP -t TOPIC [-R] [-S OFFSET] [-X key=value]...\n");
     return 2;
 }
 
@@ -69,8 +89,14 @@ int main(int argc, char **argv)
 
     if (!conf)
         return 1;
-    while ((opt = getopt(argc, argv, "b:g:t:X:")) != -1) {
+    while ((opt = getopt(argc, argv, "b:g:t:RS:X:")) != -1) {
         switch (opt) {
+        case 'R':
+            revoke_commit = 1;
+            break;
+        case 'S':
+            assign_seek = strcmp(optarg, "beginning") ? atoll(optarg) : STRATA_OFFSET_BEGINNING;
+            break;
         case 'b':
             brokers = optarg;
             break;
