@@ -91,5 +91,6 @@ int cmd_produce(int argc, char **argv);
 int cmd_consume(int argc, char **argv);
 int cmd_group(int argc, char **argv);
 int cmd_cluster(int argc, char **argv);
+int cmd_plugin(int argc, char **argv); /* cli_plugin.c: plugin list|status */
 
 #endif

@@ -21,6 +21,7 @@ static const char usage[] =
     "  consume <topic>                                  read records\n"
     "  group list|describe|reset-offsets                consumer groups and their offsets\n"
     "  cluster info                                     brokers, controller, cluster id\n"
+    "  plugin list|status [instance...]                 broker plugin instances (-d DATA_DIR)\n"
     "\n"
     "Global options (accepted by every command):\n"
     "  -b, --bootstrap-server HOST:PORT[,...]  brokers to start from (default: $STRATA_BOOTSTRAP,\n"
@@ -174,6 +175,8 @@ int main(int argc, char **argv)
         rc = cmd_group(cargc, cargv);
     else if (!strcmp(cmd, "cluster"))
         rc = cmd_cluster(cargc, cargv);
+    else if (!strcmp(cmd, "plugin"))
+        rc = cmd_plugin(cargc, cargv);
     else if (!strcmp(cmd, "help")) {
         fputs(usage, stdout);
         rc = 0;

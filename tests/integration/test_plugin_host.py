@@ -110,6 +110,28 @@ def durability(exe, build):
         it.ok("%d records through the append path, source offsets 0..%d in headers" %
               (len(recs), offs[-1]))
 
+        # the strata CLI reads the same status file
+        cli = os.path.join(os.path.dirname(exe), "strata")
+        if os.access(cli, os.X_OK):
+            out = subprocess.run([cli, "plugin", "list", "-d", os.path.join(tmp, "data")],
+                                 capture_output=True, text=True, timeout=30)
+            row = [l.split() for l in out.stdout.splitlines() if l.startswith("a ")]
+            if out.returncode or not row or row[0][1:5] != ["testsrc", "1.0.0", "running", "up"]:
+                it.fail("strata plugin list: rc %d\n%s%s" % (out.returncode, out.stdout, out.stderr))
+            out = subprocess.run([cli, "--format", "json", "plugin", "status", "-d",
+                                  os.path.join(tmp, "data"), "a"], capture_output=True, text=True,
+                                 timeout=30)
+            st = json.loads(out.stdout)
+            it.expect("strata plugin status a: name", st[0]["name"], "a")
+            if "testsrc.sent" not in st[0]["metrics"]:
+                it.fail("strata plugin status: no plugin metrics: %r" % st[0]["metrics"])
+            out = subprocess.run([cli, "plugin", "status", "-d", os.path.join(tmp, "data"), "zz"],
+                                 capture_output=True, text=True, timeout=30)
+            it.expect("strata plugin status of an unknown instance: exit", out.returncode, 1)
+            it.ok("strata plugin list / status show the instance")
+        else:
+            print("note: %s not built; the CLI part is skipped" % cli)
+
         # SIGKILL mid-stream; the checkpoint says what was committed
         b.kill()
         with open(os.path.join(tmp, "data", ".plugins", "a", "offsets")) as f:
