@@ -229,7 +229,8 @@ static void usage(FILE *f)
                "  --max-pending N     NATS outstanding async publishes (default 4096)\n"
                "  --stratad PATH      default: next to strata-bench\n"
                "  --nats-server PATH  default: nats-server on PATH, else /usr/sbin/nats-server\n"
-               "  --dir DIR           server data (default ./bench-data/compare; removed after)\n"
+               "  --dir DIR           server data and logs (default ./bench-data/compare; removed\n"
+               "                      after a clean run, kept after a failure or Ctrl-C)\n"
                "  --latency-linger-ms N  Kafka producers' linger.ms in the latency runs (default 0;\n"
                "                      the produce runs keep 5)\n"
                "  --no-rdkafka        skip librdkafka\n"
@@ -553,6 +554,10 @@ int bench_compare_main(int argc, char **argv)
     for (int i = 0; i < nsys; i++)
         for (int r = 0; r < runs; r++)
             fails += !sys[i].ok[r];
-    bench_rm_rf(dir);
+    if (fails)
+        fprintf(stderr, "strata-bench compare: %d workload run(s) failed; servers' data and logs "
+                        "kept in %s\n", fails, dir);
+    else
+        bench_rm_rf(dir);
     return fails ? 1 : 0;
 }
