@@ -13,7 +13,8 @@
  * requests are handled without a response slot, so JoinGroup / SyncGroup /
  * OffsetCommit / DeleteGroups / OffsetDelete reach the state machine and the
  * offsets cache, and group state carries over between inputs until the
- * server is recreated (every 256 inputs). Member ids are
+ * server is recreated (every 256 inputs); topic "t" (2 partitions) exists
+ * from the start so that commits in the corpus are accepted. Member ids are
  * "<client id>-00000000-0000-4000-8XXX-XXXXXXXXXXXX" from a counter. */
 #include "bk_config.h"
 #include "bk_int.h"
@@ -58,7 +59,9 @@ static void init(void)
         bk_config_override(&cfg, "log.level=error", err, sizeof err))
         abort();
     sc_log_configure("error");
-    if (bk_server_new_offline(&cfg, &srv) || bk__group_start_offline(srv))
+    /* topic "t" (2 partitions): the hand-made group frames commit to it */
+    if (bk_server_new_offline(&cfg, &srv) || bk__group_start_offline(srv) ||
+        bk_topics_create_ex(srv->topics, "t", 1, 2, 1, NULL, 0))
         abort();
     if (!registered++)
         atexit(cleanup);
