@@ -27,6 +27,8 @@ static int check_log_level(const char *v, char *err, size_t errlen);
 static int check_cleanup_policy(const char *v, char *err, size_t errlen);
 static int check_timestamp_type(const char *v, char *err, size_t errlen);
 static int check_compression_type(const char *v, char *err, size_t errlen);
+static int check_cleanable_ratio(const char *v, char *err, size_t errlen);
+static int check_positive_double(const char *v, char *err, size_t errlen);
 
 /* The key table. Order = order in docs and in config/server.properties. */
 static const bk_cfg_key_t keys[] = {
@@ -87,6 +89,29 @@ static const bk_cfg_key_t keys[] = {
     {"log.cleanup.policy", BK_CFG_LIST, OFF(log_cleanup_policy), "delete", 0, 0, NULL,
      check_cleanup_policy,
      "Default `cleanup.policy` of topics: `delete`, `compact` or `delete,compact`."},
+    {"log.cleaner.enable", BK_CFG_BOOL, OFF(log_cleaner_enable), "true", 0, 0, NULL, NULL,
+     "Run the log cleaner, which compacts topics whose `cleanup.policy` contains `compact` "
+     "(docs/compaction.md)."},
+    {"log.cleaner.threads", BK_CFG_INT, OFF(log_cleaner_threads), "1", 1, 64, NULL, NULL,
+     "Cleaner threads; each cleans one partition at a time."},
+    {"log.cleaner.dedupe.buffer.size", BK_CFG_LONG, OFF(log_cleaner_dedupe_buffer_size),
+     "134217728", 1024, INT64_MAX, NULL, NULL,
+     "Memory for the cleaners' key -> offset maps, split between the threads (24 bytes per "
+     "key, filled to 90%); a dirty section with more keys is cleaned a prefix at a time."},
+    {"log.cleaner.io.max.bytes.per.second", BK_CFG_STRING,
+     OFF(log_cleaner_io_max_bytes_per_second), "1.7976931348623157E308", 0, 0, NULL,
+     check_positive_double,
+     "Bytes per second the cleaners may read plus write, all threads together (a token bucket "
+     "with a one-second burst); the default is unlimited."},
+    {"log.cleaner.backoff.ms", BK_CFG_LONG, OFF(log_cleaner_backoff_ms), "15000", 0, INT64_MAX,
+     NULL, NULL, "How often each shard looks for a partition to clean."},
+    {"log.cleaner.min.cleanable.ratio", BK_CFG_STRING, OFF(log_cleaner_min_cleanable_ratio),
+     "0.5", 0, 0, NULL, check_cleanable_ratio,
+     "Default `min.cleanable.dirty.ratio` of topics."},
+    {"log.cleaner.delete.retention.ms", BK_CFG_LONG, OFF(log_cleaner_delete_retention_ms),
+     "86400000", 0, INT64_MAX, NULL, NULL, "Default `delete.retention.ms` of topics."},
+    {"log.cleaner.min.compaction.lag.ms", BK_CFG_LONG, OFF(log_cleaner_min_compaction_lag_ms),
+     "0", 0, INT64_MAX, NULL, NULL, "Default `min.compaction.lag.ms` of topics."},
     {"log.message.timestamp.type", BK_CFG_STRING, OFF(log_message_timestamp_type), "CreateTime",
      0, 0, NULL, check_timestamp_type,
      "Default `message.timestamp.type` of topics: `CreateTime` or `LogAppendTime`."},
@@ -309,6 +334,23 @@ static int check_topic_synonym(const char *topic_key, const char *v, char *err, 
 static int check_cleanup_policy(const char *v, char *err, size_t errlen)
 {
     return check_topic_synonym("cleanup.policy", v, err, errlen);
+}
+
+static int check_cleanable_ratio(const char *v, char *err, size_t errlen)
+{
+    return check_topic_synonym("min.cleanable.dirty.ratio", v, err, errlen);
+}
+
+static int check_positive_double(const char *v, char *err, size_t errlen)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (end == v || *end || !(d > 0) || (errno == ERANGE && d < 1)) {
+        errf(err, errlen, "'%s' is not a positive number", v);
+        return SC_ERR_BAD_CONFIG;
+    }
+    return 0;
 }
 
 static int check_timestamp_type(const char *v, char *err, size_t errlen)

@@ -48,6 +48,14 @@ typedef struct {
     int64_t log_flush_interval_messages;     /* log.flush.interval.messages */
     int64_t log_flush_interval_ms;           /* log.flush.interval.ms */
     char *log_cleanup_policy;                /* log.cleanup.policy */
+    int log_cleaner_enable;                  /* log.cleaner.enable */
+    int32_t log_cleaner_threads;             /* log.cleaner.threads */
+    int64_t log_cleaner_dedupe_buffer_size;  /* log.cleaner.dedupe.buffer.size */
+    char *log_cleaner_io_max_bytes_per_second; /* log.cleaner.io.max.bytes.per.second (double) */
+    int64_t log_cleaner_backoff_ms;          /* log.cleaner.backoff.ms */
+    char *log_cleaner_min_cleanable_ratio;   /* log.cleaner.min.cleanable.ratio (double) */
+    int64_t log_cleaner_delete_retention_ms; /* log.cleaner.delete.retention.ms */
+    int64_t log_cleaner_min_compaction_lag_ms; /* log.cleaner.min.compaction.lag.ms */
     char *log_message_timestamp_type;        /* log.message.timestamp.type */
     char *compression_type;                  /* compression.type */
     int32_t min_insync_replicas;             /* min.insync.replicas */

@@ -225,6 +225,7 @@ struct bk_server {
     size_t out_max_bytes; /* BK_CONN_OUT_MAX_BYTES */
     int loop_live;        /* shard0.loop initialised and not yet closed */
     bk_coord_t *coord;    /* group coordinator (bk_group.c); shard 0 */
+    struct bk_cleaner *cleaner; /* log cleaner threads + swaps (bk_part.c); shard 0 */
     struct bk_plugins *plugins; /* plugin host + its sink (bk_plugin.c); shard 0 */
 };
 

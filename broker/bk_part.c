@@ -25,6 +25,21 @@
  * log.retention.check.interval.ms; flush.ms and segment.ms at the finest
  * flush.ms in use, at least every 10 ms).
  *
+ * Log compaction (bk_cleaner_*, docs/compaction.md): with log.cleaner.enable,
+ * a pool of log.cleaner.threads threads (st_cleaner_pool) runs the heavy part
+ * of each clean. Every log.cleaner.backoff.ms the shard's tick rolls its
+ * compacted logs by segment.ms (so a quiet topic still gets closed
+ * segments), then, while fewer jobs than threads are out, picks the
+ * partition with the highest dirty ratio at or above its
+ * min.cleanable.dirty.ratio, prepares a job (st_cleaner_prepare: dup'ed fds
+ * of the closed segments) and submits it. A finished job comes back through
+ * a uv_async to the shard, which swaps the cleaned segments in
+ * (st_cleaner_commit) on the log's own thread; a sync still in flight on a
+ * source segment defers the swap to the next tick. Fetches in progress keep
+ * their dup'ed fds of replaced segments. A deleted partition's job is
+ * discarded when it comes back; stop cancels running jobs and joins the
+ * threads before the logs close.
+ *
  * Ownership: a part and its log are touched only on part->shard's thread.
  * Today every partition is assigned to shard 0 (the only shard).
  */
@@ -36,7 +51,10 @@
 #include "sc_mem.h"
 #include "sc_time.h"
 
+#include "st_cleaner.h"
+
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,6 +181,7 @@ static void topic_config(const bk_server_t *s, const rp_meta_topic_t *t, st_log_
         }
         if (strcmp(keys[i].name, "cleanup.policy") == 0) {
             deletes = policy_deletes(v);
+            out->compact = strstr(v, "compact") != NULL;
             continue;
         }
         int rc = st_log_config_set(out, keys[i].name, v);
@@ -282,6 +301,10 @@ static int hook_created(void *arg, const char *topic, const uint8_t id[16], int3
     return part_create(arg, topic, partition);
 }
 
+static void cleaner_forget(bk_server_t *s, bk_part_t *p);
+static int cleaner_new(bk_server_t *s);
+static void cleaner_free(bk_server_t *s);
+
 static void hook_deleted(void *arg, const char *topic, const uint8_t id[16], int32_t partition)
 {
     bk_server_t *s = arg;
@@ -295,6 +318,7 @@ static void hook_deleted(void *arg, const char *topic, const uint8_t id[16], int
     if (rc && rc != SC_ERR_UNKNOWN_TOPIC_OR_PARTITION)
         SC_ERROR(SUB, "deleting the log of %s-%d: %s", topic, partition, sc_err_str(rc));
     if (p) {
+        cleaner_forget(s, p);
         part_unlink(s, p);
         sc_free(p->pids);
         sc_free(p);
@@ -378,6 +402,8 @@ int bk__storage_open(bk_server_t *s)
             o.orphans ? "; some directories are not in the registry (see warnings)" : "");
     bk_partition_hooks_t hooks = {.created = hook_created, .deleted = hook_deleted, .arg = s};
     bk_topics_set_hooks(s->topics, &hooks);
+    if ((rc = cleaner_new(s)) != 0)
+        SC_ERROR(SUB, "starting the log cleaner: %s", sc_err_str(rc));
 out:
     sc_free(dirs);
     sc_free(dirs_buf);
@@ -388,6 +414,7 @@ int bk__storage_close(bk_server_t *s)
 {
     if (s->topics)
         bk_topics_set_hooks(s->topics, NULL);
+    cleaner_free(s); /* before the logs close: no job may outlive them */
     for (unsigned i = 0; i < s->pmap_buckets; i++) {
         while (s->pmap[i]) {
             bk_part_t *p = s->pmap[i];
@@ -405,6 +432,234 @@ int bk__storage_close(bk_server_t *s)
     if (rc)
         SC_ERROR(SUB, "closing the logs: %s", sc_err_str(rc));
     return rc;
+}
+
+/* ---- log cleaner ---------------------------------------------------------------- */
+
+typedef struct bk_cleaner bk_cleaner_t;
+
+typedef struct bk_cjob {
+    struct bk_cjob *next;  /* the cleaner's jobs (shard thread) */
+    struct bk_cjob *dnext; /* finished, waiting for the shard (under mu) */
+    struct bk_cleaner *c;
+    bk_part_t *part;       /* NULL once the partition was deleted */
+    st_clean_job_t *job;
+    int rc;
+    int finished; /* st_cleaner_run returned (shard's view) */
+} bk_cjob_t;
+
+struct bk_cleaner {
+    st_cleaner_pool_t *pool;
+    unsigned threads;
+    uv_async_t async;
+    int async_live;
+    pthread_mutex_t mu;
+    bk_cjob_t *done; /* under mu */
+    int closing;     /* under mu: no more async sends */
+    bk_cjob_t *jobs; /* shard thread */
+    int64_t last_check_ms;
+};
+
+static int cleaner_busy(const bk_cleaner_t *c, const bk_part_t *p)
+{
+    for (const bk_cjob_t *j = c->jobs; j; j = j->next)
+        if (j->part == p)
+            return 1;
+    return 0;
+}
+
+static unsigned cleaner_running(const bk_cleaner_t *c)
+{
+    unsigned n = 0;
+    for (const bk_cjob_t *j = c->jobs; j; j = j->next)
+        n++;
+    return n;
+}
+
+static void cleaner_unlink(bk_cleaner_t *c, bk_cjob_t *cj)
+{
+    for (bk_cjob_t **e = &c->jobs; *e; e = &(*e)->next)
+        if (*e == cj) {
+            *e = cj->next;
+            break;
+        }
+    st_cleaner_job_free(cj->job);
+    sc_free(cj);
+}
+
+/* Cleaner thread: a job is done; hand it to the shard. */
+static void cleaner_done(void *arg, st_clean_job_t *job, int rc)
+{
+    bk_cjob_t *cj = arg;
+    bk_cleaner_t *c = cj->c;
+    (void)job;
+    pthread_mutex_lock(&c->mu);
+    cj->rc = rc;
+    cj->dnext = c->done;
+    c->done = cj;
+    if (!c->closing && c->async_live)
+        uv_async_send(&c->async);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Shard thread: swap a finished job in. Returns 1 when it stays (retry). */
+static int cleaner_commit(bk_cleaner_t *c, bk_cjob_t *cj)
+{
+    bk_part_t *p = cj->part;
+    int rc = cj->rc;
+    if (p && rc == 0) {
+        st_clean_result_t res;
+        rc = st_cleaner_commit(p->log, cj->job, &res);
+        if (rc == SC_ERR_AGAIN)
+            return 1;
+        if (rc == 0)
+            SC_DEBUG(SUB, "%s-%d: compacted up to offset %lld", p->topic, p->partition,
+                     (long long)res.end);
+    }
+    if (p && rc && rc != SC_ERR_NOT_FOUND && rc != SC_ERR_CLOSED)
+        SC_WARN(SUB, "%s-%d: log cleaner: %s", p->topic, p->partition, sc_err_str(rc));
+    cleaner_unlink(c, cj);
+    return 0;
+}
+
+static void on_clean_done(uv_async_t *h)
+{
+    bk_cleaner_t *c = h->data;
+    pthread_mutex_lock(&c->mu);
+    bk_cjob_t *d = c->done;
+    c->done = NULL;
+    pthread_mutex_unlock(&c->mu);
+    while (d) {
+        bk_cjob_t *next = d->dnext;
+        d->finished = 1;
+        (void)cleaner_commit(c, d);
+        d = next;
+    }
+}
+
+/* The tick's share: segment.ms rolls of compacted logs, deferred swaps, and
+ * new jobs for the dirtiest logs. */
+static void cleaner_tick(bk_shard_t *sh, int64_t now)
+{
+    bk_server_t *s = sh->srv;
+    bk_cleaner_t *c = s->cleaner;
+    if (!c)
+        return;
+    for (bk_cjob_t *j = c->jobs, *next; j; j = next) {
+        next = j->next;
+        if (j->finished) /* a swap deferred by a sync in flight */
+            (void)cleaner_commit(c, j);
+    }
+    if (now - c->last_check_ms < s->cfg->log_cleaner_backoff_ms)
+        return;
+    c->last_check_ms = now;
+    for (bk_part_t *p = sh->parts; p; p = p->snext)
+        if (st_log_config(p->log)->compact)
+            (void)st_log_tick(p->log, now); /* segment.ms: a quiet log still rolls */
+    while (cleaner_running(c) < c->threads) {
+        bk_part_t *best = NULL;
+        double best_ratio = -1;
+        for (bk_part_t *p = sh->parts; p; p = p->snext) {
+            st_clean_state_t st;
+            if (!st_log_config(p->log)->compact || cleaner_busy(c, p) || st_log_failed(p->log))
+                continue;
+            st_cleaner_state(p->log, now, &st);
+            if (st.dirty_bytes > 0 && st.ratio >= st_log_config(p->log)->min_cleanable_dirty_ratio &&
+                st.ratio > best_ratio) {
+                best = p;
+                best_ratio = st.ratio;
+            }
+        }
+        if (!best)
+            break;
+        bk_cjob_t *cj = sc_calloc(1, sizeof *cj);
+        if (!cj)
+            break;
+        int rc = st_cleaner_prepare(best->log, now, &cj->job);
+        if (rc == 0) {
+            cj->part = best;
+            cj->c = c;
+            cj->next = c->jobs;
+            c->jobs = cj;
+            SC_DEBUG(SUB, "%s-%d: cleaning (dirty ratio %.2f)", best->topic, best->partition,
+                     best_ratio);
+            if ((rc = st_cleaner_pool_submit(c->pool, cj->job, cleaner_done, cj)) == 0)
+                continue;
+            cleaner_unlink(c, cj);
+        } else {
+            sc_free(cj);
+        }
+        SC_DEBUG(SUB, "%s-%d: log cleaner: %s", best->topic, best->partition, sc_err_str(rc));
+        break;
+    }
+}
+
+static int cleaner_new(bk_server_t *s)
+{
+    const bk_config_t *cfg = s->cfg;
+    if (!cfg->log_cleaner_enable)
+        return 0;
+    bk_cleaner_t *c = sc_calloc(1, sizeof *c);
+    if (!c)
+        return SC_ERR_NO_MEMORY;
+    double rate = strtod(cfg->log_cleaner_io_max_bytes_per_second, NULL);
+    c->threads = (unsigned)cfg->log_cleaner_threads;
+    pthread_mutex_init(&c->mu, NULL);
+    int rc = st_cleaner_pool_new(c->threads, (uint64_t)cfg->log_cleaner_dedupe_buffer_size, rate,
+                                 &c->pool);
+    if (rc) {
+        pthread_mutex_destroy(&c->mu);
+        sc_free(c);
+        return rc;
+    }
+    s->cleaner = c;
+    SC_INFO(SUB, "log cleaner: %u thread(s), %lld-byte dedupe buffer, io limit %s bytes/s",
+            c->threads, (long long)cfg->log_cleaner_dedupe_buffer_size,
+            rate >= 1e300 ? "unlimited" : cfg->log_cleaner_io_max_bytes_per_second);
+    return 0;
+}
+
+/* Stops the threads (running jobs are cancelled) and drops every job. */
+static void cleaner_stop(bk_server_t *s)
+{
+    bk_cleaner_t *c = s->cleaner;
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->closing = 1;
+    pthread_mutex_unlock(&c->mu);
+    st_cleaner_pool_free(c->pool); /* joins; queued jobs come back CLOSED */
+    c->pool = NULL;
+    while (c->jobs)
+        cleaner_unlink(c, c->jobs);
+    c->done = NULL;
+    if (c->async_live) {
+        c->async_live = 0;
+        uv_close((uv_handle_t *)&c->async, NULL);
+    }
+}
+
+static void cleaner_free(bk_server_t *s)
+{
+    bk_cleaner_t *c = s->cleaner;
+    if (!c)
+        return;
+    cleaner_stop(s);
+    pthread_mutex_destroy(&c->mu);
+    sc_free(c);
+    s->cleaner = NULL;
+}
+
+/* A partition goes: its job, if any, is discarded when it comes back. */
+static void cleaner_forget(bk_server_t *s, bk_part_t *p)
+{
+    if (!s->cleaner)
+        return;
+    pthread_mutex_lock(&s->cleaner->mu);
+    for (bk_cjob_t *j = s->cleaner->jobs; j; j = j->next)
+        if (j->part == p)
+            j->part = NULL;
+    pthread_mutex_unlock(&s->cleaner->mu);
 }
 
 /* ---- the shard's io and group commit ------------------------------------------- */
@@ -480,6 +735,7 @@ static void on_tick(uv_timer_t *t)
     }
     if (retention)
         sh->last_retention_ms = now;
+    cleaner_tick(sh, now);
     commit_dirty(sh);
     uv_timer_start(&sh->tick_timer, on_tick, tick_period(sh), 0);
 }
@@ -518,6 +774,12 @@ int bk__shard_storage_init(bk_shard_t *sh)
 void bk__shard_storage_start(bk_shard_t *sh)
 {
     sh->last_retention_ms = sc_now_ms();
+    bk_cleaner_t *c = sh->srv->cleaner;
+    if (c && sh == &sh->srv->shard0 && uv_async_init(&sh->loop, &c->async, on_clean_done) == 0) {
+        c->async.data = c;
+        c->async_live = 1;
+        c->last_check_ms = sc_now_ms();
+    }
     if (sh->storage_handles)
         uv_timer_start(&sh->tick_timer, on_tick, tick_period(sh), 0);
 }
@@ -527,6 +789,8 @@ void bk__shard_storage_stop(bk_shard_t *sh)
     if (!sh->storage_handles)
         return;
     bk__fetch_flush_all(sh);
+    if (sh == &sh->srv->shard0)
+        cleaner_stop(sh->srv); /* cancels running cleans, closes the async */
     commit_dirty(sh);
     /* every append's callback runs here, answering its produce */
     int rc = st_io_drain(sh->io);

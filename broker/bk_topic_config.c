@@ -16,11 +16,14 @@ static const char *const compression_types[] = {"uncompressed", "zstd",   "lz4",
 
 static const bk_topic_key_t keys[] = {
     {"cleanup.policy", BK_TCFG_LIST, 0, 0, cleanup_policies, "log.cleanup.policy",
-     "`delete` (retention.ms / retention.bytes remove old segments), `compact` (keep the last "
-     "record per key; not applied yet, and retention never deletes a compact-only topic's "
-     "segments) or both."},
+     "`delete` (retention.ms / retention.bytes remove old segments), `compact` (the log "
+     "cleaner keeps the last record per key, docs/compaction.md; retention never deletes a "
+     "compact-only topic's segments) or both."},
     {"compression.type", BK_TCFG_ENUM, 0, 0, compression_types, "compression.type",
      "Codec batches are stored with; `producer` keeps what the producer sent."},
+    {"delete.retention.ms", BK_TCFG_LONG, 0, INT64_MAX, NULL, "log.cleaner.delete.retention.ms",
+     "Compacted topics: how long a tombstone (null value) stays after the cleaner first kept "
+     "it, so consumers can see the delete."},
     {"flush.messages", BK_TCFG_LONG, 1, INT64_MAX, NULL, "log.flush.interval.messages",
      "fdatasync after this many messages (Strata default 1: every acknowledged write is "
      "durable)."},
@@ -32,6 +35,13 @@ static const bk_topic_key_t keys[] = {
      "Largest record batch accepted for this topic."},
     {"message.timestamp.type", BK_TCFG_ENUM, 0, 0, timestamp_types, "log.message.timestamp.type",
      "`CreateTime` keeps the producer's timestamps, `LogAppendTime` stamps the broker's clock."},
+    {"min.cleanable.dirty.ratio", BK_TCFG_DOUBLE, 0, 1, NULL, "log.cleaner.min.cleanable.ratio",
+     "Compacted topics: clean when the not-yet-cleaned share of the closed segments reaches "
+     "this."},
+    {"min.compaction.lag.ms", BK_TCFG_LONG, 0, INT64_MAX, NULL,
+     "log.cleaner.min.compaction.lag.ms",
+     "Compacted topics: a record stays uncompacted at least this long (its segment's newest "
+     "timestamp must be older)."},
     {"min.insync.replicas", BK_TCFG_INT, 1, INT32_MAX, NULL, "min.insync.replicas",
      "acks=all produce fails with NOT_ENOUGH_REPLICAS below this many in-sync replicas."},
     {"retention.bytes", BK_TCFG_LONG, -1, INT64_MAX, NULL, "log.retention.bytes",
@@ -107,6 +117,17 @@ int bk_topic_config_check_value(const bk_topic_key_t *k, const char *value, char
                          (long long)k->min, (long long)k->max);
         return 0;
     }
+    case BK_TCFG_DOUBLE: {
+        char *end;
+        errno = 0;
+        double d = strtod(value, &end);
+        if (!*value || *end || errno == ERANGE || *value == ' ' || *value == '\t' || d != d)
+            return why_f(why, whylen, "%s: '%s' is not a number", k->name, value);
+        if (d < (double)k->min || d > (double)k->max)
+            return why_f(why, whylen, "%s: %s is out of range [%lld, %lld]", k->name, value,
+                         (long long)k->min, (long long)k->max);
+        return 0;
+    }
     case BK_TCFG_ENUM:
         if (in_choices(k, value, strlen(value)))
             return 0;
@@ -178,7 +199,7 @@ int bk_topic_config_print_markdown(FILE *f)
             if (strcmp(bkeys[j].name, k->broker_key) == 0)
                 def = bkeys[j].def;
         char range[128];
-        if (k->type == BK_TCFG_INT || k->type == BK_TCFG_LONG) {
+        if (k->type == BK_TCFG_INT || k->type == BK_TCFG_LONG || k->type == BK_TCFG_DOUBLE) {
             snprintf(range, sizeof range, "[%lld, %lld]", (long long)k->min, (long long)k->max);
         } else {
             choices_text(k, range, sizeof range);

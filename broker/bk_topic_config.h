@@ -27,6 +27,7 @@ typedef enum {
     BK_TCFG_LONG, /* int64 in [min, max] */
     BK_TCFG_ENUM, /* one of choices (case-sensitive, as Kafka) */
     BK_TCFG_LIST, /* comma list, each entry one of choices, at least one */
+    BK_TCFG_DOUBLE, /* a number in [min, max] */
 } bk_tcfg_type_t;
 
 typedef struct {

@@ -330,8 +330,11 @@ void st_cleaner_state(st_log_t *log, int64_t now_ms, st_clean_state_t *out)
     int64_t fu = log->segs[log->nsegs - 1]->base;
     for (unsigned i = 0; i + 1 < log->nsegs; i++) {
         st_segment_t *s = log->segs[i];
-        if (s->base >= fd && log->cfg.min_compaction_lag_ms > 0 && s->max_ts >= 0 &&
-            now_ms - s->max_ts < log->cfg.min_compaction_lag_ms) {
+        /* Kafka's first uncleanable offset: not past the high watermark, nor
+         * into records younger than min.compaction.lag.ms */
+        if (log->segs[i + 1]->base > log->hw ||
+            (s->base >= fd && log->cfg.min_compaction_lag_ms > 0 && s->max_ts >= 0 &&
+             now_ms - s->max_ts < log->cfg.min_compaction_lag_ms)) {
             fu = s->base;
             break;
         }

@@ -10,8 +10,9 @@
  *                       section is [cleaner checkpoint, first uncleanable
  *                       offset), where the first uncleanable offset is the
  *                       active segment's base, or the base of the first
- *                       segment holding a record younger than
- *                       min.compaction.lag.ms. The job holds dup'ed fds of
+ *                       segment reaching past the high watermark or holding
+ *                       a record younger than min.compaction.lag.ms. The
+ *                       job holds dup'ed fds of
  *                       every closed segment from the log start, so the
  *                       owner may delete or swap them meanwhile.
  *   st_cleaner_run      (any thread) pass 1: offset map key -> last offset

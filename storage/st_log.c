@@ -1191,6 +1191,7 @@ void st_log_set_high_watermark(st_log_t *log, int64_t hw)
     log->hw = hw;
 }
 
+const st_log_config_t *st_log_config(const st_log_t *log) { return &log->cfg; }
 uint64_t st_log_size_bytes(const st_log_t *log) { return log->size_bytes; }
 unsigned st_log_segment_count(const st_log_t *log) { return log->nsegs; }
 const char *st_log_dir(const st_log_t *log) { return log->dir; }

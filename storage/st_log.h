@@ -219,6 +219,8 @@ int64_t st_log_written_offset(const st_log_t *log);   /* reached the page cache 
 int64_t st_log_durable_offset(const st_log_t *log);   /* fdatasync'ed */
 int64_t st_log_high_watermark(const st_log_t *log);
 void st_log_set_high_watermark(st_log_t *log, int64_t hw); /* clamped to leo */
+/* The log's current configuration (st_log_set_config). */
+const st_log_config_t *st_log_config(const st_log_t *log);
 uint64_t st_log_size_bytes(const st_log_t *log);
 unsigned st_log_segment_count(const st_log_t *log);
 const char *st_log_dir(const st_log_t *log);

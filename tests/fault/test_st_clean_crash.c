@@ -104,6 +104,7 @@ static void append_round(void)
         ck_assert_int_eq(st_io_drain(io), 0);
         ck_assert_int_eq(rc, 0);
         ck_assert_int_eq(base, model_n);
+        st_log_set_high_watermark(log, leo);
         for (int i = 0; i < n; i++) {
             ck_assert_int_lt(model_n, MAXR);
             model_key[model_n] = keys[i];

@@ -262,8 +262,9 @@ def check_describe_configs(c):
     err, typ, name, cfg = res[0]
     if err != 0 or typ != 2 or name != "compacted":
         fail("DescribeConfigs topic: %r" % (res[0][:3],))
-    want_keys = {"cleanup.policy", "compression.type", "flush.messages", "flush.ms",
-                 "index.interval.bytes", "max.message.bytes", "message.timestamp.type",
+    want_keys = {"cleanup.policy", "compression.type", "delete.retention.ms", "flush.messages",
+                 "flush.ms", "index.interval.bytes", "max.message.bytes",
+                 "message.timestamp.type", "min.cleanable.dirty.ratio", "min.compaction.lag.ms",
                  "min.insync.replicas", "retention.bytes", "retention.ms", "segment.bytes",
                  "segment.index.bytes", "segment.ms"}
     expect("DescribeConfigs v1 lists every topic key", set(cfg), want_keys)

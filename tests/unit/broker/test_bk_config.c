@@ -273,7 +273,7 @@ START_TEST(test_bk_topic_config_table_and_checks)
     const bk_topic_key_t *k = bk_topic_config_keys(&n);
     bk_config_t c;
     char why[256], buf[256];
-    ck_assert_int_eq(n, 13);
+    ck_assert_int_eq(n, 16);
     ck_assert_int_eq(bk_config_init(&c), 0);
     for (size_t i = 0; i < n; i++) {
         ck_assert_msg(bk_config_value_str(&c, k[i].broker_key, buf, sizeof buf) == 0, "%s",

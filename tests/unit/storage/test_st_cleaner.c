@@ -143,6 +143,7 @@ static void produce_c(st_log_t *log, const int *keys, const int *vals, int n, in
     ck_assert_int_eq(st_log_commit(log), 0);
     ck_assert_int_eq(st_io_drain(io), 0);
     ck_assert_int_eq(rc, 0);
+    st_log_set_high_watermark(log, leo); /* as the broker does once committed */
     free(p);
     sc_recbatch_fini(&b);
     for (int i = 0; i < n; i++) {
@@ -468,6 +469,12 @@ START_TEST(test_dirty_ratio_and_lag)
     ck_assert(st.ratio == 1.0);
     ck_assert_int_eq(st.clean_bytes, 0);
     ck_assert_int_gt(st.dirty_bytes, 0);
+    /* segments reaching past the high watermark are not cleanable */
+    int64_t hw = st_log_high_watermark(log);
+    st_log_set_high_watermark(log, 25);
+    st_cleaner_state(log, sc_now_ms(), &st);
+    ck_assert_int_eq(st.first_uncleanable, 20);
+    st_log_set_high_watermark(log, hw);
     /* min.compaction.lag.ms: records younger than the lag are not cleanable */
     c.min_compaction_lag_ms = 3600 * 1000;
     st_log_set_config(log, &c);

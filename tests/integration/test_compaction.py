@@ -1,0 +1,248 @@
+#!/usr/bin/python3
+"""Integration test: log compaction (cleanup.policy=compact) with kafka-python.
+
+usage: test_compaction.py STRATAD
+
+One stratad with a fast cleaner (log.cleaner.backoff.ms=100, 200 ms ticks).
+A topic with cleanup.policy=compact, segment.bytes=4096, segment.ms=300,
+min.cleanable.dirty.ratio=0.01 and delete.retention.ms=1000 gets 40 keys x
+15 overwrites (kafka-python KafkaProducer, gzip for half the rounds) and
+tombstones for 8 of the keys. Then:
+  - while the cleaner runs, a reader thread re-reads the partition from the
+    start again and again: offsets always increase, and at the end of every
+    pass each key's last record is its latest value (a tombstoned key: a
+    tombstone or nothing);
+  - the partition compacts to exactly one record per live key, its latest
+    value at its original offset, plus the tombstones (kept until
+    delete.retention.ms after the first clean that saw them) -- polled, with
+    a bounded wait;
+  - offsets stay valid: a fetch at a removed offset returns the next kept
+    record, a fetch at a kept record's offset returns that record;
+  - after delete.retention.ms, more data (a new key) makes the cleaner run
+    again and the tombstones are gone: exactly the live keys and the new one;
+  - the same holds after a SIGKILL restart.
+Exit 0 = pass, 1 = fail, 77 = skipped (no kafka-python).
+"""
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import strata_it as it  # noqa: E402
+from strata_it import Broker, fail, ok  # noqa: E402
+
+TOPIC = "shadow"
+NKEYS = 40
+ROUNDS = 15
+DELETED = set(range(0, 40, 5))  # keys that end with a tombstone
+
+
+def kafka_python():
+    try:
+        import kafka  # noqa: F401
+    except ImportError:
+        it.skip("kafka-python (python3-kafka) not installed")
+    import kafka
+    return kafka
+
+
+def wait_for(what, cond, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            ok(what)
+            return
+        time.sleep(0.2)
+    fail("timed out waiting for: %s" % what)
+
+
+def read_all(kafka, b, start=0):
+    """Every record of partition 0 from `start` to the end, as (offset, key, value)."""
+    tp = kafka.TopicPartition(TOPIC, 0)
+    c = kafka.KafkaConsumer(bootstrap_servers=b.addr, enable_auto_commit=False,
+                            auto_offset_reset="earliest", request_timeout_ms=15000,
+                            consumer_timeout_ms=500)
+    try:
+        c.assign([tp])
+        end = c.end_offsets([tp])[tp]
+        c.seek(tp, start)
+        out = []
+        deadline = time.time() + 30
+        while c.position(tp) < end and time.time() < deadline:
+            for recs in c.poll(timeout_ms=300).values():
+                out += [(r.offset, r.key, r.value) for r in recs]
+        if c.position(tp) < end:
+            fail("read stalled at %d of %d" % (c.position(tp), end))
+        return out
+    finally:
+        c.close()
+
+
+def check_order(recs, what):
+    prev = -1
+    for off, _, _ in recs:
+        if off <= prev:
+            fail("%s: offset %d after %d" % (what, off, prev))
+        prev = off
+
+
+def latest_per_key(recs):
+    last = {}
+    for off, k, v in recs:
+        last[k] = (off, v)
+    return last
+
+
+class Reader(threading.Thread):
+    """Re-reads the partition from the start until stopped; checks each pass."""
+
+    def __init__(self, kafka, b, expect):
+        super().__init__(daemon=True)
+        self.kafka, self.b, self.expect = kafka, b, expect
+        self.stop_flag = False
+        self.passes = 0
+        self.error = None
+
+    def run(self):
+        try:
+            while not self.stop_flag:
+                recs = read_all(self.kafka, self.b)
+                check_order(recs, "reader pass %d" % self.passes)
+                last = latest_per_key(recs)
+                for k, (off, v) in self.expect.items():
+                    got = last.get(k)
+                    if v is None and (got is None or got[1] is None):
+                        continue
+                    if got != (off, v):
+                        raise AssertionError("pass %d: key %r: last is %r, want %r"
+                                             % (self.passes, k, got, (off, v)))
+                self.passes += 1
+        except BaseException as e:  # reported by the main thread
+            self.error = e
+
+
+def expect_exact(recs, expect, with_tombstones, what):
+    """recs must be exactly one record per key of expect (tombstoned keys only
+    when with_tombstones), each the latest value at its original offset."""
+    check_order(recs, what)
+    want = {k: ov for k, ov in expect.items() if with_tombstones or ov[1] is not None}
+    got = {}
+    for off, k, v in recs:
+        if k in got:
+            return "%s: key %r appears twice (offsets %d and %d)" % (what, k, got[k][0], off)
+        got[k] = (off, v)
+    if got != want:
+        extra = sorted(set(got) - set(want))[:5]
+        missing = sorted(set(want) - set(got))[:5]
+        wrong = sorted(k for k in set(got) & set(want) if got[k] != want[k])[:5]
+        return "%s: extra %r, missing %r, wrong %r" % (what, extra, missing, wrong)
+    return None
+
+
+def body(exe, tmp):
+    kafka = kafka_python()
+    from kafka.admin import KafkaAdminClient, NewTopic
+    b = Broker(exe, tmp, {"log.cleaner.backoff.ms": "100",
+                          "log.retention.check.interval.ms": "200",
+                          "log.cleaner.io.max.bytes.per.second": "10000000"})
+    admin = KafkaAdminClient(bootstrap_servers=b.addr, request_timeout_ms=15000)
+    admin.create_topics([NewTopic(TOPIC, 1, 1, topic_configs={
+        "cleanup.policy": "compact", "segment.bytes": "4096", "segment.ms": "300",
+        "min.cleanable.dirty.ratio": "0.01", "delete.retention.ms": "1000"})])
+    admin.close()
+    ok("compacted topic created")
+
+    expect = {}  # key -> (offset, value) of its latest record
+    for r in range(ROUNDS):
+        p = kafka.KafkaProducer(bootstrap_servers=b.addr, linger_ms=5, acks=1,
+                                compression_type="gzip" if r % 2 else None)
+        futs = []
+        for k in range(NKEYS):
+            key = b"dev-%d" % k
+            val = b"dev-%d state %d" % (k, r)
+            if r == ROUNDS - 1 and k in DELETED:
+                val = None
+            futs.append((key, val, p.send(TOPIC, key=key, value=val, partition=0)))
+        for key, val, f in futs:
+            expect[key] = (f.get(timeout=30).offset, val)
+        p.close()
+    total = NKEYS * ROUNDS
+    ok("%d keyed records produced (%d overwrites per key, %d tombstones)"
+       % (total, ROUNDS - 1, len(DELETED)))
+
+    reader = Reader(kafka, b, expect)
+    reader.start()
+    result = {}
+
+    def compacted():
+        recs = read_all(kafka, b)
+        result["why"] = expect_exact(recs, expect, True, "after compaction")
+        return result["why"] is None
+
+    try:
+        wait_for("the partition compacts to one record per key, tombstones included",
+                 compacted)
+    except SystemExit:
+        print(result.get("why"))
+        raise
+    time.sleep(1)
+    reader.stop_flag = True
+    reader.join(timeout=60)
+    if reader.error:
+        fail("reader during compaction: %r" % reader.error)
+    if reader.passes < 1:
+        fail("the reader never finished a pass")
+    ok("a reader during compaction saw increasing offsets and every key's latest value "
+       "(%d passes)" % reader.passes)
+    if "cleaner:" not in b.read_log():
+        fail("no cleaner line in the broker log")
+
+    # offsets stay valid: removed ones lead to the next kept record
+    kept = sorted(off for off, _ in expect.values())
+    if kept[0] == 0:
+        fail("offset 0 should have been removed (key dev-0 was overwritten)")
+    for removed in (0, kept[0] - 1, kept[3] - 1):
+        recs = read_all(kafka, b, start=removed)
+        nxt = min(o for o in kept if o >= removed)
+        if not recs or recs[0][0] != nxt:
+            fail("fetch at removed offset %d: first record %r, want offset %d"
+                 % (removed, recs[0][0] if recs else None, nxt))
+    recs = read_all(kafka, b, start=kept[5])
+    if recs[0][0] != kept[5]:
+        fail("fetch at kept offset %d returned offset %d" % (kept[5], recs[0][0]))
+    ok("fetches at removed offsets return the next kept record; kept offsets unchanged")
+
+    # tombstones go after delete.retention.ms, at the next clean
+    time.sleep(1.5)
+    p = kafka.KafkaProducer(bootstrap_servers=b.addr, acks=1)
+    md = p.send(TOPIC, key=b"dev-new", value=b"new", partition=0).get(timeout=30)
+    p.close()
+    expect[b"dev-new"] = (md.offset, b"new")
+
+    def tombstones_gone():
+        result["why"] = expect_exact(read_all(kafka, b), expect, False, "tombstones")
+        return result["why"] is None
+
+    try:
+        wait_for("after delete.retention.ms the tombstones are removed", tombstones_gone)
+    except SystemExit:
+        print(result.get("why"))
+        raise
+
+    b.kill()
+    b.start()
+    why = expect_exact(read_all(kafka, b), expect, False, "after SIGKILL restart")
+    if why:
+        fail(why)
+    ok("the compacted log is intact after a SIGKILL restart")
+    b.stop_ok()
+
+
+def main():
+    exe = it.stratad_arg(__doc__)
+    return it.run("strata-compact-", lambda tmp: body(exe, tmp))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
