@@ -507,6 +507,9 @@ static void on_resp(cl_client_t *cl, cl_broker_t *b, int err, sc_rd_t *r, void *
             a->q = op;
             return;
         }
+        /* the request ran out of the call's own time: the call's timeout */
+        if (err == SC_ERR_REQUEST_TIMED_OUT && now >= op->deadline)
+            err = STRATA_ERR_TIMED_OUT;
         aop_done(cl, op, err);
         return;
     }
@@ -680,16 +683,18 @@ static int run_ops(strata_admin_t *a, aop_t **ops, size_t n, int64_t deadline)
     return rc;
 }
 
-/* One op: runs it and gives its reader. The caller frees *opp. */
-static int run_one(strata_admin_t *a, aop_t *op, int64_t deadline, sc_rd_t *r)
+/* One op: runs it and gives its reader over the answer. *opp is set to NULL
+ * when the op timed out in flight (its callback owns it now); the caller
+ * frees *opp either way (aop_free(NULL) is a no-op). */
+static int run_one(strata_admin_t *a, aop_t **opp, int64_t deadline, sc_rd_t *r)
 {
-    int rc = run_ops(a, &op, 1, deadline);
+    int rc = run_ops(a, opp, 1, deadline);
 
-    if (!op)
+    if (!*opp)
         return rc;
-    if (op->err)
-        return op->err;
-    sc_rd_init(r, op->resp.data, op->resp.len);
+    if ((*opp)->err)
+        return (*opp)->err;
+    sc_rd_init(r, (*opp)->resp.data, (*opp)->resp.len);
     return 0;
 }
 
@@ -1017,7 +1022,7 @@ static int fetch_metadata(strata_admin_t *a, const char *const *names, size_t co
 
     if (!op)
         return SC_ERR_NO_MEMORY;
-    if (!(rc = run_one(a, op, deadline, &r))) {
+    if (!(rc = run_one(a, &op, deadline, &r))) {
         strata_metadata_t *md = cl_ar_top(sizeof *md);
         if (!md)
             rc = SC_ERR_NO_MEMORY;
@@ -1092,7 +1097,7 @@ strata_err_t strata_admin_create_topics(strata_admin_t *a, const strata_new_topi
 
     if (!op)
         return SC_ERR_NO_MEMORY;
-    if (!(rc = run_one(a, op, deadline, &r))) {
+    if (!(rc = run_one(a, &op, deadline, &r))) {
         const char **names = sc_calloc(count, sizeof *names);
         if (!names) {
             rc = SC_ERR_NO_MEMORY;
@@ -1147,7 +1152,7 @@ strata_err_t strata_admin_delete_topics(strata_admin_t *a, const char *const *na
     aop_t *op = aop_new(node, SC_KAFKA_API_DELETE_TOPICS, 0, 3, 0, enc_delete_topics, &ctx);
     if (!op)
         return SC_ERR_NO_MEMORY;
-    if (!(rc = run_one(a, op, deadline, &r))) {
+    if (!(rc = run_one(a, &op, deadline, &r))) {
         if (op->ver >= 1)
             sc_kr_i32(&r);
         if (!sc_kr_array_len(&r, 0, 4, &n))
@@ -1196,7 +1201,7 @@ strata_err_t strata_admin_describe_config(strata_admin_t *a, strata_resource_typ
     aop_t *op = aop_new(node, SC_KAFKA_API_DESCRIBE_CONFIGS, 0, 2, 1, enc_describe_configs, &ctx);
     if (!op)
         return SC_ERR_NO_MEMORY;
-    if (!(rc = run_one(a, op, deadline_of(a, timeout_ms), &r))) {
+    if (!(rc = run_one(a, &op, deadline_of(a, timeout_ms), &r))) {
         strata_config_description_t *d = cl_ar_top(sizeof *d);
         if (!d)
             rc = SC_ERR_NO_MEMORY;
@@ -1289,7 +1294,7 @@ strata_err_t strata_admin_alter_configs(strata_admin_t *a,
     aop_t *op = aop_new(ANY_NODE, SC_KAFKA_API_ALTER_CONFIGS, 0, 1, 0, enc_alter_configs, &ctx);
     if (!op)
         return SC_ERR_NO_MEMORY;
-    if (!(rc = run_one(a, op, deadline_of(a, timeout_ms), &r))) {
+    if (!(rc = run_one(a, &op, deadline_of(a, timeout_ms), &r))) {
         sc_kr_i32(&r);
         if (!sc_kr_array_len(&r, 0, 6, &n))
             for (int32_t i = 0; i < n; i++) {
@@ -1344,7 +1349,7 @@ static int find_coordinator(strata_admin_t *a, const char *group, int64_t deadli
         int rc;
         if (!op)
             return SC_ERR_NO_MEMORY;
-        if (!(rc = run_one(a, op, deadline, &r))) {
+        if (!(rc = run_one(a, &op, deadline, &r))) {
             sc_kstr_t msg, host;
             if (op->ver >= 1)
                 sc_kr_i32(&r);
@@ -1388,7 +1393,7 @@ strata_err_t strata_admin_describe_group(strata_admin_t *a, const char *group_id
         if (!op)
             return SC_ERR_NO_MEMORY;
         strata_group_description_t *d = NULL;
-        if (!(rc = run_one(a, op, deadline, &r))) {
+        if (!(rc = run_one(a, &op, deadline, &r))) {
             if (!(d = cl_ar_top(sizeof *d)))
                 rc = SC_ERR_NO_MEMORY;
             else if (!(rc = cl_admin_decode_describe_group(&r, op->ver, d)))
@@ -1575,7 +1580,7 @@ strata_err_t strata_admin_list_group_offsets(strata_admin_t *a, const char *grou
                             group_id);
         if (!op)
             return SC_ERR_NO_MEMORY;
-        if (!(rc = run_one(a, op, deadline, &r)))
+        if (!(rc = run_one(a, &op, deadline, &r)))
             rc = cl_admin_decode_offset_fetch(&r, op->ver, &all, &n, &gerr);
         aop_free(op);
         if (rc)
@@ -1789,7 +1794,7 @@ strata_err_t strata_admin_alter_group_offsets(strata_admin_t *a, const char *gro
             rc = SC_ERR_NO_MEMORY;
             break;
         }
-        if (!(rc = run_one(a, op, deadline, &r))) {
+        if (!(rc = run_one(a, &op, deadline, &r))) {
             int retry = 0;
             if (op->ver >= 3)
                 sc_kr_i32(&r);

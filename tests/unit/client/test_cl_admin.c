@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -453,6 +454,95 @@ START_TEST(test_cl_admin_api_errors)
 }
 END_TEST
 
+/* A broker that answers ApiVersions (Metadata 0-6, CreateTopics 0-4) and
+ * never anything else: every other request hangs until the test ends. */
+typedef struct {
+    int lfd;
+    int port;
+    volatile int stop;
+} mute_t;
+
+static void *mute_main(void *arg)
+{
+    mute_t *m = arg;
+    int fd = accept(m->lfd, NULL, NULL);
+    uint8_t buf[4096];
+    size_t have = 0;
+
+    while (fd >= 0 && !m->stop) {
+        ssize_t n = recv(fd, buf + have, sizeof buf - have, 0);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        while (have >= 4) {
+            uint32_t len = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
+            if (have < 4 + len)
+                break;
+            int16_t key = (int16_t)(buf[4] << 8 | buf[5]);
+            if (key == SC_KAFKA_API_API_VERSIONS) {
+                sc_buf_t out;
+                sc_kw_t w;
+                sc_buf_init(&out);
+                sc_kw_init(&w, &out);
+                sc_kw_i32(&w, 0); /* size, patched below */
+                sc_kw_raw(&w, buf + 8, 4); /* correlation id */
+                sc_kw_i16(&w, 0);
+                sc_kw_array_len(&w, 3);
+                int16_t apis[][3] = {{3, 0, 6}, {18, 0, 3}, {19, 0, 4}};
+                for (int i = 0; i < 3; i++) {
+                    sc_kw_i16(&w, apis[i][0]);
+                    sc_kw_i16(&w, apis[i][1]);
+                    sc_kw_i16(&w, apis[i][2]);
+                }
+                sc_kw_patch_i32(&w, 0, (int32_t)(out.len - 4));
+                ck_assert_int_eq(send(fd, out.data, out.len, MSG_NOSIGNAL), (ssize_t)out.len);
+                sc_buf_fini(&out);
+            }
+            memmove(buf, buf + 4 + len, have - 4 - len);
+            have -= 4 + len;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+START_TEST(test_cl_admin_timeout_in_flight)
+{
+    mute_t m = {0};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    pthread_t th;
+    char addr[64], errstr[128];
+    strata_conf_t *conf = strata_conf_new();
+    strata_admin_t *a = NULL;
+
+    m.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_eq(bind(m.lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(listen(m.lfd, 4), 0);
+    ck_assert_int_eq(getsockname(m.lfd, (struct sockaddr *)&sa, &sl), 0);
+    ck_assert_int_eq(pthread_create(&th, NULL, mute_main, &m), 0);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(sa.sin_port));
+    ck_assert_int_eq(strata_conf_set(conf, "bootstrap.servers", addr, NULL, 0), 0);
+    ck_assert_int_eq(strata_admin_new(conf, &a, errstr, sizeof errstr), 0);
+    strata_metadata_t *md = NULL;
+    /* the request goes out and is never answered: the caller gets its time
+     * back, the op stays with the I/O thread until the handle stops */
+    ck_assert_int_eq(strata_admin_describe_topics(a, NULL, 0, 300, &md), STRATA_ERR_TIMED_OUT);
+    ck_assert_ptr_null(md);
+    ck_assert_int_eq(strata_admin_describe_topics(a, NULL, 0, 200, &md), STRATA_ERR_TIMED_OUT);
+    /* an API the broker does not offer fails at once */
+    strata_topic_partition_t tp = {"t", 0, STRATA_OFFSET_END, 0};
+    ck_assert_int_eq(strata_admin_list_offsets(a, &tp, 1, 300), STRATA_ERR_TIMED_OUT); /* needs Metadata first */
+    strata_admin_free(a); /* frees the abandoned ops (ASan: no leak, no use after free) */
+    m.stop = 1;
+    shutdown(m.lfd, SHUT_RDWR);
+    close(m.lfd);
+    pthread_join(th, NULL);
+    strata_conf_free(conf);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cl_admin");
@@ -466,6 +556,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_cl_admin_offset_fetch);
     tcase_add_test(tc, test_cl_admin_arena);
     tcase_add_test(tc, test_cl_admin_api_errors);
+    tcase_add_test(tc, test_cl_admin_timeout_in_flight);
     suite_add_tcase(s, tc);
     return s;
 }
