@@ -102,6 +102,7 @@ typedef struct {
     int consecutive_timeouts;
     /* counters */
     uint64_t requests, responses, exceptions, timeouts, bad_frames, unmatched, reconnects;
+    int inflight_max; /* most requests seen on the wire at once */
     char last_error[160];
 } mb_dev_t;
 
@@ -619,6 +620,8 @@ static void dev_pump(mb_t *m, mb_dev_t *d)
         int64_t now = H->now_ns(m->ctx, STRATA_CLOCK_MONOTONIC);
         d->flight[d->nflight++] = (mb_flight_t){tid, q.group, q.req,
                                                 now + (int64_t)d->timeout_ms * 1000000, now};
+        if (d->nflight > d->inflight_max)
+            d->inflight_max = d->nflight;
         d->requests++;
         H->metric_update(m->ctx, m->m_requests, 1);
     }
@@ -942,11 +945,12 @@ static size_t mb_describe(void *inst, char *buf, size_t len)
         le[k] = 0;
         PUT("%s\"%s\":{\"state\":\"%s\",\"requests\":%llu,\"responses\":%llu,\"exceptions\":%llu,"
             "\"timeouts\":%llu,\"bad_frames\":%llu,\"unmatched\":%llu,\"reconnects\":%llu,"
-            "\"last_error\":\"%s\"}",
+            "\"inflight_max\":%d,\"last_error\":\"%s\"}",
             i ? "," : "", d->name, sn[d->state], (unsigned long long)d->requests,
             (unsigned long long)d->responses, (unsigned long long)d->exceptions,
             (unsigned long long)d->timeouts, (unsigned long long)d->bad_frames,
-            (unsigned long long)d->unmatched, (unsigned long long)d->reconnects, le);
+            (unsigned long long)d->unmatched, (unsigned long long)d->reconnects, d->inflight_max,
+            le);
     }
     PUT("}}");
 #undef PUT

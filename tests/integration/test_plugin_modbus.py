@@ -17,6 +17,9 @@ usage: test_plugin_modbus.py STRATAD PLUGIN_DIR MODE
        tables (cross-checked with mbpoll on a separate server run), its
        exception-replying address (exception 6), its wrong-TID reply, and its
        500 ms sleeping address against a 200 ms timeout.
+  MODE reorder: a scripted peer (ours, in this file) that holds each burst of
+       pipelined requests and answers it in reverse order: every point must
+       still get its own value (responses matched by transaction id).
 """
 import json
 import os
@@ -308,8 +311,44 @@ def check_values(last, mb_raw, tag):
         it.fail("%s missing point: %r" % (tag, miss))
 
 
+def expect_refused(exe, tmp, ov, needle):
+    args = [exe, "--override", "listeners=PLAINTEXT://127.0.0.1:%d" % it.free_port(),
+            "--override", "log.dirs=%s" % os.path.join(tmp, "data")]
+    for k, v in ov.items():
+        args += ["--override", "%s=%s" % (k, v)]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    out = p.stdout + p.stderr
+    if p.returncode == 0 or needle not in out:
+        print(out[-3000:])
+        it.fail("want a refusal containing %r (exit %d)" % (needle, p.returncode))
+
+
+def bad_configs(exe, tmp, pd):
+    """Garbage modbus config stops the broker with the instance and key named."""
+    base = {"plugin.dir": pd, "plugins": "plc", "plugin.plc.library": "strata_modbus.so",
+            "plugin.plc.topic": "plant", "plugin.plc.device.d.host": "127.0.0.1",
+            "plugin.plc.group.g.device": "d", "plugin.plc.point.p.group": "g",
+            "plugin.plc.point.p.table": "coil", "plugin.plc.point.p.address": "3"}
+    cases = [({"plugin.plc.device.d.port": "70000"},
+              "plugin instance 'plc': key 'device.d.port': 70000 is out of range [1, 65535]"),
+             ({"plugin.plc.point.p.type": "float32"},
+              "plugin instance 'plc': key 'point.p.type': float32 does not fit table coil"),
+             ({"plugin.plc.point.p.table": "register"},
+              "plugin instance 'plc': key 'point.p.table': 'register' is not one of coil|discrete|holding|input"),
+             ({"plugin.plc.group.g.device": "nope"},
+              "plugin instance 'plc': key 'group.g.device': no device 'nope'"),
+             ({"plugin.plc.point.q.group": "g"},
+              "plugin instance 'plc': missing required key 'point.q.table'"),
+             ({"plugin.plc.point.p.adress": "3"},
+              "plugin instance 'plc': unknown key 'point.p.adress' for plugin modbus")]
+    for extra, needle in cases:
+        expect_refused(exe, tmp, dict(base, **extra), needle)
+        it.ok("refused: " + needle)
+
+
 def pymodbus_mode(exe, build):
     def body(tmp):
+        bad_configs(exe, tmp, plugin_dir(tmp, build))
         port = it.free_port()
         srv = start_pymodbus(port, tmp)
         # independent reads with mbpoll: raw registers, bits, one float
@@ -343,6 +382,8 @@ def pymodbus_mode(exe, build):
         dev = st["details"]["devices"]["plc"]
         if dev["state"] != "up" or dev["exceptions"] < 1 or dev["unmatched"] or dev["bad_frames"]:
             it.fail("device status %r" % dev)
+        if dev["inflight_max"] < 2:
+            it.fail("never more than one request in flight: %r" % dev)
         if st["metrics"].get("modbus.requests", 0) < 10:
             it.fail("metrics %r" % st["metrics"])
         it.ok("status: device up, %d requests, %d exception responses, 0 unmatched tids"
@@ -525,6 +566,104 @@ def libmodbus_mode(exe, build):
     return it.run("strata-modbus-", body)
 
 
+REORDER_SERVER = r'''
+import socket, struct, sys, select
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(4)
+print("serving", flush=True)
+while True:
+    c, _ = ls.accept()
+    buf = b""
+    while True:
+        r, _, _ = select.select([c], [], [], 5)
+        if not r:
+            break
+        d = c.recv(4096)
+        if not d:
+            break
+        buf += d
+        # gather the burst: everything that arrives within 30 ms
+        while select.select([c], [], [], 0.03)[0]:
+            d = c.recv(4096)
+            if not d:
+                break
+            buf += d
+        reqs = []
+        while len(buf) >= 12:
+            tid, proto, ln, unit, fc, start, qty = struct.unpack(">HHHBBHH", buf[:12])
+            buf = buf[12:]
+            reqs.append((tid, unit, fc, start, qty))
+        out = b""
+        for tid, unit, fc, start, qty in reversed(reqs):
+            if fc in (3, 4):
+                data = b"".join(struct.pack(">H", (start + i) * 3 + 1) for i in range(qty))
+            else:
+                bits = [(start + i) % 2 for i in range(qty)]
+                data = bytes(sum(b << k for k, b in enumerate(bits[j:j + 8])) for j in range(0, qty, 8))
+            pdu = bytes([fc, len(data)]) + data
+            out += struct.pack(">HHHB", tid, 0, len(pdu) + 1, unit) + pdu
+        c.sendall(out)
+    c.close()
+'''
+
+
+def reorder_mode(exe, build):
+    def body(tmp):
+        import socket
+        port = it.free_port()
+        log = open(os.path.join(tmp, "reorder.log"), "ab")
+        srv = subprocess.Popen(["/usr/bin/python3", "-c", REORDER_SERVER, str(port)], stdout=log,
+                               stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    it.fail("reorder peer did not listen")
+                time.sleep(0.05)
+        pd = plugin_dir(tmp, build)
+        ov = {"plugin.dir": pd, "plugins": "r", "num.partitions": "1",
+              "plugin.r.library": "strata_modbus.so", "plugin.r.topic": "r",
+              "plugin.r.request.gap": "0",
+              "plugin.r.device.d.host": "127.0.0.1", "plugin.r.device.d.port": str(port),
+              "plugin.r.device.d.max.inflight": "8",
+              "plugin.r.group.g.device": "d", "plugin.r.group.g.interval.ms": "200"}
+        addrs = [0, 100, 200, 300, 400, 500]
+        for a in addrs:
+            ov["plugin.r.point.h%d.group" % a] = "g"
+            ov["plugin.r.point.h%d.table" % a] = "holding"
+            ov["plugin.r.point.h%d.address" % a] = str(a)
+        for a in (7, 8):
+            ov["plugin.r.point.c%d.group" % a] = "g"
+            ov["plugin.r.point.c%d.table" % a] = "coil"
+            ov["plugin.r.point.c%d.address" % a] = str(a)
+        b = it.Broker(exe, tmp, ov)
+
+        def polls():
+            recs = read_topic(b, "r")
+            return recs if len(recs) >= 8 * 5 else None
+        recs = polls() or wait_for("5 polls", polls)
+        bad = []
+        for r in recs:
+            v = json.loads(r["value"])
+            name = v["point"]
+            a = int(name[1:])
+            want = a * 3 + 1 if name[0] == "h" else bool(a % 2)
+            if v["quality"] != "GOOD" or v["value"] != want:
+                bad.append(v)
+        if bad:
+            it.fail("%d of %d records mismatched, e.g. %r" % (len(bad), len(recs), bad[:3]))
+        st = wait_for("status", lambda: (lambda s: s if s and s["details"]["devices"]["d"]
+                                         ["inflight_max"] >= 2 else None)(inst_status(tmp, "r")))
+        it.ok("%d records, every point its own value with responses reversed (up to %d in flight)"
+              % (len(recs), st["details"]["devices"]["d"]["inflight_max"]))
+        b.stop_ok()
+        stop_proc(srv)
+    return it.run("strata-modbus-", body)
+
+
 def main():
     if len(sys.argv) < 4:
         print(__doc__)
@@ -536,6 +675,8 @@ def main():
     mode = sys.argv[3]
     if not shutil.which("mbpoll"):
         it.skip("mbpoll not installed (scripts/deps.sh)")
+    if mode == "reorder":
+        return reorder_mode(exe, build)
     if mode == "pymodbus":
         r = subprocess.run(["/usr/bin/python3", "-c", "import pymodbus.server"], capture_output=True)
         if r.returncode:
