@@ -46,7 +46,9 @@ MODE  split      a libstrata member (enable.auto.commit) and a kafka-python
                  and the first OffsetCommit with NOT_COORDINATOR: each time the
                  member looks the coordinator up again (FindCoordinator count),
                  the join and the commit are retried and succeed, the heartbeat
-                 error costs no rebalance (one ASSIGN)
+                 error costs no rebalance (one ASSIGN); then ILLEGAL_GENERATION on
+                 a Heartbeat rejoins with the same member id, UNKNOWN_MEMBER_ID
+                 rejoins with the member id reset
       static     group.instance.id: close commits but sends no LeaveGroup, so the
                  coordinator still lists the static member (Kafka's behaviour); a
                  restart with the same instance id takes its place (still one
@@ -583,7 +585,7 @@ class FaultProxy:
     (responses stay in request order per connection)."""
 
     def __init__(self, b):
-        self.b, self.inject, self.seen = b, {}, {}
+        self.b, self.inject, self.seen, self.joins = b, {}, {}, []
         self.lock = threading.Lock()
         self.ls = socket.socket()
         self.ls.bind(("127.0.0.1", 0))
@@ -632,6 +634,12 @@ class FaultProxy:
                 with self.lock:
                     n = self.seen[key] = self.seen.get(key, 0) + 1
                     err = self.inject.get((key, n))
+                    if key == 11:  # JoinGroup: remember the member id it carries
+                        r = it.Rd(body)
+                        r.string(), r.i32()
+                        if ver >= 1:
+                            r.i32()
+                        self.joins.append(r.string())
                 slot = {"corr": corr, "key": key, "ver": ver, "resp": None}
                 with cv:
                     slots.append(slot)
@@ -723,6 +731,22 @@ def mode_rediscover(b, exe, tmp):
         fail("OffsetCommit sent %d time(s), FindCoordinator %d: want a retry after a new lookup"
              % (px.count(8), px.count(10)))
     expect("the retried commit landed", committed(b, "grd", "grd", 2), {0: 10, 1: 10})
+    # ILLEGAL_GENERATION on a heartbeat: revoke and rejoin with the same member id;
+    # UNKNOWN_MEMBER_ID: rejoin with the member id forgotten ("")
+    d.send("resume")
+    member = px.joins[-1]
+    with px.lock:
+        px.inject[(12, px.seen.get(12, 0) + 2)] = 22
+    wait_for("ILLEGAL_GENERATION on a Heartbeat -> revoked and assigned again",
+             lambda: d.count("ASSIGN") == 2 and d.assigned() == {0, 1})
+    expect("the rejoin kept the member id", px.joins[-1], member)
+    njoins = len(px.joins)
+    with px.lock:
+        px.inject[(12, px.seen.get(12, 0) + 2)] = 25
+    wait_for("UNKNOWN_MEMBER_ID on a Heartbeat -> revoked and assigned again",
+             lambda: d.count("ASSIGN") == 3 and d.assigned() == {0, 1})
+    expect("the rejoin after UNKNOWN_MEMBER_ID started with no member id",
+           px.joins[njoins], "")
     ok("FindCoordinator %d, JoinGroup %d, Heartbeat %d, OffsetCommit %d through the proxy"
        % (px.count(10), px.count(11), px.count(12), px.count(8)))
     d.call("close", "CLOSED 0")
