@@ -87,6 +87,8 @@
 
 #define LOGSYS "producer"
 #define IDEMP_MAX_IN_FLIGHT 5
+#define SPARE_BUFS 8                /* batch buffers kept for reuse */
+#define SPARE_MAX_CAP (8u << 20)    /* ... when no larger than this */
 
 typedef struct cl_msg {
     struct cl_msg *next;
@@ -171,6 +173,8 @@ struct strata_producer {
     int restamp;                /* a new id arrived: restamp every batch */
     int ninflight;              /* batches in flight, all partitions */
     uint64_t rng;
+    sc_buf_t spare[SPARE_BUFS];
+    int nspare;
     sc_recbatch_t scratch;
     sc_rec_header_t *hscratch;
     size_t hscratch_cap;
@@ -436,9 +440,16 @@ static void batch_stamp(strata_producer_t *p, pbatch_t *b)
     sc_store_be32(h + 17, sc_crc32c(0, h + 21, b->buf.len - 21));
 }
 
-static void batch_free(pbatch_t *b)
+/* Frees b; its buffer goes to the spare pool (batch buffers are large: reusing
+ * them saves an mmap/munmap and the page faults of every batch). */
+static void batch_free(strata_producer_t *p, pbatch_t *b)
 {
-    sc_buf_fini(&b->buf);
+    if (p->nspare < SPARE_BUFS && b->buf.cap <= SPARE_MAX_CAP) {
+        sc_buf_reset(&b->buf);
+        p->spare[p->nspare++] = b->buf;
+    } else {
+        sc_buf_fini(&b->buf);
+    }
     sc_free(b);
 }
 
@@ -484,7 +495,7 @@ static void batch_fail(strata_producer_t *p, ptp_t *tp, pbatch_t *b, int err, in
         else
             p->bump = 1; /* its sequence may or may not be used: start over */
     }
-    batch_free(b);
+    batch_free(p, b);
 }
 
 /* A new producer id/epoch: every partition's batches get sequences from 0;
@@ -507,7 +518,7 @@ static void restamp_all(strata_producer_t *p)
                             sc_err_str(b->last_err));
                     batch_unlink(tp, b);
                     q_fail(p, &b->msgs, b->last_err ? b->last_err : SC_ERR_MSG_TIMED_OUT);
-                    batch_free(b);
+                    batch_free(p, b);
                     continue;
                 }
                 b->base_seq = seq;
@@ -563,9 +574,17 @@ static int batch_build(strata_producer_t *p, ptp_t *tp)
     sc_recbatch_finish(rb);
     if (!(b = sc_calloc(1, sizeof *b)))
         return SC_ERR_NO_MEMORY;
-    sc_buf_init(&b->buf);
-    if ((rc = cl_batch_encode(rb, p->codec, (int)c->compression_level, &b->buf))) {
-        batch_free(b);
+    if (p->nspare)
+        b->buf = p->spare[--p->nspare];
+    else
+        sc_buf_init(&b->buf);
+    if (p->codec == CL_CODEC_NONE) {
+        /* the built batch is the batch to send: take its buffer, leave ours */
+        sc_buf_t tmp = rb->buf;
+        rb->buf = b->buf;
+        b->buf = tmp;
+    } else if ((rc = cl_batch_encode(rb, p->codec, (int)c->compression_level, &b->buf))) {
+        batch_free(p, b);
         return rc;
     }
     b->enq_ms = tp->q.head->enq_ms;
@@ -650,7 +669,7 @@ static void batch_done(strata_producer_t *p, cl_topic_t *t, ptp_t *tp, pbatch_t 
         q_push(&p->reports, m);
     }
     batch_unlink(tp, b);
-    batch_free(b);
+    batch_free(p, b);
 out:
     if (tp->ninflight == 0)
         tp->retrying = 0; /* drained: resend from the first unacknowledged batch */
@@ -862,7 +881,7 @@ static void fail_all(strata_producer_t *p, int err, int inflight_too)
                     continue;
                 batch_unlink(tp, b);
                 q_fail(p, &b->msgs, err);
-                batch_free(b);
+                batch_free(p, b);
             }
             q_fail(p, &tp->q, err);
         }
@@ -1156,6 +1175,9 @@ strata_err_t strata_produce(strata_producer_t *p, const strata_record_t *rec, vo
         ptp_t *tp = &pt->parts[part];
         wake = !tp->q.head || tp->q.bytes + m->wire >= (size_t)p->cl.conf->batch_size ||
                p->cl.conf->linger_ms == 0;
+        /* the I/O thread runs serve before it sleeps again unless it sleeps now
+         * (next_wake_ms set, under mu, just before poll): save the eventfd write */
+        wake = wake && p->cl.next_wake_ms != 0;
         q_push(&tp->q, m);
     } else {
         wake = !pt->unassigned.head;
@@ -1237,6 +1259,8 @@ void strata_producer_free(strata_producer_t *p)
     pthread_mutex_unlock(&p->cl.mu);
     sc_recbatch_fini(&p->scratch);
     sc_free(p->hscratch);
+    while (p->nspare > 0)
+        sc_buf_fini(&p->spare[--p->nspare]);
     cl_client_fini(&p->cl);
     sc_free(p);
 }

@@ -395,18 +395,45 @@ def stored_codecs(b, topic):
     return codecs, nb
 
 
-def expect_codec(b, topic, codec, who, xerial=None):
+def would_not_shrink(codec, bb):
+    """kafka-python (DefaultRecordBatchBuilder._maybe_compress) and librdkafka
+    (rd_kafka_msgset_writer_compress) send a batch uncompressed when
+    compressing does not make it smaller. Is that why this stored plain batch
+    is plain? Compressed with kafka-python's encoder, allowing 32 bytes for the
+    writers' different frame options (content size, checksums): a batch worth
+    compressing saves far more (a silent fallback on a real batch still fails)."""
+    import kafka.codec as kcodec
+    fn = {"gzip": kcodec.gzip_encode, "snappy": kcodec.snappy_encode,
+          "lz4": kcodec.lz4_encode, "zstd": kcodec.zstd_encode}[codec]
+    data = bb[61:]
+    return len(fn(data)) + 32 >= len(data)
+
+
+def expect_codec(b, topic, codec, who, xerial=None, fallback=False):
     """Every stored batch of topic has codec; xerial True/False: every snappy
-    payload is / is not in snappy-java's xerial framing."""
+    payload is / is not in snappy-java's xerial framing. fallback: a plain
+    batch is allowed where the writer's "compression did not help" rule
+    explains it (kcat, kafka-python; never libstrata, which always compresses)."""
     codecs, nb = stored_codecs(b, topic)
+    if fallback and codec != "none" and codecs == {0, CODECS[codec]}:
+        c = it.Conn(b.port)
+        plain = [bb for part in range(PARTS) for _, bb in it.read_all_batches(c, topic, part)
+                 if it.batch_header(bb)["attributes"] & 7 == 0]
+        c.close()
+        if all(would_not_shrink(codec, bb) for bb in plain):
+            it.ok("%s: %d of %d batches plain (%s records): the writer skips compression "
+                  "when it does not shrink the batch (checked for each)" %
+                  (who, len(plain), nb, [it.batch_header(bb)["count"] for bb in plain]))
+            codecs = {CODECS[codec]}
     if codecs != {CODECS[codec]}:
         it.fail("%s: stored batches carry codecs %r, want only %d (%s)" %
                 (who, sorted(codecs), CODECS[codec], codec))
-    it.ok("%s: all %d stored batches carry codec %d (%s)" % (who, nb, CODECS[codec], codec))
+    it.ok("%s: the %d stored batches carry codec %d (%s)" % (who, nb, CODECS[codec], codec))
     if codec == "snappy" and xerial is not None:
         c = it.Conn(b.port)
         framed = [bb[61:69] == b"\x82SNAPPY\x00" for part in range(PARTS)
-                  for _, bb in it.read_all_batches(c, topic, part)]
+                  for _, bb in it.read_all_batches(c, topic, part)
+                  if it.batch_header(bb)["attributes"] & 7 == 2]
         c.close()
         if set(framed) != {xerial}:
             it.fail("%s: xerial framing %r, want all %r" % (who, framed, xerial))
@@ -487,8 +514,8 @@ def interop_body(stratad, driver, tmp, codec):
     n = 1000
     lines = b"".join(b"key-%d\tvalue-%d-%s\n" % (i, i, b"y" * (i % 97)) for i in range(n))
     it.kcat(b, ["-P", "-t", topic, "-K", "\t", "-z", codec, "-H", "h1=one", "-H", "h2=",
-                "-H", "trace=abc-%s" % codec], stdin=lines)
-    expect_codec(b, topic, codec, "kcat -z " + codec)
+                "-H", "trace=abc-%s" % codec, "-X", "linger.ms=50"], stdin=lines)
+    expect_codec(b, topic, codec, "kcat -z " + codec, fallback=True)
     want = {}
     for po, (k, v, h) in kcat_read(b, topic).items():
         hs = [(hk, hv) for hk, hv in (x.split(b"=", 1) for x in h.split(b","))]
@@ -500,7 +527,7 @@ def interop_body(stratad, driver, tmp, codec):
     topic = "kp-" + codec
     it.create_topic(b, topic, PARTS)
     prod = KafkaProducer(bootstrap_servers=addr, acks="all", compression_type=None
-                         if codec == "none" else codec, linger_ms=5, batch_size=4000,
+                         if codec == "none" else codec, linger_ms=20, batch_size=4000,
                          request_timeout_ms=20000)
     futs = []
     for i in range(n):
@@ -516,7 +543,7 @@ def interop_body(stratad, driver, tmp, codec):
         want[(md.partition, md.offset)] = rec
     prod.close(10)
     it.expect("records kafka-python acknowledged", len(want), n)
-    expect_codec(b, topic, codec, "kafka-python " + codec, xerial=True)
+    expect_codec(b, topic, codec, "kafka-python " + codec, xerial=True, fallback=True)
     check_consumed(consumer, b, topic, want, "kafka-python " + codec)
     b.stop_ok()
     return 0
