@@ -60,9 +60,6 @@ static const bk_api_t apis[] = {
     /* not in sc_kafka.h's key list (no flexible versions advertised) */
     {42 /* DeleteGroups */, 0, 1, bk__h_delete_groups},
     {47 /* OffsetDelete */, 0, 0, bk__h_offset_delete},
-    /* not in sc_kafka.h's key list (no flexible versions advertised) */
-    {42 /* DeleteGroups */, 0, 1, bk__h_delete_groups},
-    {47 /* OffsetDelete */, 0, 0, bk__h_offset_delete},
 };
 
 const bk_api_t *bk__api_table(size_t *n)

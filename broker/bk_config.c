@@ -138,10 +138,6 @@ static const bk_cfg_key_t keys[] = {
      "Most members a consumer group may have; a JoinGroup that would exceed it gets "
      "GROUP_MAX_SIZE_REACHED (81) (Kafka's rules; a static member replacing its own "
      "group.instance.id is always accepted)."},
-    {"group.max.size", BK_CFG_INT, OFF(group_max_size), "2147483647", 1, INT32_MAX, NULL, NULL,
-     "Most members a consumer group may have; a JoinGroup that would exceed it gets "
-     "GROUP_MAX_SIZE_REACHED (81) (Kafka's rules; a static member replacing its own "
-     "group.instance.id is always accepted)."},
     {"offsets.topic.num.partitions", BK_CFG_INT, OFF(offsets_topic_num_partitions), "50", 1,
      1000, NULL, NULL,
      "Partitions of `__consumer_offsets` when the broker creates it (first start); an existing "

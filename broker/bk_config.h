@@ -66,7 +66,6 @@ typedef struct {
     int32_t group_max_session_timeout_ms;    /* group.max.session.timeout.ms */
     int32_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms */
     int32_t group_max_size;                  /* group.max.size */
-    int32_t group_max_size;                  /* group.max.size */
     int32_t offsets_topic_num_partitions;    /* offsets.topic.num.partitions */
     int32_t offsets_retention_minutes;       /* offsets.retention.minutes */
     int64_t offsets_retention_check_interval_ms; /* offsets.retention.check.interval.ms */

@@ -292,9 +292,6 @@ int bk__group_start(bk_server_t *s);
 /* The coordinator without __consumer_offsets, log or timer, for the request
  * fuzz harness on an offline server (bk_group_int.h: offline). */
 int bk__group_start_offline(bk_server_t *s);
-/* The coordinator without __consumer_offsets, log or timer, for the request
- * fuzz harness on an offline server (bk_group_int.h: offline). */
-int bk__group_start_offline(bk_server_t *s);
 void bk__group_stop(bk_server_t *s);
 void bk__group_free(bk_server_t *s);
 int bk__h_find_coordinator(bk_req_t *req, sc_kw_t *w);
@@ -307,8 +304,6 @@ int bk__h_describe_groups(bk_req_t *req, sc_kw_t *w);
 /* bk_group_offsets.c */
 int bk__h_offset_commit(bk_req_t *req, sc_kw_t *w);
 int bk__h_offset_fetch(bk_req_t *req, sc_kw_t *w);
-int bk__h_delete_groups(bk_req_t *req, sc_kw_t *w);
-int bk__h_offset_delete(bk_req_t *req, sc_kw_t *w);
 int bk__h_delete_groups(bk_req_t *req, sc_kw_t *w);
 int bk__h_offset_delete(bk_req_t *req, sc_kw_t *w);
 /* 1 for Kafka's internal topics (__consumer_offsets): hidden from
