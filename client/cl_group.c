@@ -482,6 +482,7 @@ struct cl_group {
     int64_t of_retry_ms;
     int64_t join_at_ms;
     int64_t hb_next_ms;
+    int64_t hb_ok_ms; /* last sign of life from the coordinator for this member */
     int hb_inflight;
     uint64_t epoch; /* bumped on every state reset: stale answers are ignored */
     /* leader */
@@ -1151,6 +1152,7 @@ static void on_sync(cl_client_t *cl, cl_broker_t *b, int err, sc_rd_t *r, void *
     g->revoke_fenced = 0;
     set_state(g, S_STABLE);
     g->hb_next_ms = now + cl->conf->heartbeat_interval_ms;
+    g->hb_ok_ms = now;
     if (cl->conf->enable_auto_commit)
         g->autocommit_next_ms = now + cl->conf->auto_commit_interval_ms;
     SC_INFO(LOGSYS, "group %s: generation %d: %zu partition(s) assigned", g->group_id,
@@ -1340,8 +1342,10 @@ static void on_heartbeat(cl_client_t *cl, cl_broker_t *b, int err, sc_rd_t *r, v
         if (r->err)
             err = SC_ERR_BAD_FORMAT;
     }
-    if (!err)
+    if (!err) {
+        g->hb_ok_ms = sc_mono_ms();
         return;
+    }
     if (fatal_err(err)) {
         go_fatal(g, err, "Heartbeat");
         return;
@@ -1930,6 +1934,21 @@ int64_t cl_group_serve(cl_group_t *g, int64_t now)
         } else if (g->state == S_STABLE) {
             next = min64(next, now + cf->max_poll_interval_ms - idle);
         }
+    }
+
+    /* session.timeout.ms without a heartbeat answer: the coordinator has
+     * evicted us by now and given the partitions to others -- stop consuming
+     * them (revoke, no auto-commit: it would be refused) and rejoin, as
+     * librdkafka does */
+    if (g->state == S_STABLE && now - g->hb_ok_ms >= cf->session_timeout_ms) {
+        SC_WARN(LOGSYS,
+                "group %s: no heartbeat answer for %lld ms (session.timeout.ms %lld): "
+                "revoking and rejoining",
+                g->group_id, (long long)(now - g->hb_ok_ms), (long long)cf->session_timeout_ms);
+        need_rejoin(g, SC_ERR_UNKNOWN_MEMBER_ID);
+        return now;
+    } else if (g->state == S_STABLE) {
+        next = min64(next, g->hb_ok_ms + cf->session_timeout_ms);
     }
 
     /* commits past their deadline fail even while no coordinator answers */

@@ -274,8 +274,8 @@ typedef enum {
      * sent. With enable.auto.commit their positions are already queued for
      * commit; otherwise commit them here with strata_consumer_commit_async
      * (the sync commit would deadlock: STRATA_ERR_DEADLOCK). Also called when
-     * the member was fenced (its commits would fail) or left because of
-     * max.poll.interval.ms, and at close / unsubscribe. */
+     * the member was fenced (its commits would fail), its session timed out
+     * or it left because of max.poll.interval.ms, and at close / unsubscribe. */
     STRATA_REBALANCE_REVOKE = 2,
 } strata_rebalance_t;
 
@@ -314,7 +314,8 @@ strata_err_t strata_consumer_assign(strata_consumer_t *c, const strata_topic_par
  * chose, with Java's semantics). Membership runs on the I/O thread:
  * heartbeats every heartbeat.interval.ms, rejoins on REBALANCE_IN_PROGRESS /
  * ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID, finds the coordinator again on
- * NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE. When the application does not
+ * NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE, and revokes and rejoins when
+ * no heartbeat was answered for session.timeout.ms. When the application does not
  * call strata_consumer_poll for max.poll.interval.ms the member leaves the
  * group (revoke callback); its next poll rejoins. A group-level failure that
  * retrying cannot fix (INCONSISTENT_GROUP_PROTOCOL, INVALID_SESSION_TIMEOUT,

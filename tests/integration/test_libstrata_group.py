@@ -41,6 +41,10 @@ MODE  split      a libstrata member (enable.auto.commit) and a kafka-python
                  it is unknown (the group state is gone), rejoins, resumes from
                  its auto-commits and reads on: nothing lost, the only re-read
                  records are those after the last commit
+      session    stratad is SIGSTOPped under a stable member: after
+                 session.timeout.ms without a heartbeat answer the member revokes
+                 its partitions (the coordinator has given them away by then);
+                 SIGCONT: it rejoins and reads on, nothing lost
       rediscover a proxy in front of stratad answers the first JoinGroup with
                  NOT_COORDINATOR, the 3rd Heartbeat with COORDINATOR_NOT_AVAILABLE
                  and the first OffsetCommit with NOT_COORDINATOR: each time the
@@ -60,6 +64,7 @@ MODE  split      a libstrata member (enable.auto.commit) and a kafka-python
 Exit 77 when kafka-python (split) or kcat (kcat) is missing.
 """
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -753,6 +758,28 @@ def mode_rediscover(b, exe, tmp):
     d.finish()
 
 
+def mode_session(b, exe, tmp):
+    create_topic(b, "gse", 2)
+    tg.produce_n(b, "gse", 2, 20)
+    d = Driver(exe, b, tmp, "gse", "gse", {"enable.auto.commit": "true",
+                                           "auto.commit.interval.ms": 200})
+    wait_for("read the first 20", lambda: d.assigned() == {0, 1} and len(d.records()) >= 20)
+    m = d.mark()
+    os.kill(b.proc.pid, signal.SIGSTOP)
+    try:
+        d.wait("REVOKE", m, timeout=30)
+        ok("no heartbeat answer for session.timeout.ms: the member revoked its partitions")
+    finally:
+        os.kill(b.proc.pid, signal.SIGCONT)
+    d.wait("ASSIGN 0 1", m, timeout=40)
+    ok("stratad resumed: the member rejoined")
+    tg.produce_n(b, "gse", 2, 20, start=20)
+    wait_for("read the next 20", lambda: len(set(values(d.records()))) >= 40)
+    expect("nothing lost", sorted(set(values(d.records()))), want(0, 40))
+    d.call("close", "CLOSED 0")
+    d.finish()
+
+
 def create_partitions(b, topic, count):
     c = Conn(b.port)
     body = (struct.pack(">i", 1) + it.kstr(topic) + struct.pack(">ii", count, -1) +
@@ -783,7 +810,7 @@ def mode_grow(b, exe, tmp):
 
 
 MODES = {"split": mode_split, "follower": mode_follower, "manual": mode_manual, "restart": mode_restart, "autocommit": mode_autocommit,
-         "fenced": mode_fenced, "coordinator": mode_coordinator, "rediscover": mode_rediscover, "static": mode_static, "grow": mode_grow, "kcat": mode_kcat}
+         "fenced": mode_fenced, "coordinator": mode_coordinator, "session": mode_session, "rediscover": mode_rediscover, "static": mode_static, "grow": mode_grow, "kcat": mode_kcat}
 
 
 def main():
