@@ -17,7 +17,9 @@ MODE  split      a libstrata member (enable.auto.commit) and a kafka-python
                  uncommitted window
       autocommit enable.auto.commit with a 10-minute interval: read everything,
                  strata_consumer_close -> the final commit holds the end
-                 offsets (OffsetFetch), and the member left (the group is Empty)
+                 offsets (OffsetFetch), and the member left (the group is Empty);
+                 strata_consumer_free alone does the same; an assign-mode
+                 consumer with group.id (cl_consume -o stored) starts at them
       fenced     max.poll.interval.ms 2000: the application stops polling, the
                  member leaves the group (revoke callback), a commit made then
                  is refused by the coordinator with UNKNOWN_MEMBER_ID /
@@ -414,6 +416,20 @@ def mode_autocommit(b, exe, tmp):
     d2.send("exit")  # strata_consumer_free closes (and commits) by itself
     d2.finish()
     expect("free committed too", committed(b, "ga", "gac", 2), {0: 27, 1: 27})
+    # assign mode with group.id: STRATA_OFFSET_STORED starts at the committed offset
+    cons = os.path.join(os.path.dirname(exe), "cl_consume")
+    if not os.access(cons, os.X_OK):
+        fail("%s not built" % cons)
+    tg.produce_n(b, "gac", 2, 4, start=54)
+    r = subprocess.run([cons, "-b", b.addr, "-t", "gac", "-p", "2", "-o", "stored", "-n", "4",
+                        "-X", "group.id=ga", "-X", "auto.offset.reset=earliest"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    if r.returncode != 0:
+        fail("cl_consume -o stored exited %d: %s" % (r.returncode, r.stderr.decode()[-2000:]))
+    got = sorted((int(ln.split()[1]), int(ln.split()[2])) for ln in r.stdout.decode().splitlines()
+                 if ln.startswith("R "))
+    expect("assign mode + group.id: -o stored starts at the committed offsets",
+           got, [(0, 27), (0, 28), (1, 27), (1, 28)])
 
 
 def mode_fenced(b, exe, tmp):
