@@ -219,6 +219,46 @@ static int ratios(const double *a, const double *b, int n, double *out)
     return k;
 }
 
+/* The disk's floor for a durable ack: 10 KiB appends, each followed by
+ * fdatasync, for `secs` in dir. Writes p50/p99 (ms) and appends/s. */
+static int fsync_probe(const char *dir, double secs, double *p50, double *p99, double *rate)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/fsync-probe", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    static char buf[10240];
+    memset(buf, 'x', sizeof buf);
+    sc_hist_t *h = malloc(sizeof *h);
+    if (!h) {
+        close(fd);
+        return -1;
+    }
+    sc_hist_init(h);
+    struct timespec a, b, t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double el = 0;
+    while (el < secs) {
+        if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        if (fdatasync(fd))
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        sc_hist_record(h, (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000ll + (b.tv_nsec - a.tv_nsec)));
+        el = (double)(b.tv_sec - t0.tv_sec) + (double)(b.tv_nsec - t0.tv_nsec) / 1e9;
+    }
+    close(fd);
+    unlink(path);
+    *p50 = (double)sc_hist_percentile(h, 50) / 1e6;
+    *p99 = (double)sc_hist_percentile(h, 99) / 1e6;
+    *rate = el > 0 ? (double)h->count / el : 0;
+    int rc = h->count ? 0 : -1;
+    free(h);
+    return rc;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: strata-bench compare [options]\n"
@@ -354,15 +394,17 @@ int bench_compare_main(int argc, char **argv)
     if (have_nats)
         cmd_version(nats, nver, sizeof nver);
     cmd_version(stratad, sver, sizeof sver);
+    double fs50 = 0, fs99 = 0, fsrate = 0;
+    fsync_probe(dir, 2, &fs50, &fs99, &fsrate);
     double load0 = loadavg();
     if (!json)
         bench_machine_banner(dir);
     fprintf(out, "servers: %s (fsync) %s, (OS flush) %s; %s %s\n", sver, addr[0], addr[1],
             have_nats ? nver : "no nats-server", have_nats ? addr[2] : "");
     fprintf(out, "workloads: %d B records, acks=all, 1 partition, 1 producer; produce max rate %.0f s; "
-                 "consume catch-up; latency at %.0f records/s for %.0f s (first min(1 s, duration/5) excluded); "
-                 "%d runs, interleaved\n",
-            msg, duration, rate, duration, runs);
+                 "consume catch-up; latency at %.0f records/s for %.0f s (first min(1 s, duration/5) excluded, "
+                 "Kafka linger.ms %d); %d runs, interleaved\n",
+            msg, duration, rate, duration, lat_linger, runs);
     fflush(out);
 
     for (int r = 0; r < runs; r++) {
@@ -494,11 +536,15 @@ int bench_compare_main(int argc, char **argv)
     }
     fprintf(out, "\nmachine: %ld cores; load average %.2f before, %.2f after (other processes share these cores)\n",
             sysconf(_SC_NPROCESSORS_ONLN), load0, load1);
+    fprintf(out, "disk under %s: 10 KiB append + fdatasync p50 %.2f ms, p99 %.2f ms, %.0f/s "
+                 "(2 s probe before the runs: the floor of an fsync-per-ack latency)\n",
+            dir, fs50, fs99, fsrate);
 
     if (json) {
         FILE *f = stdout;
-        fprintf(f, "{\"machine\":{\"cores\":%ld,\"load_before\":%.2f,\"load_after\":%.2f},",
-                sysconf(_SC_NPROCESSORS_ONLN), load0, load1);
+        fprintf(f, "{\"machine\":{\"cores\":%ld,\"load_before\":%.2f,\"load_after\":%.2f,"
+                   "\"fdatasync_p50_ms\":%.3f,\"fdatasync_p99_ms\":%.3f,\"fdatasync_per_s\":%.0f},",
+                sysconf(_SC_NPROCESSORS_ONLN), load0, load1, fs50, fs99, fsrate);
         fprintf(f, "\"config\":{\"runs\":%d,\"duration_s\":%.3f,\"rate\":%.0f,\"message_size\":%d,"
                    "\"acks\":\"all\",\"partitions\":1,\"producers\":1,\"max_pending\":%d,"
                    "\"produce_linger_ms\":5,\"latency_linger_ms\":%d},",

@@ -255,6 +255,10 @@ def mode_compare(stratad, exe):
             if "fsync" not in s["durability"]:
                 it.fail("durability not stated: %r" % s)
         it.expect("compare machine cores", j["machine"]["cores"], os.cpu_count())
+        if not (j["machine"]["fdatasync_per_s"] > 0 and
+                0 < j["machine"]["fdatasync_p50_ms"] <= j["machine"]["fdatasync_p99_ms"]):
+            it.fail("fdatasync probe: %r" % j["machine"])
+        it.ok("fdatasync probe reported")
         for k in ("stratad_fsync_vs_jetstream_produce", "stratad_os_vs_jetstream_produce",
                   "jetstream_vs_stratad_fsync_e2e_p99"):
             if k not in j["ratios"]:
