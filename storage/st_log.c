@@ -568,6 +568,21 @@ static int check_segment(st_log_t *log, unsigned i, int missing, uint8_t *buf, s
     return 0;
 }
 
+/* The cleaner checkpoint must not lie past the log end (a truncated log, or
+ * a deleted and recreated partition of the same name): data written there
+ * later would count as already cleaned. It is set back to the first
+ * segment's base. 0 or -errno. */
+static int clamp_clean_upto(st_log_t *log)
+{
+    if (log->clean_upto <= log->leo || log->nsegs == 0)
+        return 0;
+    int64_t to = log->segs[0]->base;
+    int rc = st_cleaner_checkpoint_set(log->dir, to);
+    if (rc == 0)
+        log->clean_upto = to;
+    return rc;
+}
+
 /* Removes everything and starts empty at offset (truncate_fully, and open
  * when the checkpoint's log start is past what survived). No io use. */
 static int reset_at(st_log_t *log, int64_t offset)
@@ -819,6 +834,8 @@ int st_log_open(const char *dir, const st_log_config_t *cfg, st_io_t *io, st_log
         epochs_changed = 1;
     if (epochs_changed && (rc = st__log_store_epochs(log)))
         goto out;
+    if ((rc = clamp_clean_upto(log)))
+        goto out;
     rc = st__log_write_checkpoint(log, 0); /* clears CLEAN: from now on a crash is unclean */
 out:
     sc_free(buf);
@@ -1048,6 +1065,8 @@ int st_log_truncate_fully(st_log_t *log, int64_t offset)
         return rc;
     SC_INFO("storage", "%s: truncated fully; the log restarts at offset %" PRId64, log->dir,
             offset);
+    if ((rc = clamp_clean_upto(log)))
+        return rc;
     return st__log_write_checkpoint(log, 0);
 }
 
@@ -1136,6 +1155,8 @@ int st_log_truncate_to(st_log_t *log, int64_t offset)
         return rc;
     SC_INFO("storage", "%s: truncated to offset %" PRId64 " (asked %" PRId64 ")", log->dir,
             new_leo, offset);
+    if ((rc = clamp_clean_upto(log)))
+        return rc;
     return st__log_write_checkpoint(log, 0);
 }
 

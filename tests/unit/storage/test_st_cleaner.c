@@ -622,6 +622,38 @@ START_TEST(test_log_change_voids_job)
 }
 END_TEST
 
+START_TEST(test_checkpoint_reset_by_truncation_and_recreation)
+{
+    st_log_config_t c;
+    cfg_small(&c);
+    st_log_t *log = open_log(&c);
+    fill(log, 3, 10, 10);
+    ck_assert_int_eq(st_cleaner_clean(log, sc_now_ms(), &OPTS, NULL), 0);
+    int64_t cp;
+    ck_assert_int_eq(st_cleaner_checkpoint_get(pdir, &cp), 0);
+    ck_assert_int_eq(cp, 30);
+    /* a follower-style full truncation: the checkpoint goes back with the log */
+    ck_assert_int_eq(st_log_truncate_fully(log, 0), 0);
+    ck_assert_int_eq(st_cleaner_checkpoint_get(pdir, &cp), 0);
+    ck_assert_int_eq(cp, 0);
+    M.n = 0;
+    fill(log, 2, 10, 10);
+    ck_assert_int_eq(st_cleaner_clean(log, sc_now_ms(), &OPTS, NULL), 0);
+    read_log(log);
+    check_compacted(20, 1);
+    ck_assert_int_eq(st_log_close(log), 0);
+    /* the partition deleted and created again under the same name */
+    t_rm_rf(pdir);
+    log = open_log(&c);
+    ck_assert_int_eq(st_cleaner_checkpoint_get(pdir, &cp), 0);
+    ck_assert_int_eq(cp, 0);
+    M.n = 0;
+    fill(log, 1, 10, 10);
+    ck_assert_int_eq(st_cleaner_clean(log, sc_now_ms(), &OPTS, NULL), 0);
+    ck_assert_int_eq(st_log_close(log), 0);
+}
+END_TEST
+
 START_TEST(test_throttle)
 {
     st_throttle_t t;
@@ -689,6 +721,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_groups_merge_segments);
     tcase_add_test(tc, test_compressed_batches);
     tcase_add_test(tc, test_log_change_voids_job);
+    tcase_add_test(tc, test_checkpoint_reset_by_truncation_and_recreation);
     tcase_add_test(tc, test_throttle);
     tcase_add_test(tc, test_pool_runs_jobs);
     suite_add_tcase(s, tc);
