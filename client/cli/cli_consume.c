@@ -3,6 +3,8 @@
  */
 #include "cli.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,7 +281,14 @@ int cmd_consume(int argc, char **argv)
             break;
         }
         if (!m) {
-            fflush(stdout);
+            struct pollfd pf = {1, 0, 0};
+            if (fflush(stdout)) {
+                if (errno != EPIPE)
+                    rc = cli_fail(-errno, "write to stdout");
+                break;
+            }
+            if (poll(&pf, 1, 0) == 1 && (pf.revents & POLLERR))
+                break; /* a pipe whose reader has gone: nobody to write to */
             /* -e: a partition whose position reached its end is done too
              * (covers an offset reset that skipped records) */
             for (size_t k = 0; o.exit_at_end && k < ntps; k++) {
@@ -303,6 +312,13 @@ int cmd_consume(int argc, char **argv)
         else
             put_template(fmt, m);
         got++;
+        if (ferror(stdout) || (isatty(1) && fflush(stdout))) {
+            /* the reader went away (strata consume ... | head): stop quietly */
+            if (errno != EPIPE)
+                rc = cli_fail(-errno, "write to stdout");
+            strata_message_free(m);
+            break;
+        }
         if (o.exit_at_end)
             for (size_t k = 0; k < ntps; k++)
                 if (tps[k].partition == m->partition && tps[k].offset < ends[k].offset &&

@@ -266,6 +266,17 @@ def mode_data(b):
     out, _ = cli(b, "consume", "k", "-e", "-f", SFMT)
     expect("strata consume of kcat's gzip records == kcat -C", parse_rows(out.decode()), krows)
 
+    # the reader goes away (strata consume | head -1): it stops, exit 0
+    pc = subprocess.Popen([STRATA, "-b", b.addr, "consume", "d"], stdout=subprocess.PIPE)
+    first = pc.stdout.readline()
+    pc.stdout.close()
+    try:
+        prc = pc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pc.kill()
+        fail("strata consume kept running after its reader closed the pipe")
+    expect("consume | head -1: a record, then exit 0", (bool(first.strip()), prc), (True, 0))
+
     # -n, -p, --from offset / end
     out, _ = cli(b, "consume", "d", "-n", "7", "-f", "%o\\n")
     expect("-n 7", len(out.splitlines()), 7)
