@@ -818,8 +818,7 @@ static void lw_resume(void *p)
 {
     inst_t *in = p;
     in->paused = 0;
-    if (!in->ohead)
-        watch(in, 1);
+    drain_outbox(in); /* re-watches the socket once the outbox is empty */
 }
 
 static void lw_committed(void *p, const char *part, int64_t off)
