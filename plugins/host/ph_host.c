@@ -110,6 +110,8 @@ struct ph_inst {
     atomic_int stop_req;
     atomic_int wake_req;  /* plugin asked for on_wake */
     atomic_int fail_req;  /* link state FAILED */
+    atomic_int eagain_flag; /* produce answered EAGAIN since the loop last looked */
+    atomic_int host_paused; /* the host paused the instance (backpressure) */
     atomic_size_t mem_used;
 
     /* thread-private */
@@ -127,7 +129,7 @@ struct ph_inst {
     char link_reason[160];
     char last_error[256];
     uint64_t restarts;
-    uint64_t produced, produced_bytes, eagain, append_errors, durable;
+    uint64_t produced, produced_bytes, eagain, append_errors, durable, pauses;
     ph_rec_t *ohead, *otail; /* outstanding, produce order */
     ph_off_t *offs;
     size_t noffs, offs_cap;
@@ -901,6 +903,8 @@ static int enqueue(ph_inst_t *in, const char *topic, int32_t partition, const vo
         pthread_mutex_lock(&in->mu);
         in->eagain++;
         pthread_mutex_unlock(&in->mu);
+        if (!atomic_exchange(&in->eagain_flag, 1))
+            wake_fd(in); /* the loop pauses the instance if it can */
         return STRATA_PLUGIN_EAGAIN;
     }
     ph_rec_t *r = sc_calloc(1, need);
@@ -1312,7 +1316,8 @@ void ph_rec_done(ph_rec_t *r, int rc, const char *reason)
         atomic_fetch_sub(&in->mem_used, x->bytes);
         sc_free(x);
     }
-    if (advanced)
+    if (advanced ||
+        (atomic_load(&in->host_paused) && atomic_load(&in->mem_used) <= in->mem_limit / 2))
         wake_fd(in);
 }
 
@@ -1377,6 +1382,30 @@ static void refresh_health(ph_inst_t *in)
     pthread_mutex_unlock(&in->mu);
 }
 
+/* Backpressure for plugins with a pause op: after produce answered EAGAIN
+ * the host pauses the instance; once its queued bytes fall to half of
+ * memory.bytes it resumes it. Instance thread. */
+static void backpressure(ph_inst_t *in)
+{
+    void (*pause)(void *) = OP(in, pause);
+    void (*resume)(void *) = OP(in, resume);
+    int eagain = atomic_exchange(&in->eagain_flag, 0);
+    if (!pause || !resume || !in->pinst)
+        return;
+    if (eagain && !atomic_load(&in->host_paused)) {
+        atomic_store(&in->host_paused, 1);
+        pthread_mutex_lock(&in->mu);
+        in->pauses++;
+        pthread_mutex_unlock(&in->mu);
+        SC_DEBUG(SUB, "%s: over memory.bytes=%zu: paused", in->name, in->mem_limit);
+        pause(in->pinst);
+    } else if (atomic_load(&in->host_paused) && atomic_load(&in->mem_used) <= in->mem_limit / 2) {
+        atomic_store(&in->host_paused, 0);
+        SC_DEBUG(SUB, "%s: below half of memory.bytes: resumed", in->name);
+        resume(in->pinst);
+    }
+}
+
 /* Runs the instance until stop or failure. Returns 0 on stop, <0 on failure. */
 static int run_loop(ph_inst_t *in)
 {
@@ -1420,6 +1449,7 @@ static int run_loop(ph_inst_t *in)
             (void)!read(in->wake_fd, &v, sizeof v);
         }
         deliver_committed(in);
+        backpressure(in);
         if (atomic_exchange(&in->wake_req, 0)) {
             void (*on_wake)(void *) = OP(in, on_wake);
             if (on_wake)
@@ -1512,6 +1542,7 @@ static void *inst_thread(void *arg)
         in->nwatch = 0;
         in->ntimers = 0;
         atomic_store(&in->fail_req, 0);
+        atomic_store(&in->host_paused, 0);
         in->pinst = NULL;
         int rc = -EINVAL;
         if (ops->create)
@@ -1901,11 +1932,12 @@ int ph_host_write_status(ph_host_t *h, const char *path)
         fprintf(f,
                 ",\"restarts\":%llu,\"records_produced\":%llu,\"bytes_produced\":%llu,"
                 "\"records_durable\":%llu,\"append_errors\":%llu,\"eagain\":%llu,"
-                "\"memory_used\":%zu,\"memory_limit\":%zu",
+                "\"memory_used\":%zu,\"memory_limit\":%zu,\"paused\":%s,\"pauses\":%llu",
                 (unsigned long long)in->restarts, (unsigned long long)in->produced,
                 (unsigned long long)in->produced_bytes, (unsigned long long)in->durable,
                 (unsigned long long)in->append_errors, (unsigned long long)in->eagain,
-                atomic_load(&in->mem_used), in->mem_limit);
+                atomic_load(&in->mem_used), in->mem_limit,
+                atomic_load(&in->host_paused) ? "true" : "false", (unsigned long long)in->pauses);
         fprintf(f, ",\"health\":{\"link\":\"%s\",\"errors\":%llu,\"messages_in\":%llu,"
                    "\"last_error\":",
                 link_name((int)in->health.link_state), (unsigned long long)in->health.errors,

@@ -20,7 +20,8 @@
  *
  * Source offsets: none (a poll is a snapshot, design: edge-protocols §6.2).
  * Backpressure: a point that the host refuses with EAGAIN is dropped and
- * counted (modbus.dropped); the next poll carries the fresh value.
+ * counted (modbus.dropped); the host then pauses the instance (polls stop)
+ * until its queue drains, and the next poll carries fresh values.
  */
 #include "mb_proto.h"
 #include "strata/plugin.h"
@@ -459,6 +460,45 @@ static void req_finished(mb_t *m, int gi)
         m->groups[gi].outstanding--;
 }
 
+/* A read covering several points was refused as a whole (exception 2/3: one
+ * of its addresses does not exist): from the next poll on, read each point
+ * on its own, so only the bad one stays BAD. Requests are appended, so the
+ * indices of requests in flight stay valid. */
+static void split_req(mb_t *m, mb_dev_t *d, int gi, int ri)
+{
+    mb_group_t *g = &m->groups[gi];
+    int n = g->reqs[ri].npoints;
+    mb_req_t *nr = realloc(g->reqs, (size_t)(g->nreqs + n - 1) * sizeof *nr);
+    if (!nr)
+        return;
+    g->reqs = nr;
+    mb_req_t *r = &g->reqs[ri];
+    for (int k = n - 1; k >= 0; k--) {
+        const mb_point_t *p = &m->points[r->points[k]];
+        int bits = p->table == T_COIL || p->table == T_DISCRETE;
+        mb_req_t *x = k ? &g->reqs[g->nreqs] : r;
+        if (k) {
+            int *pt = malloc(sizeof *pt);
+            if (!pt)
+                continue;
+            memset(x, 0, sizeof *x);
+            x->points = pt;
+            x->points[0] = r->points[k];
+            x->npoints = 1;
+            x->table = r->table;
+            g->nreqs++;
+        } else {
+            r->npoints = 1;
+        }
+        x->start = p->address;
+        x->qty = (uint16_t)(bits ? 1 : mb_type_regs(p->type));
+    }
+    H->log(m->ctx, STRATA_LOG_WARN,
+           "device %s: a read of %d points of group %s was refused (%s); reading them one by "
+           "one from now on",
+           d->name, n, g->name, d->last_error);
+}
+
 static void handle_response(mb_t *m, mb_dev_t *d, int gi, int ri, const mb_resp_t *resp)
 {
     mb_group_t *g = &m->groups[gi];
@@ -473,6 +513,8 @@ static void handle_response(mb_t *m, mb_dev_t *d, int gi, int ri, const mb_resp_
         snprintf(d->last_error, sizeof d->last_error, "%s (%s %u+%u)", st, table_names[r->table],
                  r->start, r->qty);
         fail_req(m, gi, ri, st);
+        if ((resp->exception == 2 || resp->exception == 3) && r->npoints > 1)
+            split_req(m, d, gi, ri);
         return;
     }
     for (int k = 0; k < r->npoints; k++) {

@@ -409,12 +409,16 @@ START_TEST(test_memory_budget)
     ph_host_t *h;
     ck_assert_msg(host_new("a", kv, 5, &h) == 0, "%s", err);
     ph_host_start(h);
-    /* nobody takes: the budget fills and produce answers EAGAIN */
+    /* nobody takes: the budget fills, produce answers EAGAIN, the host pauses it */
     ck_assert(wait_status_has(h, "\"eagain\":1"));
+    ck_assert(wait_status_has(h, "\"paused\":true,\"pauses\":1"));
+    ck_assert(wait_status_has(h, "\"pauses\":1}")); /* the plugin's pause op ran */
     got_t g = {0};
     take(h, &g, 60, 0); /* draining frees budget: the source resumes, nothing skipped */
     for (int i = 0; i < 60; i++)
         ck_assert_int_eq(g.src_off[i], i);
+    /* 60 records are several budgets' worth: the host resumed it each time the
+     * queue drained below half of memory.bytes */
     ph_host_stop(h);
     ph_host_free(h);
 }

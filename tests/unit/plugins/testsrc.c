@@ -28,7 +28,8 @@ typedef struct {
     char spart[64], dev[64];
     int m_sent, m_committed, m_lat;
     int64_t timer;
-    uint64_t eagain;
+    uint64_t eagain, pauses;
+    int paused;
 } ts_t;
 
 static long num(const strata_config_t *c, const char *k, long d)
@@ -80,7 +81,7 @@ static int ts_start(void *p)
 static void ts_timer(void *p, int64_t id, void *arg)
 {
     ts_t *t = p;
-    if (t->records && t->sent >= t->records)
+    if (t->paused || (t->records && t->sent >= t->records))
         return;
     if (t->fail_after && t->sent >= t->fail_after) {
         H->set_link_state(t->ctx, STRATA_LINK_FAILED, "fail.after reached");
@@ -140,6 +141,16 @@ static void ts_stop(void *p)
 
 static void ts_destroy(void *p) { free(p); }
 
+/* the host pauses us while over memory.bytes (backpressure) */
+static void ts_pause(void *p)
+{
+    ts_t *t = p;
+    t->paused = 1;
+    t->pauses++;
+}
+
+static void ts_resume(void *p) { ((ts_t *)p)->paused = 0; }
+
 static void ts_health(void *p, strata_health_t *h)
 {
     ts_t *t = p;
@@ -151,8 +162,9 @@ static void ts_health(void *p, strata_health_t *h)
 static size_t ts_describe(void *p, char *buf, size_t len)
 {
     ts_t *t = p;
-    int n = snprintf(buf, len, "{\"sent\":%ld,\"next_offset\":%lld,\"eagain\":%llu}", t->sent,
-                     (long long)t->next_off, (unsigned long long)t->eagain);
+    int n = snprintf(buf, len, "{\"sent\":%ld,\"next_offset\":%lld,\"eagain\":%llu,\"pauses\":%llu}",
+                     t->sent, (long long)t->next_off, (unsigned long long)t->eagain,
+                     (unsigned long long)t->pauses);
     return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
 }
 
@@ -173,6 +185,8 @@ static const strata_plugin_ops_t ops = {
     .start = ts_start,
     .stop = ts_stop,
     .destroy = ts_destroy,
+    .pause = ts_pause,
+    .resume = ts_resume,
     .committed = ts_committed,
     .health = ts_health,
     .on_timer = ts_timer,
@@ -199,7 +213,7 @@ static const strata_plugin_desc_t desc = {
     .description = "scripted test source",
     .kind = STRATA_PLUGIN_KIND_SOURCE,
     .param_size = sizeof(strata_plugin_param_t),
-    .caps = STRATA_PLUGIN_CAP_SOURCE_OFFSETS | STRATA_PLUGIN_CAP_TIMERS,
+    .caps = STRATA_PLUGIN_CAP_SOURCE_OFFSETS | STRATA_PLUGIN_CAP_TIMERS | STRATA_PLUGIN_CAP_PAUSE,
     .required_host_caps = STRATA_HOST_CAP_PRODUCE | STRATA_HOST_CAP_POINTS | STRATA_HOST_CAP_TIMERS |
                           STRATA_HOST_CAP_KV | STRATA_HOST_CAP_METRICS,
     .params = params,
