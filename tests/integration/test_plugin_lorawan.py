@@ -10,8 +10,9 @@ lorawan_frames.js build this run's frames with lora-packet: sensor-1 counters
 a frame with a flipped MIC bit, and two frames for after the restart.
 
 stratad runs with plugin.dir holding lorawan.so and one instance listening on
-a free loopback UDP port (dedup.window.ms 2000). A gateway script (a UDP socket
-per gateway EUI, GWMP v2 per Semtech's PROTOCOL.TXT) then:
+a free loopback UDP port (dedup.window.ms 5000: a frame's copies only need to
+arrive within it, so a slow machine cannot split them). A gateway script (a UDP
+socket per gateway EUI, GWMP v2 per Semtech's PROTOCOL.TXT) then:
   - sends PULL_DATA from both gateways: PULL_ACK with the same token;
   - sends every uplink from gateway A and again from gateway B (other RSSI /
     SNR), each PUSH_DATA answered by a PUSH_ACK carrying its token;
@@ -51,7 +52,7 @@ LORA_PACKET_VERSION = "0.9.3"
 GW_A = bytes.fromhex("aa555a0000000001")
 GW_B = bytes.fromhex("aa555a00000000b2")
 TOPIC = "uplinks"
-WINDOW_MS = 2000
+WINDOW_MS = 5000
 
 
 def installed_version(node_dir):
