@@ -960,7 +960,20 @@ static int f_produce(strata_host_ctx_t *c, const strata_record_t *r)
     return 0;
 }
 
-static int f_emit_point(strata_host_ctx_t *c, const strata_point_t *pt) { return -ENOTSUP; }
+static int f_emit_point(strata_host_ctx_t *c, const strata_point_t *pt)
+{
+    ck_assert_int_lt(fh.nrec, 16);
+    ck_assert_uint_eq(pt->type, STRATA_VALUE_BYTES);
+    ck_assert_str_eq(pt->point, "uplink");
+    ck_assert_uint_lt(pt->v_bytes_len, sizeof(fh.value[0]));
+    snprintf(fh.key[fh.nrec], sizeof(fh.key[0]), "%s", pt->device_id);
+    snprintf(fh.part[fh.nrec], sizeof(fh.part[0]), "%s", pt->source_partition);
+    fh.off[fh.nrec] = pt->source_offset;
+    memcpy(fh.value[fh.nrec], pt->v_bytes, pt->v_bytes_len);
+    fh.value[fh.nrec][pt->v_bytes_len] = 0;
+    fh.nrec++;
+    return 0;
+}
 
 static int f_offset_get(strata_host_ctx_t *c, const char *part, int64_t *off)
 {
@@ -1321,6 +1334,36 @@ START_TEST(test_plugin_window_flushes_on_timer_and_stop)
     d->ops->destroy(inst);
 }
 END_TEST
+
+START_TEST(test_plugin_protobuf_format_emits_points)
+{
+    const strata_plugin_desc_t *d = load_plugin();
+    memset(&fh, 0, sizeof fh);
+    fh.stored_off = -1;
+    char port[8];
+    snprintf(port, sizeof port, "%d", free_udp_port());
+    const char *kv[] = {"listen.address", "127.0.0.1", "listen.port", port,
+                        "dedup.window.ms", "0", "format", "protobuf",
+                        "device.sensor-1.dev_addr", "26011bda",
+                        "device.sensor-1.nwk_skey", "2b7e151628aed2a6abf7158809cf4f3c",
+                        "device.sensor-1.app_skey", "000102030405060708090a0b0c0d0e0f"};
+    strata_config_t c;
+    cfg_make(&c, kv, 7);
+    void *inst = NULL;
+    ck_assert_int_eq(d->ops->create(NULL, &c, &inst), 0);
+    ck_assert_int_eq(d->ops->start(inst), 0);
+    uint8_t buf[2048], ack[4];
+    size_t n = push_frame(buf, 1, -30, fixture("ascii")->phy);
+    ck_assert_uint_eq(gw_send(d, inst, atoi(port), buf, n, ack), 4);
+    ck_assert_int_eq(fh.nrec, 1);
+    ck_assert_str_eq(fh.key[0], "sensor-1");
+    ck_assert_str_eq(fh.value[0], "temp=21.5"); /* the decrypted payload as bytes */
+    ck_assert_str_eq(fh.part[0], "26011bda/sensor-1");
+    ck_assert_int_eq(fh.off[0], 0);
+    d->ops->stop(inst);
+    d->ops->destroy(inst);
+}
+END_TEST
 #endif
 
 static Suite *suite(void)
@@ -1349,6 +1392,7 @@ static Suite *suite(void)
     tcase_add_test(tp, test_plugin_config_refusals);
     tcase_add_test(tp, test_plugin_backpressure_restart_and_health);
     tcase_add_test(tp, test_plugin_window_flushes_on_timer_and_stop);
+    tcase_add_test(tp, test_plugin_protobuf_format_emits_points);
     suite_add_tcase(s, tp);
 #else
     fprintf(stderr, "lorawan.so not built: its fake-host cases are not compiled in\n");
