@@ -698,7 +698,9 @@ static void on_produce(cl_client_t *cl, cl_broker_t *b, int err, sc_rd_t *r, voi
     for (int32_t i = 0; i < nt; i++) {
         sc_kstr_t name;
         sc_kr_string(r, 0, &name);
-        if (sc_kr_array_len(r, 0, 26, &np))
+        /* a v3-4 partition answer is 22 bytes (index, error, base offset,
+         * append time); v5+ add the log start offset */
+        if (sc_kr_array_len(r, 0, ver >= 5 ? 30 : 22, &np))
             goto bad;
         for (int32_t j = 0; j < np; j++) {
             int32_t idx = sc_kr_i32(r);
@@ -841,8 +843,26 @@ out:
     return sent;
 }
 
-/* message.timeout.ms for tp: queued records, then batches from the oldest
- * that are not in flight. */
+/* message.timeout.ms for the records of q (in enqueue order). */
+static void expire_q(strata_producer_t *p, msgq_t *q, int64_t now, int64_t *next)
+{
+    int64_t tmo = p->cl.conf->message_timeout_ms;
+
+    if (tmo <= 0)
+        return;
+    while (q->head && now >= q->head->enq_ms + tmo) {
+        cl_msg_t *m = q_pop(q);
+        m->err = SC_ERR_MSG_TIMED_OUT;
+        m->offset = -1;
+        q_push(&p->reports, m);
+        pthread_cond_broadcast(&p->cl.cond);
+    }
+    if (q->head && q->head->enq_ms + tmo < *next)
+        *next = q->head->enq_ms + tmo;
+}
+
+/* message.timeout.ms for tp: batches from the oldest that are not in flight,
+ * then queued records. */
 static void expire(strata_producer_t *p, ptp_t *tp, int64_t now, int64_t *next)
 {
     int64_t tmo = p->cl.conf->message_timeout_ms;
@@ -854,15 +874,7 @@ static void expire(strata_producer_t *p, ptp_t *tp, int64_t now, int64_t *next)
         batch_fail(p, tp, b, SC_ERR_MSG_TIMED_OUT, !b->doubt);
     if (tp->bhead && tp->bhead->enq_ms + tmo < *next)
         *next = tp->bhead->enq_ms + tmo;
-    while (tp->q.head && now >= tp->q.head->enq_ms + tmo) {
-        cl_msg_t *m = q_pop(&tp->q);
-        m->err = SC_ERR_MSG_TIMED_OUT;
-        m->offset = -1;
-        q_push(&p->reports, m);
-        pthread_cond_broadcast(&p->cl.cond);
-    }
-    if (tp->q.head && tp->q.head->enq_ms + tmo < *next)
-        *next = tp->q.head->enq_ms + tmo;
+    expire_q(p, &tp->q, now, next);
 }
 
 static void fail_all(strata_producer_t *p, int err, int inflight_too)
@@ -901,7 +913,10 @@ static int64_t serve(cl_client_t *cl, int64_t now)
     }
     for (cl_topic_t *t = cl->topics; t; t = t->next) {
         ptopic_t *pt = ptopic(t);
-        for (int32_t i = 0; pt && i < pt->nparts; i++)
+        if (!pt)
+            continue;
+        expire_q(p, &pt->unassigned, now, &next); /* still waiting for metadata */
+        for (int32_t i = 0; i < pt->nparts; i++)
             expire(p, &pt->parts[i], now, &next);
     }
     if (p->idempotent && p->bump && p->ninflight == 0) {

@@ -20,6 +20,13 @@ MODE  none   idempotent producer (the default), no compression
              attributes (kcat and kafka-python may silently send uncompressed)
       restart5  the same with 20000 records, linger.ms=0, small gzip batches:
              several batches per partition in flight when stratad dies
+      fake-{pipeline,retry,unknown-pid,oos-fatal,timeout,sticky}  the producer
+             against a scripted fake broker (FakeBroker below, no stratad):
+             max.in.flight is the most Produce requests ever waiting; a
+             retriable error with 4 batches behind it resends all in order;
+             UNKNOWN_PRODUCER_ID bumps the epoch; OUT_OF_ORDER_SEQUENCE_NUMBER
+             on the expected batch is fatal; unanswered Produce ->
+             MSG_TIMED_OUT; null keys stick to one partition
       consume  libstrata's consumer (tests/integration/libstrata/cl_consume.c,
              found next to CL_PRODUCE): (a) kcat produces 1000 keyed records
              with headers, -z none and -z gzip, and cl_consume reads exactly
@@ -380,6 +387,317 @@ def consume_body(stratad, driver, tmp):
     return 0
 
 
+# ---- a scripted fake broker: the producer's error paths --------------------------------
+
+class FakeBroker:
+    """A Kafka broker in a few lines, enough for libstrata's producer:
+    ApiVersions v0, Metadata v1, InitProducerId v0, Produce v3, one node
+    (id 1) leading every partition of every topic. It keeps each partition's
+    accepted batches with Kafka's idempotence rules (next sequence per
+    producer id/epoch, duplicates of the last 5 batches answered with their
+    offset, gaps OUT_OF_ORDER_SEQUENCE_NUMBER, older epochs
+    INVALID_PRODUCER_EPOCH). A test steers it with:
+      hold     Produce answers are held until this many requests wait on the
+               connection (or 0.3 s pass without a new one): makes the
+               client's pipelining visible (max_pending)
+      verdict  fn(batch header dict) -> error code to answer instead of the
+               rules (None: apply the rules); "drop": never answer
+    """
+
+    def __init__(self, nparts, hold=0, verdict=None):
+        import socket
+        import threading
+        self.nparts, self.hold, self.verdict = nparts, hold, verdict
+        self.lock = threading.Lock()
+        self.log = {}          # (topic, part) -> [header dicts of accepted batches]
+        self.pids = {}         # (topic, part, pid) -> {"epoch", "next", "last": [(seq, n, off)]}
+        self.next_pid = 1000
+        self.init_calls = 0
+        self.max_pending = 0
+        self.answers = []      # error codes sent, in order
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(8)
+        self.port = self.ls.getsockname()[1]
+        self.addr = "127.0.0.1:%d" % self.port
+        self.stop = False
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def close(self):
+        self.stop = True
+        self.ls.close()
+
+    def accept(self):
+        import threading
+        while not self.stop:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        import select
+        pending = []  # (corr, body) of held Produce answers
+        try:
+            while not self.stop:
+                if pending and self.hold:
+                    r, _, _ = select.select([c], [], [], 0.3)
+                    if not r:  # quiet: answer what waits
+                        self.flush(c, pending)
+                        continue
+                size = struct.unpack(">i", it.recv_exact(c, 4))[0]
+                req = it.recv_exact(c, size)
+                key, ver, corr = struct.unpack_from(">hhi", req)
+                cl = struct.unpack_from(">h", req, 8)[0]
+                body = req[10 + max(cl, 0):]
+                if key == 0:
+                    ans = self.produce(body)
+                    if ans is None:
+                        continue  # dropped: never answered
+                    pending.append((corr, ans))
+                    with self.lock:
+                        self.max_pending = max(self.max_pending, len(pending))
+                    if len(pending) >= max(self.hold, 1):
+                        self.flush(c, pending)
+                    continue
+                self.flush(c, pending)
+                self.send(c, corr, self.answer(key, body))
+        except (OSError, EOFError, struct.error):
+            pass
+        c.close()
+
+    def flush(self, c, pending):
+        for corr, ans in pending:
+            self.send(c, corr, ans)
+        del pending[:]
+
+    @staticmethod
+    def send(c, corr, body):
+        c.sendall(struct.pack(">ii", len(body) + 4, corr) + body)
+
+    def answer(self, key, body):
+        if key == 18:  # ApiVersions v0
+            apis = [(0, 3, 3), (3, 1, 1), (18, 0, 0), (22, 0, 0)]
+            return struct.pack(">hi", 0, len(apis)) + b"".join(struct.pack(">hhh", *a)
+                                                              for a in apis)
+        if key == 3:  # Metadata v1
+            r = it.Rd(body)
+            n = r.i32()
+            names = [r.string() for _ in range(max(n, 0))]
+            out = struct.pack(">i", 1) + struct.pack(">i", 1) + it.kstr("127.0.0.1") + \
+                struct.pack(">i", self.port) + struct.pack(">h", -1)
+            out += struct.pack(">ii", 1, len(names))
+            for name in names:
+                out += struct.pack(">h", 0) + it.kstr(name) + b"\x00" + \
+                    struct.pack(">i", self.nparts)
+                for part in range(self.nparts):
+                    out += struct.pack(">hiiiiii", 0, part, 1, 1, 1, 1, 1)
+            return out
+        if key == 22:  # InitProducerId v0
+            with self.lock:
+                self.init_calls += 1
+                self.next_pid += 1
+                pid = self.next_pid
+            return struct.pack(">ihqh", 0, 0, pid, 0)
+        raise EOFError("api %d" % key)
+
+    def produce(self, body):
+        r = it.Rd(body)
+        tl = r.i16()
+        r.p += max(tl, 0)
+        r.i16()  # acks
+        r.i32()  # timeout
+        out, ntopics = b"", r.i32()
+        dropped = False
+        for _ in range(ntopics):
+            topic = r.string()
+            nparts = r.i32()
+            out += it.kstr(topic) + struct.pack(">i", nparts)
+            for _ in range(nparts):
+                part = r.i32()
+                n = r.i32()
+                bb = bytes(r.b[r.p:r.p + n])
+                r.p += n
+                h = it.batch_header(bb)
+                err, off = self.apply(topic, part, h)
+                if err == "drop":
+                    dropped = True
+                    err = 0
+                with self.lock:
+                    self.answers.append(err)
+                out += struct.pack(">ihqq", part, err, off, -1)
+        return None if dropped else struct.pack(">i", ntopics) + out + struct.pack(">i", 0)
+
+    def apply(self, topic, part, h):
+        with self.lock:
+            v = self.verdict(h) if self.verdict else None
+            if v is not None:
+                return v, -1
+            log = self.log.setdefault((topic, part), [])
+            st = self.pids.get((topic, part, h["producer_id"]))
+            n = h["count"]
+            if st is not None and h["producer_epoch"] < st["epoch"]:
+                return 47, -1
+            if st is None or h["producer_epoch"] > st["epoch"]:
+                if h["base_sequence"] != 0 and st is not None:
+                    return 45, -1
+                st = {"epoch": h["producer_epoch"], "next": 0, "last": []}
+                self.pids[(topic, part, h["producer_id"])] = st
+            for seq, cnt, off in st["last"]:
+                if seq == h["base_sequence"] and cnt == n:
+                    return 0, off
+            if h["base_sequence"] != st["next"]:
+                return 45, -1
+            off = sum(x["count"] for x in log)
+            log.append(h)
+            st["next"] += n
+            st["last"] = (st["last"] + [(h["base_sequence"], n, off)])[-5:]
+            return 0, off
+
+
+def run_fake_produce(driver, fb, n, xs, want_rc, extra=()):
+    cmd = [driver, "-b", fb.addr, "-t", "fake", "-n", str(n)] + list(extra)
+    for x in xs:
+        cmd += ["-X", x]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    if r.returncode != want_rc:
+        it.fail("cl_produce %r exited %d (want %d): %s" % (xs, r.returncode, want_rc,
+                                                           r.stderr.decode(errors="replace")[-2000:]))
+    drs = {}
+    for line in r.stdout.decode().splitlines():
+        tag, i, part, off, err = line.split()
+        if int(i) in drs:
+            it.fail("record %s reported twice" % i)
+        drs[int(i)] = (int(part), int(off), int(err))
+    return drs
+
+
+def check_fake_log(fb, drs, n, nparts=1):
+    """Every record delivered once and stored once, in order, sequences contiguous."""
+    if any(e for _, _, e in drs.values()) or sorted(drs) != list(range(n)):
+        bad = [(i, d) for i, d in sorted(drs.items()) if d[2]][:5]
+        it.fail("delivery reports: %d of %d, errors %r" % (len(drs), n, bad))
+    stored = 0
+    for part in range(nparts):
+        log = fb.log.get(("fake", part), [])
+        pids = {(h["producer_id"], h["producer_epoch"]) for h in log}
+        seq = {}
+        for h in log:
+            k = (h["producer_id"], h["producer_epoch"])
+            if h["base_sequence"] != seq.get(k, 0):
+                it.fail("partition %d: base sequence %d, want %d" % (part, h["base_sequence"],
+                                                                   seq.get(k, 0)))
+            seq[k] = h["base_sequence"] + h["count"]
+            stored += h["count"]
+        mine = sorted(i for i, (p, _, _) in drs.items() if p == part)
+        offs = [drs[i][1] for i in mine]
+        if offs != list(range(len(mine))):
+            it.fail("partition %d: offsets in produce order %r..." % (part, offs[:20]))
+        it.ok("partition %d: %d batches, producer ids/epochs %r, sequences contiguous" %
+              (part, len(log), sorted(pids)))
+    it.expect("records stored", stored, n)
+
+
+def fake_body(driver, mode):
+    n = 3000
+    small = ["linger.ms=0", "batch.size=1200", "retry.backoff.ms=20"]
+    if mode == "pipeline":
+        for inflight in (5, 2):
+            fb = FakeBroker(1, hold=8)
+            drs = run_fake_produce(driver, fb, 600, small + ["max.in.flight=%d" % inflight], 0)
+            check_fake_log(fb, drs, 600)
+            it.expect("most Produce requests waiting at once (max.in.flight=%d)" % inflight,
+                      fb.max_pending, inflight)
+            fb.close()
+        return 0
+    if mode == "retry":
+        # the first batch fails with NOT_LEADER_OR_FOLLOWER while the next four
+        # are in flight: the broker answers those OUT_OF_ORDER_SEQUENCE_NUMBER;
+        # everything is resent in order, nothing lost or doubled
+        state = {"failed": False}
+
+        def verdict(h):
+            if h["base_sequence"] == 0 and not state["failed"]:
+                state["failed"] = True
+                return 6
+            return None
+        fb = FakeBroker(1, hold=5, verdict=verdict)
+        drs = run_fake_produce(driver, fb, n, small, 0)
+        check_fake_log(fb, drs, n)
+        oos = fb.answers.count(45)
+        if fb.answers[0] != 6 or oos < 1:
+            it.fail("answers %r...: want NOT_LEADER then OUT_OF_ORDER for the batches "
+                    "behind it" % fb.answers[:10])
+        it.ok("NOT_LEADER on batch 1 with %d behind it (answered OUT_OF_ORDER_SEQUENCE): "
+              "all resent in order, every record once" % oos)
+        fb.close()
+        return 0
+    if mode == "unknown-pid":
+        # the broker forgets the first producer id: UNKNOWN_PRODUCER_ID -> epoch bump
+        first = {}
+
+        def verdict(h):
+            first.setdefault("pid", h["producer_id"])
+            return 59 if h["producer_id"] == first["pid"] else None
+        fb = FakeBroker(1, hold=5, verdict=verdict)
+        drs = run_fake_produce(driver, fb, n, small, 0)
+        check_fake_log(fb, drs, n)
+        it.expect("InitProducerId calls", fb.init_calls, 2)
+        pids = {h["producer_id"] for h in fb.log[("fake", 0)]}
+        if first["pid"] in pids:
+            it.fail("batches stored under the forgotten producer id")
+        it.ok("UNKNOWN_PRODUCER_ID: new producer id, every batch restamped from sequence 0, "
+              "all %d records delivered once" % n)
+        fb.close()
+        return 0
+    if mode == "oos-fatal":
+        # a gap the producer cannot explain: the batch the broker should expect
+        # next is refused -> fatal, every record reports the error
+        fb = FakeBroker(1, verdict=lambda h: 45)
+        drs = run_fake_produce(driver, fb, 200, ["linger.ms=0", "batch.size=1200"], 1)
+        errs = {e for _, _, e in drs.values()}
+        it.expect("delivery errors after OUT_OF_ORDER_SEQUENCE_NUMBER", errs, {45})
+        it.ok("%d records reported OUT_OF_ORDER_SEQUENCE_NUMBER (fatal), none as delivered" %
+              len(drs))
+        fb.close()
+        return 0
+    if mode == "timeout":
+        # Produce never answered: message.timeout.ms reports MSG_TIMED_OUT (-5010),
+        # queued records at the timeout, in-flight ones when their request times out
+        fb = FakeBroker(1, verdict=lambda h: "drop")
+        t0 = time.time()
+        drs = run_fake_produce(driver, fb, 200, ["linger.ms=0", "batch.size=1200",
+                                                 "message.timeout.ms=1500",
+                                                 "request.timeout.ms=1000"], 1)
+        it.expect("records reported", len(drs), 200)
+        it.expect("delivery errors", {e for _, _, e in drs.values()}, {-5010})
+        it.ok("every record reported STRATA_ERR_MSG_TIMED_OUT after %.1f s" % (time.time() - t0))
+        fb.close()
+        return 0
+    if mode == "sticky":
+        # null keys: one partition per sticky.partitioning.linger.ms; 0 = round robin
+        fb = FakeBroker(4)
+        drs = run_fake_produce(driver, fb, 400, ["linger.ms=5",
+                                                 "sticky.partitioning.linger.ms=60000"], 0,
+                               extra=["-N"])
+        it.expect("partitions used by 400 null-key records (sticky 60 s)",
+                  len({p for p, _, _ in drs.values()}), 1)
+        fb.close()
+        fb = FakeBroker(4)
+        drs = run_fake_produce(driver, fb, 400, ["linger.ms=5",
+                                                 "sticky.partitioning.linger.ms=0"], 0,
+                               extra=["-N"])
+        counts = [sum(1 for p, _, _ in drs.values() if p == q) for q in range(4)]
+        it.expect("records per partition with sticky.partitioning.linger.ms=0", counts,
+                  [100] * 4)
+        check_fake_log(fb, drs, 400, 4)
+        fb.close()
+        return 0
+    it.fail("unknown fake mode %s" % mode)
+
+
 CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
 
@@ -561,6 +879,8 @@ def main():
                       lambda tmp: restart_body(stratad, driver, tmp, mode == "restart5"))
     if mode == "consume":
         return it.run("strata-libstrata-", lambda tmp: consume_body(stratad, driver, tmp))
+    if mode.startswith("fake-"):
+        return fake_body(driver, mode[5:])
     if mode.startswith("interop-") and mode[8:] in CODECS:
         return it.run("strata-libstrata-",
                       lambda tmp: interop_body(stratad, driver, tmp, mode[8:]))

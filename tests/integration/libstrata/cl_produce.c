@@ -4,10 +4,11 @@
  * delivery report, so the Python wrapper can read the topic back with kcat
  * and raw Fetch and compare byte for byte.
  *
- *   cl_produce -b HOST:PORT -t TOPIC -n COUNT [-s USEC] [-X key=value]...
+ *   cl_produce -b HOST:PORT -t TOPIC -n COUNT [-s USEC] [-N] [-X key=value]...
  *
  * -s sleeps USEC microseconds after each record (so a test can restart the
- * broker while records are in flight).
+ * broker while records are in flight). -N: every key is null (the sticky
+ * partitioner's case).
  *
  * Record i: key "key-<i>" except every 7th record (null key) and i == 3
  * (empty key); value "value-<i>-" followed by i % 50 'x' bytes, except i == 5
@@ -43,11 +44,11 @@ int main(int argc, char **argv)
     const char *topic = NULL;
     char err[256];
     long n = 100, pause_us = 0;
-    int opt, rc;
+    int opt, rc, null_keys = 0;
 
     if (!conf)
         return 2;
-    while ((opt = getopt(argc, argv, "b:t:n:s:X:")) != -1) {
+    while ((opt = getopt(argc, argv, "b:t:n:s:NX:")) != -1) {
         switch (opt) {
         case 'b':
             if (strata_conf_set(conf, "bootstrap.servers", optarg, err, sizeof err)) {
@@ -64,6 +65,9 @@ int main(int argc, char **argv)
         case 's':
             pause_us = atol(optarg);
             break;
+        case 'N':
+            null_keys = 1;
+            break;
         case 'X': {
             char *eq = strchr(optarg, '=');
             if (!eq) {
@@ -78,7 +82,7 @@ int main(int argc, char **argv)
             break;
         }
         default:
-            fprintf(stderr, "usage: cl_produce -b HOST:PORT -t TOPIC [-n N] [-s USEC] [-X k=v]...\n");
+            fprintf(stderr, "usage: cl_produce -b HOST:PORT -t TOPIC [-n N] [-s USEC] [-N] [-X k=v]...\n");
             goto usage;
         }
     }
@@ -103,7 +107,7 @@ int main(int argc, char **argv)
         memset(value + vl, 'x', (size_t)(i % 50));
         vl += (int)(i % 50);
         hdrs[0].value_len = (size_t)snprintf(h1, sizeof h1, "one-%ld", i);
-        if (i % 7 != 0) {
+        if (i % 7 != 0 && !null_keys) {
             rec.key = key;
             rec.key_len = i == 3 ? 0 : strlen(key);
         }
