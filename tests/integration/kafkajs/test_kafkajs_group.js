@@ -13,7 +13,9 @@
 //     two partitions each (kafkajs's RoundRobin assigner, disjoint, covering
 //     all four); between them they read all 300 records (re-reads across the
 //     rebalance only within kafkajs's uncommitted window); then 100 new records
-//     are each read once, by the consumer owning its partition.
+//     are each read once, by the consumer owning its partition. admin.deleteGroups
+//     (DeleteGroups v1) refuses kjs-split while c1 is in it (68) and deletes it
+//     once c1 left: its committed offsets are gone.
 //
 // Prints 'ok: ...' lines; exits 1 on the first failure.
 'use strict'
@@ -180,7 +182,25 @@ async function main() {
   await c2.consumer.disconnect()
   await waitFor('c1 to own all 4 again after c2 left', () => c1.assigned.length === PARTS)
   ok('c2 left: c1 owns all 4 partitions again')
+  // admin.deleteGroups (DeleteGroups v1): refused while the group has a member
+  let refused = null
+  try {
+    await admin.deleteGroups(['kjs-split'])
+  } catch (e) {
+    refused = e.groups || (e.originalError && e.originalError.groups) || e
+  }
+  eq('admin.deleteGroups of kjs-split with c1 in it',
+    Array.isArray(refused) ? refused.map(g => [g.groupId, g.errorCode]) : String(refused),
+    [['kjs-split', 68]])
   await c1.consumer.disconnect()
+  const del = await admin.deleteGroups(['kjs-split'])
+  eq('admin.deleteGroups kjs-split once empty', del.map(g => [g.groupId, g.errorCode]),
+    [['kjs-split', 0]])
+  const gone = await admin.fetchOffsets({ groupId: 'kjs-split', topics: [TOPIC] })
+  eq('kjs-split offsets after deleteGroups', gone[0].partitions.map(p => p.offset),
+    ['-1', '-1', '-1', '-1'])
+  ok('admin.deleteGroups: kjs-split refused with NON_EMPTY_GROUP (68) while c1 was in it, ' +
+     'deleted once empty; its offsets are gone')
   await producer.disconnect()
   await admin.disconnect()
 }
