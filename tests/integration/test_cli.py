@@ -159,6 +159,10 @@ def mode_topics(b):
     cli_err(b, 1, "UNKNOWN_TOPIC_OR_PARTITION", "consume", "nope", "-e")
     cli_err(b, 1, "UNKNOWN_TOPIC_OR_PARTITION", "produce", "t2", "-p", "7", stdin=b"x\n")
     cli_err(b, 1, "ECONNREFUSED", "topic", "list", addr="127.0.0.1:%d" % it.free_port())
+    dead = "127.0.0.1:%d" % it.free_port()
+    for addr in (dead + "," + b.addr, b.addr + "," + dead):
+        out, _ = cli(b, "topic", "list", "--format", "json", addr=addr)
+        expect("-b %s: the dead entry is skipped" % addr, len(json.loads(out)), 3)
     lst = cli_json(b, "topic", "list")
     expect("failed creates made nothing", [t["name"] for t in lst], ["t1", "t2", "t3"])
 
