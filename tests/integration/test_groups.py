@@ -518,9 +518,8 @@ def mode_static(b):
     cb = Conn(b.port)
     P2 = (("range", subscription(["st", "st2"])),)
     corr = join_send(cb, 5, "gst", instance="i2", protos=P2)
-    time.sleep(0.2)
-    expect("changed subscription: the leader is told to rejoin",
-           heartbeat(ca, 3, "gst", 2, a2, "i1"), 27)
+    wait_for("changed subscription: the leader is told to rejoin (27)",
+             lambda: heartbeat(ca, 3, "gst", 2, a2, "i1") == 27, timeout=10)
     ja = join(ca, 5, "gst", member=a2, instance="i1", protos=P)
     jb = join_recv(cb, 5, corr)
     expect("changed subscription: generation 3", (ja["error"], jb["error"], ja["generation"],
@@ -680,9 +679,11 @@ def mode_delete(b):
     # PreparingRebalance counts the members that rejoined: the leader rejoins, a new
     # member gets in (1 rejoined < 2), and m2, rejoining last, is the one refused
     corr1 = join_send(ms[0], 1, "gmax", member=m1, protos=P)
-    time.sleep(0.2)
+    wait_for("gmax rebalancing after the leader's rejoin",
+             lambda: describe(c, 0, ["gmax"])["gmax"][1] == "PreparingRebalance", timeout=10)
     corr3 = join_send(ms[2], 1, "gmax", protos=P)
-    time.sleep(0.2)
+    wait_for("the new member in (3 members, 2 rejoined)",
+             lambda: len(describe(c, 0, ["gmax"])["gmax"][4]) == 3, timeout=10)
     expect("m2 rejoining third: 81", join(ms[1], 1, "gmax", member=m2, protos=P)["error"], 81)
     j1, j3 = join_recv(ms[0], 1, corr1), join_recv(ms[2], 1, corr3)
     expect("generation 3: m1 and the new member", (j1["error"], j3["error"], j1["generation"],
