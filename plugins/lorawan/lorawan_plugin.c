@@ -12,9 +12,11 @@
  * record carries the source offset (partition "<DevAddr>/<device id>",
  * offset = the 32-bit FCnt), so after a restart offset_get hands the last
  * durable counter back and frames at or below it are refused as replays:
- * nothing is produced twice. Uplinks produced but not yet durable when the
- * broker dies are lost with it (the forwarder does not retransmit: UDP and
- * LoRaWAN unconfirmed uplinks have no retry at this layer).
+ * nothing is produced twice. Uplinks still in the dedup window (or behind
+ * EAGAIN) when the instance stops are kept in the host's kv store and
+ * produced first at the next start (see save_pending). Uplinks not yet
+ * durable when the broker is killed are lost with it (the forwarder does not
+ * retransmit: UDP and LoRaWAN unconfirmed uplinks have no retry here).
  *
  * Backpressure: when produce answers EAGAIN the uplink stays in an outbox (in
  * order), reading the socket stops, and the outbox is retried on committed()
@@ -134,6 +136,8 @@ typedef struct {
     int protobuf;
     int fd;
     int watching, paused;
+    int stopping;  /* in stop: uplinks go to the outbox, then to kv */
+    int kv_dirty;  /* KV_PENDING holds records restored at start */
     int64_t flush_timer, retry_timer;
     pl_lorawan_up_t *up;
     pl_lorawan_device_t *devs;
@@ -305,6 +309,191 @@ static void outrec_free(outrec_t *o)
     }
 }
 
+/* ---- uplinks kept over a stop ------------------------------------------------------
+ *
+ * The host refuses records while an instance stops, but uplinks inside the
+ * dedup window (and any behind an EAGAIN) were already accepted: their frame
+ * counters moved on, and the device will not send them again. stop writes
+ * them to the host's kv store (durable when kv_put returns) as
+ *   "LWP1" { point(1) keylen(1) key partlen(1) part topiclen(2) topic
+ *            off(8) ts(8) vlen(4) value }*      (host byte order, <= 64 KiB)
+ * and the next create puts them back at the head of the outbox -- skipping
+ * any whose source offset the host already has as committed -- and moves each
+ * device's counter past them, so they are produced once and their copies are
+ * replays. The key is removed once they are all with the host. */
+
+#define KV_PENDING "pending-uplinks"
+#define KV_MAX (64u << 10)
+
+static int kv_usable(void)
+{
+    return (host->caps & STRATA_HOST_CAP_KV) && host->kv_get && host->kv_put;
+}
+
+static void kv_clear(inst_t *in)
+{
+    if (!kv_usable())
+        return;
+    if (STRATA_HAS_FIELD(host, host->struct_size, strata_host_api_t, kv_del) && host->kv_del)
+        (void)host->kv_del(in->ctx, KV_PENDING);
+    else
+        (void)host->kv_put(in->ctx, KV_PENDING, "", 0);
+}
+
+static void save_pending(inst_t *in)
+{
+    if (!kv_usable()) {
+        host->log(in->ctx, STRATA_LOG_WARN,
+                  "stopping: %zu accepted uplinks lost (the host has no kv store)", in->olen);
+        extra_add(in, E_PRODUCE_ERRORS, in->olen);
+        return;
+    }
+    uint8_t *b = malloc(KV_MAX);
+    size_t n = 4, kept = 0, lost = 0;
+    if (!b) {
+        extra_add(in, E_PRODUCE_ERRORS, in->olen);
+        return;
+    }
+    memcpy(b, "LWP1", 4);
+    for (outrec_t *o = in->ohead; o; o = o->next) {
+        size_t kl = strlen(o->key), pl = strlen(o->part), tl = o->topic ? strlen(o->topic) : 0;
+        size_t need = 1 + 1 + kl + 1 + pl + 2 + tl + 8 + 8 + 4 + o->len;
+        if (n + need > KV_MAX || kl > 255 || pl > 255 || tl > 65535) {
+            lost++;
+            continue;
+        }
+        uint16_t tl16 = (uint16_t)tl;
+        uint32_t vl = (uint32_t)o->len;
+        b[n++] = (uint8_t)o->point;
+        b[n++] = (uint8_t)kl;
+        memcpy(b + n, o->key, kl), n += kl;
+        b[n++] = (uint8_t)pl;
+        memcpy(b + n, o->part, pl), n += pl;
+        memcpy(b + n, &tl16, 2), n += 2;
+        if (tl)
+            memcpy(b + n, o->topic, tl), n += tl;
+        memcpy(b + n, &o->off, 8), n += 8;
+        memcpy(b + n, &o->ts, 8), n += 8;
+        memcpy(b + n, &vl, 4), n += 4;
+        memcpy(b + n, o->value, o->len), n += o->len;
+        kept++;
+    }
+    int rc = host->kv_put(in->ctx, KV_PENDING, b, n);
+    free(b);
+    if (rc) {
+        host->log(in->ctx, STRATA_LOG_ERROR, "stopping: keeping %zu uplinks failed (%s): lost",
+                  kept, strerror(-rc));
+        lost += kept;
+        kept = 0;
+    }
+    if (lost)
+        extra_add(in, E_PRODUCE_ERRORS, lost);
+    host->log(in->ctx, lost ? STRATA_LOG_WARN : STRATA_LOG_INFO,
+              "stopping: %zu accepted uplinks kept for the next start, %zu lost (over 64 KiB)",
+              kept, lost);
+}
+
+/* Reads KV_PENDING into the outbox (create). Malformed contents are dropped
+ * with a log line, never trusted past their length. */
+static void load_pending(inst_t *in)
+{
+    size_t len = 0;
+    if (!kv_usable())
+        return;
+    uint8_t *b = malloc(KV_MAX);
+    if (!b)
+        return;
+    int rc = host->kv_get(in->ctx, KV_PENDING, b, KV_MAX, &len);
+    if (rc || len == 0 || len > KV_MAX) {
+        free(b);
+        return;
+    }
+    in->kv_dirty = 1;
+    size_t p = 4, restored = 0, skipped = 0;
+    if (len < 4 || memcmp(b, "LWP1", 4) != 0)
+        p = len + 1; /* not ours: dropped below */
+    while (p < len) {
+        outrec_t *o = calloc(1, sizeof *o);
+        size_t kl, pl, tl;
+        uint16_t tl16;
+        uint32_t vl;
+        if (!o)
+            break;
+#define NEED(k)                                                                             \
+    if (len - p < (size_t)(k)) {                                                            \
+        outrec_free(o);                                                                     \
+        goto bad;                                                                           \
+    }
+        NEED(2);
+        o->point = b[p++] != 0;
+        kl = b[p++];
+        NEED(kl + 1);
+        if (kl >= sizeof o->key) {
+            outrec_free(o);
+            goto bad;
+        }
+        memcpy(o->key, b + p, kl), p += kl;
+        pl = b[p++];
+        NEED(pl + 2);
+        if (pl >= sizeof o->part) {
+            outrec_free(o);
+            goto bad;
+        }
+        memcpy(o->part, b + p, pl), p += pl;
+        memcpy(&tl16, b + p, 2), p += 2;
+        tl = tl16;
+        NEED(tl + 20);
+        if (tl && !(o->topic = strndup((const char *)b + p, tl))) {
+            outrec_free(o);
+            break;
+        }
+        p += tl;
+        memcpy(&o->off, b + p, 8), p += 8;
+        memcpy(&o->ts, b + p, 8), p += 8;
+        memcpy(&vl, b + p, 4), p += 4;
+        NEED(vl);
+#undef NEED
+        o->len = vl;
+        if (!(o->value = malloc(vl ? vl : 1))) {
+            outrec_free(o);
+            break;
+        }
+        memcpy(o->value, b + p, vl), p += vl;
+        /* already with the host (produced before a crash)? */
+        int64_t committed;
+        if (host->offset_get(in->ctx, o->part, &committed) == 0 && o->off <= committed) {
+            skipped++;
+            outrec_free(o);
+            continue;
+        }
+        for (size_t i = 0; i < in->ndev; i++) {
+            char part[80];
+            uint32_t last = 0;
+            snprintf(part, sizeof part, "%08" PRIx32 "/%s", in->devs[i].dev_addr, in->devs[i].id);
+            if (strcmp(part, o->part) == 0 && o->off >= 0 && o->off <= UINT32_MAX &&
+                (!pl_lorawan_up_get_last(in->up, i, &last) || (uint32_t)o->off > last))
+                pl_lorawan_up_set_last(in->up, i, (uint32_t)o->off);
+        }
+        if (in->otail)
+            in->otail->next = o;
+        else
+            in->ohead = o;
+        in->otail = o;
+        in->olen++;
+        restored++;
+    }
+    goto done;
+bad:
+    host->log(in->ctx, STRATA_LOG_ERROR, "kv %s: malformed at byte %zu of %zu; the rest dropped",
+              KV_PENDING, p, len);
+done:
+    if (restored || skipped)
+        host->log(in->ctx, STRATA_LOG_INFO,
+                  "%zu uplinks kept over the last stop restored (%zu already committed)", restored,
+                  skipped);
+    free(b);
+}
+
 /* Produces the outbox in order until EAGAIN. */
 static void drain_outbox(inst_t *in)
 {
@@ -320,6 +509,10 @@ static void drain_outbox(inst_t *in)
             in->otail = NULL;
         in->olen--;
         outrec_free(o);
+    }
+    if (in->kv_dirty) {
+        kv_clear(in); /* the restored records are all with the host now */
+        in->kv_dirty = 0;
     }
     if (!in->paused)
         watch(in, 1);
@@ -362,7 +555,7 @@ static void on_uplink(void *arg, const pl_lorawan_uplink_t *mono_up)
     size_t di = (size_t)(up->dev - pl_lorawan_up_device(in->up, 0));
     if (di < in->ndev)
         in->dev_last_ms[di] = o->ts;
-    if (!in->ohead && produce_one(in, o) != EAGAIN) {
+    if (!in->ohead && !in->stopping && produce_one(in, o) != EAGAIN) {
         outrec_free(o);
         return;
     }
@@ -381,6 +574,8 @@ static void on_uplink(void *arg, const pl_lorawan_uplink_t *mono_up)
         in->ohead = o;
     in->otail = o;
     in->olen++;
+    if (in->stopping)
+        return;
     watch(in, 0);
     arm_retry(in);
     return;
@@ -718,6 +913,7 @@ static int lw_create(strata_host_ctx_t *ctx, const strata_config_t *cfg, void **
                       in->devs[i].id, off);
         }
     }
+    load_pending(in);
     *out = in;
     return 0;
 }
@@ -761,6 +957,8 @@ static int lw_start(void *p)
         in->fd = -1;
         return -EIO;
     }
+    if (in->ohead || in->kv_dirty)
+        drain_outbox(in); /* the uplinks kept over the last stop, first */
     host->set_link_state(in->ctx, STRATA_LINK_UP, NULL);
     host->log(in->ctx, STRATA_LOG_INFO,
               "GWMP server on UDP %s:%d, %zu devices, dedup window %u ms, format %s", in->addr,
@@ -771,10 +969,10 @@ static int lw_start(void *p)
 static void lw_stop(void *p)
 {
     inst_t *in = p;
-    /* what is inside the dedup window goes out now: its counters were
-     * already accepted, so dropping it here would lose it for good */
+    /* what is inside the dedup window was accepted (its counters moved on):
+     * into the outbox, and the outbox into kv for the next start */
+    in->stopping = 1;
     pl_lorawan_up_flush(in->up, INT64_MAX, 1);
-    drain_outbox(in);
     watch(in, 0);
     if (in->fd >= 0)
         close(in->fd);
@@ -785,8 +983,9 @@ static void lw_stop(void *p)
         host->timer_del(in->ctx, in->retry_timer);
     in->flush_timer = in->retry_timer = 0;
     if (in->ohead)
-        host->log(in->ctx, STRATA_LOG_WARN, "stopping with %zu uplinks not accepted by the host",
-                  in->olen);
+        save_pending(in);
+    else if (in->kv_dirty)
+        kv_clear(in);
 }
 
 static void lw_destroy(void *p)

@@ -25,9 +25,10 @@ The topic is read with kafka-python (raw Fetch when it is not installed):
 exactly one record per uplink, keyed by device id, the payload lora-packet
 encrypted, both gateways' metadata, the 32-bit counter, and the source offset
 headers (<DevAddr>/<device id>, FCnt32). The instance's status (status.json)
-counts every kind of bad input. Then SIGTERM, restart: the plugin resumes
-above the last durable counters -- the old frames re-sent are replays, the two
-new ones are produced, nothing twice. The broker is alive throughout and stops
+counts every kind of bad input. Then one more uplink and SIGTERM while it is
+inside its window (kept in the host's kv store, produced first after the
+restart), restart: the plugin resumes above the last durable counters -- the
+old frames re-sent are replays, the two new ones are produced, nothing twice. The broker is alive throughout and stops
 with exit 0.
 
 Exit 0 = pass, 1 = fail, 77 = skipped (node/npm missing, npm registry
@@ -349,6 +350,12 @@ def main():
         if not b.running():
             it.fail("stratad died")
 
+        # one more uplink, then SIGTERM while it is still inside its window: the
+        # host refuses records while stopping, so the plugin keeps it (kv store)
+        iw = sc["in_window"]
+        a.push([rxpk(iw["phy"], -55, 4.0)], "PUSH_DATA %s" % iw["name"])
+        gws[iw["name"]] = [(GW_A.hex(), -55, 4.0)]
+
         # restart: resumes above the durable counters
         b.stop_ok()
         b.start()
@@ -359,19 +366,23 @@ def main():
         for dev, fc in (("sensor-1", 3), ("sensor-2", 0x10001)):
             if "device %s: resuming above frame counter %d" % (dev, fc) not in log:
                 it.fail("no 'resuming above frame counter %d' for %s in the log" % (fc, dev))
-        for f in sc["uplinks"]:
+        if "1 accepted uplinks kept for the next start" not in log or \
+                "1 uplinks kept over the last stop restored" not in log:
+            it.fail("the uplink inside the window at SIGTERM was not kept and restored")
+        for f in sc["uplinks"] + [iw]:
             a.push([rxpk(f["phy"], -60, 2.0)], "PUSH_DATA %s after restart" % f["name"])
         for f in sc["after_restart"]:
             a.push([rxpk(f["phy"], -61, 2.5)], "PUSH_DATA %s" % f["name"])
         wait_for("2 uplinks after the restart", lambda: metric(tmp, "uplinks") >= 2)
         wait_for("records durable after the restart",
-                 lambda: (status(tmp) or {}).get("records_durable", 0) >= 2)
-        it.expect("replays after the restart", metric(tmp, "replay"), len(sc["uplinks"]))
-        recs = read_topic(b, n + 2)
+                 lambda: (status(tmp) or {}).get("records_durable", 0) >= 3)
+        it.expect("replays after the restart", metric(tmp, "replay"), len(sc["uplinks"]) + 1)
+        recs = read_topic(b, n + 3)
         gws.update({f["name"]: [(GW_A.hex(), -61, 2.5)] for f in sc["after_restart"]})
-        check_records(recs, order + sc["after_restart"], gws)
-        it.ok("after SIGTERM + restart: %d old frames refused as replays, the 2 new ones "
-              "produced once; nothing lost, nothing twice" % len(sc["uplinks"]))
+        check_records(recs, order + [iw] + sc["after_restart"], gws)
+        it.ok("after SIGTERM + restart: the uplink inside its window at SIGTERM produced "
+              "first, %d old frames refused as replays, the 2 new ones produced once; nothing "
+              "lost, nothing twice" % (len(sc["uplinks"]) + 1))
         b.stop_ok()
 
     return it.run("strata-lorawan-", body)

@@ -153,7 +153,9 @@ function scenario() {
     build("s1_5", "sensor-1", 5, 1, Buffer.from("after restart")),
     build("s2_10002", "sensor-2", 0x10002, 2, Buffer.from("after rollover")),
   ];
-  return { devices: DEVICES, uplinks: up, bad_mic: bad, after_restart: after };
+  // sent just before the broker is stopped: still inside its dedup window
+  const inWindow = build("s1_4", "sensor-1", 4, 1, Buffer.from("in the window at stop"));
+  return { devices: DEVICES, uplinks: up, bad_mic: bad, in_window: inWindow, after_restart: after };
 }
 
 const mode = process.argv[2];
