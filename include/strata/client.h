@@ -201,7 +201,9 @@ typedef struct strata_producer strata_producer_t;
 /* Called once per produced record, on the producer's I/O thread (or, for
  * records still queued at strata_producer_free, on the thread calling it
  * with err STRATA_ERR_CLOSED). msg and everything it points to are valid until
- * the callback returns. Records are reported in produce order per partition. */
+ * the callback returns. Records are reported in produce order per partition
+ * (without idempotence, with max.in.flight > 1, a retried batch can be
+ * reported -- and stored -- after a later one, as with any Kafka client). */
 typedef void (*strata_delivery_cb)(strata_producer_t *p, const strata_message_t *msg,
                                    void *cb_arg);
 
