@@ -1,8 +1,8 @@
 /*
  * bench_kafka -- the Kafka-protocol drivers of the workloads: libstrata and
  * (when librdkafka-dev was found at build time) librdkafka. Topics are
- * created, described and deleted with the raw requests of bench_kadmin.c, so
- * both clients see the same setup. Both producers get the same settings:
+ * created, described and deleted with libstrata's admin client
+ * (bench_kadmin.c), so both clients see the same setup. Both producers get the same settings:
  * acks, compression, linger.ms, batch.size, idempotence; everything else is
  * each client's default (queue.buffering.max.messages 100000 and
  * queue.buffering.max.kbytes 1 GiB in both). Delivery reports run on a
