@@ -6,9 +6,10 @@
  * the key hash is 128 bits (two 64-bit FNV-1a variants with different seeds,
  * each finished with a splitmix mixer), like Kafka's MD5-based SkimpyOffsetMap:
  * a collision between two live keys would drop one key's older records. The
- * map is filled to at most 90 % (Kafka's log.cleaner.io.buffer.load.factor).
- * Before a dirty segment is mapped, its record count (from the batch headers)
- * must fit; otherwise the clean stops at that segment's base.
+ * map is filled to at most 90 % (Kafka's log.cleaner.io.buffer.load.factor)
+ * and sized per clean for the dirty section's record count (from the batch
+ * headers), at most dedupe_bytes. Before a dirty segment is mapped, its
+ * record count must fit; otherwise the clean stops at that segment's base.
  *
  * SWAP FILE <B0>.swap (B0: the job's first group), big-endian: magic "STSW",
  * uint16 version 1, uint16 0, int64 new cleaner checkpoint, int64 group
@@ -841,15 +842,34 @@ int st_cleaner_run(st_clean_job_t *job, const st_cleaner_opts_t *o)
     int rc;
     int64_t t0 = sc_mono_ms();
 
-    if ((rc = omap_init(&map, o->dedupe_bytes)))
+    /* the map is sized for the dirty section's record count (an upper bound
+     * of its keys), at most dedupe_bytes: small cleans stay cheap */
+    int64_t *counts = sc_calloc(job->nsrc, sizeof *counts);
+    uint64_t total = 0, limit = (uint64_t)((double)(o->dedupe_bytes / sizeof(slot_t)) * MAP_LOAD);
+    if (!counts)
+        return SC_ERR_NO_MEMORY;
+    for (unsigned k = job->first_dirty_seg; k < job->nsrc && total <= limit; k++) {
+        if ((rc = count_records(&job->src[k], &counts[k]))) {
+            sc_free(counts);
+            return rc;
+        }
+        total += (uint64_t)counts[k];
+    }
+    uint64_t want = 16;
+    while (want < ((uint64_t)1 << 40) && (double)want * MAP_LOAD < (double)total)
+        want *= 2;
+    if ((rc = omap_init(&map, want * sizeof(slot_t) < o->dedupe_bytes ? want * sizeof(slot_t)
+                                                                      : o->dedupe_bytes))) {
+        sc_free(counts);
         return rc;
+    }
     sc_buf_init(&tmp);
     /* pass 1: the dirty section, whole segments while they fit */
     unsigned i = job->first_dirty_seg;
     int64_t nrec = 0;
     for (; i < job->nsrc; i++) {
-        int64_t cnt;
-        if ((rc = count_records(&job->src[i], &cnt)))
+        int64_t cnt = counts[i];
+        if (cnt == 0 && (rc = count_records(&job->src[i], &cnt)))
             goto out;
         if ((uint64_t)cnt + map.n > map.max_n) {
             if (i == job->first_dirty_seg) {
@@ -905,6 +925,7 @@ int st_cleaner_run(st_clean_job_t *job, const st_cleaner_opts_t *o)
              job->dir, job->res.segments_in, job->ngroups, job->end, sc_mono_ms() - t0,
              job->res.records_in, job->res.records_out);
 out:
+    sc_free(counts);
     sc_buf_fini(&tmp);
     omap_fini(&map);
     return rc;
