@@ -861,13 +861,7 @@ static int enc_offset_fetch_all(sc_kw_t *w, int16_t ver, const void *ctx)
     return 0;
 }
 
-/* A set of partitions addressed by index into the caller's array. */
-typedef struct {
-    const char *group; /* OffsetCommit */
-    strata_topic_partition_t *tps;
-    const size_t *idx; /* entries of tps in this request, grouped by topic */
-    size_t n;
-} tps_ctx_t;
+typedef cl_admin_tps_t tps_ctx_t;
 
 /* Writes topics[name, partitions[...]] for ctx's entries; each partition
  * entry is written by part(). Entries of one topic are consecutive in idx. */
@@ -900,7 +894,7 @@ static void enc_list_offsets_part(sc_kw_t *w, int16_t ver, const strata_topic_pa
                                                        : tp->offset);
 }
 
-static int enc_list_offsets(sc_kw_t *w, int16_t ver, const void *ctx)
+int cl_admin_enc_list_offsets(sc_kw_t *w, int16_t ver, const void *ctx)
 {
     sc_kw_i32(w, -1); /* replica id */
     if (ver >= 2)
@@ -918,7 +912,7 @@ static void enc_commit_part(sc_kw_t *w, int16_t ver, const strata_topic_partitio
     sc_kw_string(w, "", 0);
 }
 
-static int enc_offset_commit(sc_kw_t *w, int16_t ver, const void *ctx)
+int cl_admin_enc_offset_commit(sc_kw_t *w, int16_t ver, const void *ctx)
 {
     const tps_ctx_t *c = ctx;
 
@@ -1699,7 +1693,7 @@ strata_err_t strata_admin_list_offsets(strata_admin_t *a, strata_topic_partition
                 idx[k++] = j;
         qsort_r(idx + start, k - start, sizeof *idx, cmp_idx_topic, tps);
         ctx[nreq] = (tps_ctx_t){NULL, tps, idx + start, k - start};
-        if (!(ops[nreq] = aop_new(leader[i], SC_KAFKA_API_LIST_OFFSETS, 1, 3, 1, enc_list_offsets,
+        if (!(ops[nreq] = aop_new(leader[i], SC_KAFKA_API_LIST_OFFSETS, 1, 3, 1, cl_admin_enc_list_offsets,
                                   &ctx[nreq]))) {
             rc = SC_ERR_NO_MEMORY;
             goto out;
@@ -1789,7 +1783,7 @@ strata_err_t strata_admin_alter_group_offsets(strata_admin_t *a, const char *gro
         int32_t nt;
         if ((rc = find_coordinator(a, group_id, deadline, &node)))
             break;
-        aop_t *op = aop_new(node, SC_KAFKA_API_OFFSET_COMMIT, 2, 7, 0, enc_offset_commit, &ctx);
+        aop_t *op = aop_new(node, SC_KAFKA_API_OFFSET_COMMIT, 2, 7, 0, cl_admin_enc_offset_commit, &ctx);
         if (!op) {
             rc = SC_ERR_NO_MEMORY;
             break;

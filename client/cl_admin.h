@@ -13,6 +13,7 @@
 #define CL_ADMIN_H
 
 #include "sc_buf.h"
+#include "sc_kafka.h"
 #include "strata/client.h"
 
 #include <stddef.h>
@@ -44,5 +45,21 @@ int cl_admin_decode_describe_config(sc_rd_t *r, int16_t ver, strata_config_descr
  * partition, committed offset, err); *group_err the response-level error. */
 int cl_admin_decode_offset_fetch(sc_rd_t *r, int16_t ver, strata_topic_partition_t **out,
                                  size_t *count, int *group_err);
+
+/* Request encoders with logic worth a test: the partitions of one request,
+ * addressed by index into the caller's array (idx lists this request's
+ * entries with each topic's entries consecutive), become topics[name,
+ * partitions[...]]. ListOffsets v1-v3 (_BEGINNING -> -2, _END -> -1, else a
+ * timestamp) and the admin OffsetCommit v2-v7 (generation -1, empty member
+ * id, no instance id, retention -1 up to v4, leader epoch -1 from v6). */
+typedef struct {
+    const char *group; /* OffsetCommit */
+    strata_topic_partition_t *tps;
+    const size_t *idx;
+    size_t n;
+} cl_admin_tps_t;
+
+int cl_admin_enc_list_offsets(sc_kw_t *w, int16_t ver, const void *ctx);
+int cl_admin_enc_offset_commit(sc_kw_t *w, int16_t ver, const void *ctx);
 
 #endif

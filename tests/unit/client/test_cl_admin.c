@@ -2,7 +2,7 @@
  * Unit tests for libstrata's admin client (client/cl_admin.c): the response
  * decoders on hand-built responses of each version the client asks for (and
  * on every truncation of them), the ConsumerProtocol assignment decoder, the
- * result arena, and the public API's argument checks and fast failure
+ * ListOffsets / OffsetCommit encoders of every version, the result arena, and the public API's argument checks and fast failure
  * against a closed port.
  */
 #include "cl_admin.h"
@@ -394,6 +394,94 @@ START_TEST(test_cl_admin_offset_fetch)
 }
 END_TEST
 
+/* Reads topics[name, partitions[...]] back: "t:p=v,p=v;t:..." with each
+ * partition's int32 index and int64 value (plus the epoch and metadata for
+ * OffsetCommit). */
+static void read_tps(sc_rd_t *r, int16_t ver, int commit, char *out, size_t n)
+{
+    int32_t nt, np;
+    size_t off = 0;
+
+    out[0] = 0;
+    ck_assert_int_eq(sc_kr_array_len(r, 0, 6, &nt), 0);
+    for (int32_t t = 0; t < nt; t++) {
+        sc_kstr_t name, meta;
+        sc_kr_string(r, 0, &name);
+        ck_assert_int_eq(sc_kr_array_len(r, 0, 12, &np), 0);
+        off += (size_t)snprintf(out + off, n - off, "%s%.*s:", t ? ";" : "", name.len, name.p);
+        for (int32_t p = 0; p < np; p++) {
+            int32_t part = sc_kr_i32(r);
+            int64_t v = sc_kr_i64(r);
+            if (commit) {
+                if (ver >= 6)
+                    ck_assert_int_eq(sc_kr_i32(r), -1);
+                sc_kr_string(r, 1, &meta);
+                ck_assert_int_eq(meta.len, 0);
+            }
+            off += (size_t)snprintf(out + off, n - off, "%s%d=%lld", p ? "," : "", part, (long long)v);
+        }
+    }
+    ck_assert_int_eq(r->err, 0);
+}
+
+START_TEST(test_cl_admin_encoders)
+{
+    strata_topic_partition_t tps[] = {{"alpha", 0, STRATA_OFFSET_BEGINNING, 0},
+                                      {"beta", 3, STRATA_OFFSET_END, 0},
+                                      {"alpha", 2, 1700000000000LL, 0},
+                                      {"beta", 1, 42, 0}};
+    const size_t idx[] = {0, 2, 1, 3}; /* grouped by topic, as the client sorts them */
+    cl_admin_tps_t c = {"grp", tps, idx, 4};
+    char got[256];
+
+    for (int16_t ver = 1; ver <= 3; ver++) {
+        sc_buf_t b;
+        sc_kw_t w;
+        sc_rd_t r;
+        sc_buf_init(&b);
+        sc_kw_init(&w, &b);
+        ck_assert_int_eq(cl_admin_enc_list_offsets(&w, ver, &c), 0);
+        sc_rd_init(&r, b.data, b.len);
+        ck_assert_int_eq(sc_kr_i32(&r), -1); /* replica id */
+        if (ver >= 2)
+            ck_assert_int_eq(sc_kr_i8(&r), 0);
+        read_tps(&r, ver, 0, got, sizeof got);
+        ck_assert_str_eq(got, "alpha:0=-2,2=1700000000000;beta:3=-1,1=42");
+        ck_assert_uint_eq(sc_rd_left(&r), 0);
+        sc_buf_fini(&b);
+    }
+    for (int16_t ver = 2; ver <= 7; ver++) {
+        sc_buf_t b;
+        sc_kw_t w;
+        sc_rd_t r;
+        sc_kstr_t s;
+        tps[0].offset = 5;
+        tps[1].offset = 0;
+        tps[2].offset = 7;
+        sc_buf_init(&b);
+        sc_kw_init(&w, &b);
+        ck_assert_int_eq(cl_admin_enc_offset_commit(&w, ver, &c), 0);
+        sc_rd_init(&r, b.data, b.len);
+        sc_kr_string(&r, 0, &s);
+        ck_assert_int_eq(s.len, 3);
+        ck_assert_int_eq(memcmp(s.p, "grp", 3), 0);
+        ck_assert_int_eq(sc_kr_i32(&r), -1); /* generation */
+        sc_kr_string(&r, 0, &s);
+        ck_assert_int_eq(s.len, 0); /* member id */
+        if (ver >= 7) {
+            sc_kr_string(&r, 1, &s);
+            ck_assert_int_eq(s.len, -1); /* no group instance id */
+        }
+        if (ver <= 4)
+            ck_assert_int_eq(sc_kr_i64(&r), -1); /* retention */
+        read_tps(&r, ver, 1, got, sizeof got);
+        ck_assert_str_eq(got, "alpha:0=5,2=7;beta:3=0,1=42");
+        ck_assert_uint_eq(sc_rd_left(&r), 0);
+        sc_buf_fini(&b);
+    }
+}
+END_TEST
+
 START_TEST(test_cl_admin_arena)
 {
     void *top = cl_ar_top(16);
@@ -554,6 +642,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_cl_admin_describe_group);
     tcase_add_test(tc, test_cl_admin_describe_config);
     tcase_add_test(tc, test_cl_admin_offset_fetch);
+    tcase_add_test(tc, test_cl_admin_encoders);
     tcase_add_test(tc, test_cl_admin_arena);
     tcase_add_test(tc, test_cl_admin_api_errors);
     tcase_add_test(tc, test_cl_admin_timeout_in_flight);
