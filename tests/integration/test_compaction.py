@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Integration test: log compaction (cleanup.policy=compact) with kafka-python.
 
-usage: test_compaction.py STRATAD
+usage: test_compaction.py STRATAD [MODE]
 
-One stratad with a fast cleaner (log.cleaner.backoff.ms=100, 200 ms ticks).
+MODE "topic" (default): one stratad with a fast cleaner (log.cleaner.backoff.ms=100, 200 ms ticks).
 A topic with cleanup.policy=compact, segment.bytes=4096, segment.ms=300,
 min.cleanable.dirty.ratio=0.01 and delete.retention.ms=1000 gets 40 keys x
 15 overwrites (kafka-python KafkaProducer, gzip for half the rounds) and
@@ -21,6 +21,13 @@ tombstones for 8 of the keys. Then:
   - after delete.retention.ms, more data (a new key) makes the cleaner run
     again and the tombstones are gone: exactly the live keys and the new one;
   - the same holds after a SIGKILL restart.
+
+MODE "offsets": __consumer_offsets is compacted too. With one offsets
+partition rolled every 200 ms (AlterConfigs keeping cleanup.policy=compact),
+a kafka-python consumer commits 300 times for 2 partitions; the cleaner
+compacts __consumer_offsets-0 (seen in the broker log: fewer records out than
+in); after a SIGKILL restart the coordinator loads the compacted partition
+and a new consumer in the group gets the last commits.
 Exit 0 = pass, 1 = fail, 77 = skipped (no kafka-python).
 """
 import os
@@ -239,9 +246,56 @@ def body(exe, tmp):
     b.stop_ok()
 
 
+def body_offsets(exe, tmp):
+    kafka = kafka_python()
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+    from kafka.structs import OffsetAndMetadata
+    b = Broker(exe, tmp, {"log.cleaner.backoff.ms": "100",
+                          "log.retention.check.interval.ms": "200",
+                          "offsets.topic.num.partitions": "1"})
+    admin = KafkaAdminClient(bootstrap_servers=b.addr, request_timeout_ms=15000)
+    admin.create_topics([NewTopic("src", 2, 1)])
+    admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, "__consumer_offsets", configs={
+        "cleanup.policy": "compact", "segment.bytes": "2048", "segment.ms": "200",
+        "min.cleanable.dirty.ratio": "0.01"})])
+    admin.close()
+    tps = [kafka.TopicPartition("src", p) for p in (0, 1)]
+    c = kafka.KafkaConsumer(bootstrap_servers=b.addr, group_id="shadow-reader",
+                            enable_auto_commit=False, request_timeout_ms=15000)
+    c.assign(tps)
+    for i in range(1, 301):
+        c.commit({tp: OffsetAndMetadata(i * 10 + tp.partition, "m%d" % i) for tp in tps})
+    c.close()
+    ok("300 commits of 2 partitions in __consumer_offsets")
+
+    def cleaned():
+        for line in b.read_log().splitlines():
+            if "__consumer_offsets-0: cleaned" in line:
+                m = line.split(" records")[0].rsplit(" ", 3)
+                if int(m[-1]) < int(m[-3]):
+                    return True
+        return False
+
+    wait_for("the cleaner compacts __consumer_offsets-0", cleaned)
+    b.kill()
+    b.start()
+    c = kafka.KafkaConsumer(bootstrap_servers=b.addr, group_id="shadow-reader",
+                            enable_auto_commit=False, request_timeout_ms=15000)
+    got = {tp.partition: c.committed(tp) for tp in tps}
+    c.close()
+    if got != {0: 3000, 1: 3001}:
+        fail("committed offsets after restart: %r, want {0: 3000, 1: 3001}" % got)
+    ok("after a SIGKILL restart the compacted __consumer_offsets gives the last commits")
+    b.stop_ok()
+
+
 def main():
     exe = it.stratad_arg(__doc__)
-    return it.run("strata-compact-", lambda tmp: body(exe, tmp))
+    mode = sys.argv[2] if len(sys.argv) > 2 else "topic"
+    fn = {"topic": body, "offsets": body_offsets}.get(mode)
+    if not fn:
+        fail("unknown mode %r" % mode)
+    return it.run("strata-compact-", lambda tmp: fn(exe, tmp))
 
 
 if __name__ == "__main__":
