@@ -1988,12 +1988,20 @@ void ph_host_free(ph_host_t *h)
         ph_rec_done(r, SC_ERR_NOT_FOUND, "broker stopped before the append");
         r = next;
     }
+    int abandoned = 0;
     for (size_t i = 0; i < h->ninst; i++) {
         ph_inst_t *in = h->insts[i];
-        if (in->abandoned)
-            continue; /* its thread may still run: leak it */
+        if (in->abandoned) {
+            abandoned = 1; /* its thread may still run: leak it */
+            continue;
+        }
         offsets_save(in);
         inst_free(in);
+    }
+    if (abandoned) {
+        /* an abandoned thread still reaches its library's ops (h->libs) and
+         * the host (in->host): leak those too rather than free them under it */
+        return;
     }
     sc_free(h->insts);
     /* libraries stay loaded until process exit (never dlclose: TLS/atexit) */

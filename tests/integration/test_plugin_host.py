@@ -193,6 +193,15 @@ def refusals(exe, build):
                        "plugin instance 'a': key 'interval.ms': -5 is out of range", "out of range")
         expect_refused(exe, tmp, dict(base, **{"plugin.b.topic": "x"}),
                        "instance 'b' is not listed in plugins", "unlisted instance")
+        # ABI: wrong major / unknown required host capability, refused by stratad
+        for lib in ("abi_bad_major.so", "abi_bad_cap.so"):
+            shutil.copy(os.path.join(build, lib), os.path.join(pd, lib))
+            os.chmod(os.path.join(pd, lib), 0o644)
+        expect_refused(exe, tmp, dict(base, **{"plugin.a.library": "abi_bad_major.so"}),
+                       "major version differs; refusing it", "plugin built for ABI major 2")
+        expect_refused(exe, tmp, dict(base, **{"plugin.a.library": "abi_bad_cap.so"}),
+                       "requires host capabilities 0x10000000000 that this host lacks",
+                       "plugin requiring an unknown host capability")
         os.chmod(pd, 0o777)
         expect_refused(exe, tmp, base, "is world-writable; refusing", "world-writable plugin.dir")
         os.chmod(pd, 0o755)
