@@ -158,6 +158,7 @@ def mode_topics(b):
     cli_err(b, 1, "UNKNOWN_TOPIC_OR_PARTITION", "produce", "nope", stdin=b"x\n")
     cli_err(b, 1, "UNKNOWN_TOPIC_OR_PARTITION", "consume", "nope", "-e")
     cli_err(b, 1, "UNKNOWN_TOPIC_OR_PARTITION", "produce", "t2", "-p", "7", stdin=b"x\n")
+    cli_err(b, 1, "MESSAGE_TOO_LARGE", "produce", "t2", stdin=b"x" * 2000000 + b"\n")
     cli_err(b, 1, "ECONNREFUSED", "topic", "list", addr="127.0.0.1:%d" % it.free_port())
     dead = "127.0.0.1:%d" % it.free_port()
     for addr in (dead + "," + b.addr, b.addr + "," + dead):
@@ -483,6 +484,9 @@ def mode_groups(b):
         expect("cg after close: Empty, committed everything",
                (d["state"], committed(d)), ("Empty", {("g", p): leo[p] for p in range(4)}))
     cli_err(b, 1, "GROUP_ID_NOT_FOUND", "group", "describe", "no-such-group")
+    cli_err(b, 1, "UNKNOWN_TOPIC_OR_PARTITION", "group", "reset-offsets", "grp", "--topic", "nope",
+            "--to-earliest")
+    cli_err(b, 2, "no partition", "group", "reset-offsets", "grp", "--topic", "g:9", "--to-earliest")
 
 
 # ---- api ---------------------------------------------------------------------------
