@@ -1,7 +1,8 @@
 /*
  * Crash test for the log cleaner. Each round the parent appends keyed data
- * (overwrites of a small key space, some tombstones, some keyless records)
- * over several segments, closes the log, and forks a child that compacts it
+ * (overwrites of a small key space, some tombstones, some keyless records;
+ * half the batches compressed with gzip, snappy, lz4 or zstd) over several
+ * segments, closes the log, and forks a child that compacts it
  * (repeated cleans, a small offset map so several cleans and groups happen,
  * the clock pushed past delete.retention.ms so tombstones go too). The child
  * dies either by SIGKILL at a random moment or, in every other round, by
@@ -18,6 +19,9 @@
  *     every keyless record is still there.
  * Rounds: STRATA_CLEAN_CRASH_ROUNDS (default 60).
  */
+#include "sc_codec.h"
+#include "sc_crc32c.h"
+#include "sc_endian.h"
 #include "sc_err.h"
 #include "sc_recbatch.h"
 #include "sc_time.h"
@@ -68,6 +72,25 @@ static void on_done(void *arg, int rc, int64_t b, int64_t l)
     *(int *)arg = rc;
 }
 
+/* Recompresses an uncompressed batch with codec (attributes, length, CRC). */
+static void compress_batch(sc_buf_t *bb, int codec)
+{
+    sc_buf_t z;
+    sc_buf_init(&z);
+    ck_assert_int_eq(sc_codec_compress(codec, -1, bb->data + ST_BATCH_HEADER_SIZE,
+                                       bb->len - ST_BATCH_HEADER_SIZE, &z),
+                     0);
+    bb->len = ST_BATCH_HEADER_SIZE;
+    ck_assert_int_eq(sc_buf_append(bb, z.data, z.len), 0);
+    sc_buf_fini(&z);
+    uint16_t attr = sc_load_be16(bb->data + ST_BATCH_OFF_ATTRIBUTES);
+    sc_store_be16(bb->data + ST_BATCH_OFF_ATTRIBUTES, (uint16_t)((attr & ~7) | codec));
+    sc_store_be32(bb->data + ST_BATCH_OFF_LENGTH, (uint32_t)(bb->len - ST_BATCH_LOG_OVERHEAD));
+    sc_store_be32(bb->data + ST_BATCH_OFF_CRC,
+                  sc_crc32c(0, bb->data + ST_BATCH_OFF_ATTRIBUTES,
+                            bb->len - ST_BATCH_OFF_ATTRIBUTES));
+}
+
 /* Appends a round of data with the parent's own io, then closes. */
 static void append_round(void)
 {
@@ -96,6 +119,9 @@ static void append_round(void)
                             vals[i] < 0 ? NULL : v, vals[i] < 0 ? -1 : vl, NULL, 0);
         }
         sc_recbatch_finish(&rb);
+        int codec = rand() % 8; /* half the batches compressed, every codec */
+        if (codec >= 1 && codec <= 4)
+            compress_batch(&rb.buf, codec);
         int64_t base, leo;
         int rc = 99;
         ck_assert_int_eq(st_log_append(log, rb.buf.data, rb.buf.len, 0, on_done, &rc, &base, &leo),
@@ -186,6 +212,15 @@ static void verify(int round)
                           (long long)h.base_offset);
             const uint8_t *p = buf + pos + ST_BATCH_HEADER_SIZE;
             const uint8_t *end = buf + pos + h.length + 12;
+            sc_buf_t d;
+            sc_buf_init(&d);
+            if (h.attributes & 7) {
+                ck_assert_int_eq(sc_codec_decompress(h.attributes & 7, p, (size_t)(end - p),
+                                                     1 << 26, &d),
+                                 0);
+                p = d.data;
+                end = d.data + d.len;
+            }
             for (int32_t i = 0; i < h.records_count; i++) {
                 int64_t len, v, od, kl, vl;
                 p += sc_varint_decode(p, (size_t)(end - p), &len);
@@ -214,6 +249,7 @@ static void verify(int round)
                 prev = o;
                 p = re;
             }
+            sc_buf_fini(&d);
             prev = st_batch_last_offset(&h);
             off = prev + 1;
             pos += (size_t)h.length + 12;
