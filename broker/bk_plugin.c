@@ -21,7 +21,11 @@
 #include "sc_err.h"
 #include "sc_log.h"
 #include "sc_mem.h"
+#include "sc_crc32c.h"
+#include "sc_endian.h"
 #include "sc_recbatch.h"
+#include "sc_time.h"
+#include "st_batch.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -191,6 +195,16 @@ static void drain(struct bk_plugins *pl)
             rc = sc_recbatch_finish(&b->rb);
         if (!rc && b->rb.buf.len > (size_t)p->max_message_bytes)
             rc = SC_ERR_MESSAGE_TOO_LARGE;
+        if (!rc && p->log_append_time) { /* message.timestamp.type=LogAppendTime, as Produce */
+            uint8_t *bb = b->rb.buf.data;
+            uint16_t attr = sc_load_be16(bb + ST_BATCH_OFF_ATTRIBUTES);
+            sc_store_be16(bb + ST_BATCH_OFF_ATTRIBUTES,
+                          (uint16_t)(attr | ST_BATCH_ATTR_LOG_APPEND_TIME));
+            sc_store_be64(bb + ST_BATCH_OFF_MAX_TIMESTAMP, (uint64_t)sc_now_ms());
+            sc_store_be32(bb + ST_BATCH_OFF_CRC,
+                          sc_crc32c(0, bb + ST_BATCH_OFF_ATTRIBUTES,
+                                    b->rb.buf.len - ST_BATCH_OFF_ATTRIBUTES));
+        }
         int64_t base, leo;
         if (!rc)
             rc = st_log_append_ex(p->log, b->rb.buf.data, b->rb.buf.len, 0, 0, batch_done, b,

@@ -59,7 +59,9 @@ def main():
         it.ok("docs example compiled with -I%s only" % inc)
         b = it.Broker(exe, tmp, {"plugin.dir": pd, "plugins": "hb", "plugin.hb.library": "heartbeat.so",
                                  "plugin.hb.topic": "heartbeats", "plugin.hb.interval.ms": "50",
-                                 "num.partitions": "1"})
+                                 "num.partitions": "1",
+                                 # plugin batches honour LogAppendTime like Produce does
+                                 "log.message.timestamp.type": "LogAppendTime"})
         deadline = time.time() + 30
         recs = []
         while time.time() < deadline and len(recs) < 5:
@@ -73,7 +75,12 @@ def main():
         vals = [json.loads(v) for _, _, v in recs]
         it.expect("keys", {k for _, k, _ in recs}, {b"heartbeat"})
         it.expect("beats", [v["value"] for v in vals[:5]], [0, 1, 2, 3, 4])
-        it.ok("example plugin loaded by stratad produced %d points" % len(recs))
+        conn = it.Conn(b.port)
+        attrs = [it.batch_header(bb)["attributes"] for _, bb in it.read_all_batches(conn, "heartbeats", 0)]
+        conn.close()
+        if not attrs or any(not a & 0x08 for a in attrs):
+            it.fail("plugin batches without the LogAppendTime attribute: %r" % attrs)
+        it.ok("example plugin loaded by stratad produced %d points (LogAppendTime batches)" % len(recs))
         b.stop_ok()
     return it.run("strata-plugin-example-", body)
 
