@@ -9,7 +9,8 @@ static const char cluster_usage[] =
     "usage: strata cluster info [options]\n"
     "\n"
     "Prints the cluster id, the controller, every broker (id, host, port) and\n"
-    "the number of topics and partitions (internal topics included).\n"
+    "the number of topics and partitions the cluster lists (Kafka lists its\n"
+    "internal topics among them, Strata does not).\n"
     "  plus the global options (strata --help)\n";
 
 static int cluster_info(int argc, char **argv)

@@ -29,7 +29,7 @@ static const char create_usage[] =
 static const char list_usage[] =
     "usage: strata topic list [options]\n"
     "\n"
-    "  -i, --internal   include internal topics (__consumer_offsets)\n"
+    "  -i, --internal   include internal topics (__consumer_offsets, __transaction_state)\n"
     "  plus the global options (strata --help)\n";
 
 static const char describe_usage[] =
@@ -260,16 +260,33 @@ static int topic_list(int argc, char **argv)
     if (!(a = cli_admin()))
         return CLI_FAIL;
     strata_err_t err = strata_admin_describe_topics(a, NULL, 0, -1, &md);
+    /* Kafka lists internal topics among all topics; Strata answers for them
+     * only by name: -i asks for Kafka's internal topics by name too */
+    static const char *const internal[] = {"__consumer_offsets", "__transaction_state"};
+    strata_metadata_t *imd = NULL;
+    if (!err && o.internal)
+        err = strata_admin_describe_topics(a, internal, 2, -1, &imd);
     strata_admin_free(a);
-    if (err)
+    if (err) {
+        strata_metadata_free(md);
         return cli_fail(err, "list topics");
-    strata_topic_metadata_t *ts = malloc((md->topic_count + 1) * sizeof *ts);
+    }
+    size_t nt = md->topic_count;
+    strata_topic_metadata_t *ts = malloc((nt + 3) * sizeof *ts);
     if (!ts) {
+        strata_metadata_free(imd);
         strata_metadata_free(md);
         return CLI_FAIL;
     }
-    memcpy(ts, md->topics, md->topic_count * sizeof *ts);
-    qsort(ts, md->topic_count, sizeof *ts, cmp_topic);
+    memcpy(ts, md->topics, nt * sizeof *ts);
+    for (size_t k = 0; imd && k < imd->topic_count; k++) {
+        int dup = imd->topics[k].err != 0;
+        for (size_t m = 0; m < md->topic_count && !dup; m++)
+            dup = !strcmp(md->topics[m].name, imd->topics[k].name);
+        if (!dup)
+            ts[nt++] = imd->topics[k];
+    }
+    qsort(ts, nt, sizeof *ts, cmp_topic);
     jw_t j;
     cli_table_t *t = NULL;
     if (cli.json) {
@@ -278,7 +295,7 @@ static int topic_list(int argc, char **argv)
     } else {
         t = tbl_new(3, "NAME", "PARTITIONS", "REPLICAS");
     }
-    for (size_t k = 0; k < md->topic_count; k++) {
+    for (size_t k = 0; k < nt; k++) {
         const strata_topic_metadata_t *tm = &ts[k];
         size_t rf = tm->partition_count ? tm->partitions[0].replica_count : 0;
         if (tm->is_internal && !o.internal)
@@ -305,6 +322,7 @@ static int topic_list(int argc, char **argv)
         tbl_print(t, stdout);
     }
     free(ts);
+    strata_metadata_free(imd);
     strata_metadata_free(md);
     return CLI_OK;
 }

@@ -429,6 +429,11 @@ def mode_groups(b):
            {("g", p): leo[p] for p in range(4)})
     c.close(autocommit=False)
 
+    lst = cli_json(b, "topic", "list", "--internal")
+    expect("topic list -i shows __consumer_offsets as internal",
+           [(t["name"], t["internal"]) for t in lst if t["name"].startswith("__")],
+           [("__consumer_offsets", True)])
+    expect("topic list hides it", [t["name"] for t in cli_json(b, "topic", "list")], ["g"])
     gl = cli_json(b, "group", "list")
     expect("group list after close", [(g["group"], g["state"], g["members"]) for g in gl],
            [("grp", "Empty", 0)])
