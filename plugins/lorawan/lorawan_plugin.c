@@ -142,6 +142,7 @@ typedef struct {
     pl_lorawan_up_t *up;
     pl_lorawan_device_t *devs;
     size_t ndev;
+    int64_t *cfg_last; /* device.<d>.fcnt.last, -1: not given */
     int64_t *dev_last_ms;
     outrec_t *ohead, *otail;
     size_t olen;
@@ -695,6 +696,10 @@ static const strata_plugin_param_t params[] = {
      "AppSKey, 32 hex digits (FPort 1..255 payloads)", 0, 0, STRATA_PARAM_REQUIRED, 0},
     {sizeof(strata_plugin_param_t), STRATA_PARAM_STRING, "device.*.id", NULL, NULL,
      "Device id: the record key (default: the name in device.<name>.)", 0, 0, 0, 0},
+    {sizeof(strata_plugin_param_t), STRATA_PARAM_INT, "device.*.fcnt.last", NULL, NULL,
+     "The device's last frame counter when it is added (one already past 0xFFFF); the "
+     "committed source offset wins once there is one",
+     0, 4294967295.0, STRATA_PARAM_HAS_RANGE, 0},
     {sizeof(strata_plugin_param_t), STRATA_PARAM_STRING, "device.*.topic", NULL, NULL,
      "Topic for this device's uplinks (default: the instance's topic)", 0, 0, 0, 0},
 };
@@ -790,7 +795,7 @@ static int parse_config(const strata_config_t *cfg, inst_t *in, pl_lorawan_devic
         snprintf(err, errlen, "more than %d devices", MAX_DEVICES);
         goto out;
     }
-    if (!(devs = calloc(n, sizeof *devs)))
+    if (!(devs = calloc(n, sizeof *devs)) || !(in->cfg_last = calloc(n, sizeof *in->cfg_last)))
         goto nomem;
     for (size_t i = 0; i < n; i++) {
         pl_lorawan_device_t *d = &devs[i];
@@ -836,6 +841,13 @@ static int parse_config(const strata_config_t *cfg, inst_t *in, pl_lorawan_devic
         }
         if (tp)
             snprintf(d->topic, sizeof d->topic, "%s", tp);
+        const char *fl = dev_get(cfg, names[i], "fcnt.last");
+        in->cfg_last[i] = -1;
+        if (fl && parse_int(fl, 0, UINT32_MAX, &in->cfg_last[i])) {
+            snprintf(err, errlen, "key 'device.%s.fcnt.last': '%s' is not in [0, 4294967295]",
+                     names[i], fl);
+            goto out;
+        }
     }
     *devs_out = devs;
     *ndev_out = n;
@@ -846,6 +858,10 @@ nomem:
     snprintf(err, errlen, "out of memory");
     rc = -ENOMEM;
 out:
+    if (rc) {
+        free(in->cfg_last);
+        in->cfg_last = NULL;
+    }
     free(devs);
     free(names);
     return rc;
@@ -864,6 +880,7 @@ static int lw_validate(const strata_config_t *cfg, char *err, size_t err_len)
     }
     int rc = parse_config(cfg, in, &devs, &n, err, err_len);
     free(devs);
+    free(in->cfg_last);
     free(in);
     return rc;
 }
@@ -911,6 +928,10 @@ static int lw_create(strata_host_ctx_t *ctx, const strata_config_t *cfg, void **
             pl_lorawan_up_set_last(in->up, i, (uint32_t)off);
             host->log(ctx, STRATA_LOG_INFO, "device %s: resuming above frame counter %" PRId64,
                       in->devs[i].id, off);
+        } else if (in->cfg_last[i] >= 0) {
+            pl_lorawan_up_set_last(in->up, i, (uint32_t)in->cfg_last[i]);
+            host->log(ctx, STRATA_LOG_INFO, "device %s: starting above frame counter %" PRId64
+                      " (device.<d>.fcnt.last)", in->devs[i].id, in->cfg_last[i]);
         }
     }
     load_pending(in);
@@ -1002,6 +1023,7 @@ static void lw_destroy(void *p)
         close(in->fd);
     pl_lorawan_up_free(in->up);
     free(in->devs);
+    free(in->cfg_last);
     free(in->dev_last_ms);
     free(in);
 }

@@ -1439,6 +1439,40 @@ START_TEST(test_plugin_protobuf_format_emits_points)
     d->ops->destroy(inst);
 }
 END_TEST
+
+START_TEST(test_plugin_fcnt_last_for_a_device_past_0xffff)
+{
+    const strata_plugin_desc_t *d = load_plugin();
+    memset(&fh, 0, sizeof fh);
+    fh.stored_off = -1;
+    char port[8], err[256];
+    snprintf(port, sizeof port, "%d", free_udp_port());
+    const char *kv[] = {"listen.address", "127.0.0.1", "listen.port", port,
+                        "dedup.window.ms", "0",
+                        "device.s2.dev_addr", "00abcdef",
+                        "device.s2.nwk_skey", "44024241ed4ce9a68c6a8bc055233fd3",
+                        "device.s2.app_skey", "ec925802ae430ca77fd3dd73cb2cc588",
+                        "device.s2.fcnt.last", "131069"};
+    strata_config_t c;
+    cfg_make(&c, kv, 7);
+    ck_assert_int_eq(d->ops->validate(&c, err, sizeof err), 0);
+    void *inst = NULL;
+    ck_assert_int_eq(d->ops->create(NULL, &c, &inst), 0);
+    ck_assert_int_eq(d->ops->start(inst), 0);
+    uint8_t buf[2048], ack[4];
+    /* FCnt32 0x1fffe: only found with the configured last counter 0x1fffd */
+    size_t n = push_frame(buf, 1, -30, fixture("fcnt_high")->phy);
+    ck_assert_uint_eq(gw_send(d, inst, atoi(port), buf, n, ack), 4);
+    ck_assert_int_eq(fh.nrec, 1);
+    ck_assert_int_eq(fh.off[0], 0x1fffe);
+    d->ops->stop(inst);
+    d->ops->destroy(inst);
+    kv[13] = "4294967296";
+    cfg_make(&c, kv, 7);
+    ck_assert_int_lt(d->ops->validate(&c, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "key 'device.s2.fcnt.last'"));
+}
+END_TEST
 #endif
 
 static Suite *suite(void)
@@ -1468,6 +1502,7 @@ static Suite *suite(void)
     tcase_add_test(tp, test_plugin_backpressure_restart_and_health);
     tcase_add_test(tp, test_plugin_window_flushes_on_timer_and_stop);
     tcase_add_test(tp, test_plugin_protobuf_format_emits_points);
+    tcase_add_test(tp, test_plugin_fcnt_last_for_a_device_past_0xffff);
     suite_add_tcase(s, tp);
 #else
     fprintf(stderr, "lorawan.so not built: its fake-host cases are not compiled in\n");
