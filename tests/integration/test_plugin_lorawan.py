@@ -25,7 +25,9 @@ The topic is read with kafka-python (raw Fetch when it is not installed):
 exactly one record per uplink, keyed by device id, the payload lora-packet
 encrypted, both gateways' metadata, the 32-bit counter, and the source offset
 headers (<DevAddr>/<device id>, FCnt32). The instance's status (status.json)
-counts every kind of bad input. Then one more uplink and SIGTERM while it is
+counts every kind of bad input. A second instance with format=protobuf turns
+an uplink into a telemetry Point (decoded here by hand: device_id, point,
+bytes_value = the decrypted payload). Then one more uplink and SIGTERM while it is
 inside its window (kept in the host's kv store, produced first after the
 restart), restart: the plugin resumes above the last durable counters -- the
 old frames re-sent are replays, the two new ones are produced, nothing twice. The broker is alive throughout and stops
@@ -160,11 +162,11 @@ def rxpk(phy_hex, rssi, lsnr, stat=1, tmst=1000):
             "data": base64.b64encode(phy).decode()}
 
 
-def status(tmp):
+def status(tmp, name="lora"):
     try:
         with open(os.path.join(tmp, "data", ".plugins", "status.json")) as f:
             for i in json.load(f)["instances"]:
-                if i["name"] == "lora":
+                if i["name"] == name:
                     return i
     except (OSError, ValueError, KeyError):
         pass
@@ -186,8 +188,37 @@ def wait_for(what, cond, timeout=30):
     it.fail("timed out waiting for " + what)
 
 
-def read_topic(b, want):
-    """Every record of TOPIC partition 0 as dicts (key, value, headers)."""
+def pb_fields(buf):
+    """A protobuf message's fields as {number: [values]} (varint and
+    length-delimited only: what telemetry.Point uses)."""
+    out, p = {}, 0
+
+    def varint():
+        nonlocal p
+        v, shift = 0, 0
+        while True:
+            c = buf[p]
+            p += 1
+            v |= (c & 0x7f) << shift
+            shift += 7
+            if not c & 0x80:
+                return v
+    while p < len(buf):
+        key = varint()
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            out.setdefault(num, []).append(varint())
+        elif wt == 2:
+            n = varint()
+            out.setdefault(num, []).append(bytes(buf[p:p + n]))
+            p += n
+        else:
+            it.fail("unexpected protobuf wire type %d" % wt)
+    return out
+
+
+def read_topic(b, want, topic=TOPIC):
+    """Every record of topic partition 0 as dicts (key, value, headers)."""
     try:
         from kafka import KafkaConsumer, TopicPartition
     except ImportError:
@@ -196,7 +227,7 @@ def read_topic(b, want):
         conn = it.Conn(b.port)
         try:
             out = []
-            for _, bb in it.read_all_batches(conn, TOPIC, 0):
+            for _, bb in it.read_all_batches(conn, topic, 0):
                 out += [{"key": r["key"], "value": r["value"], "headers": dict(r["headers"])}
                         for r in it.batch_records(bb)]
             return out
@@ -204,7 +235,7 @@ def read_topic(b, want):
             conn.close()
     c = KafkaConsumer(bootstrap_servers=b.addr, enable_auto_commit=False, group_id=None,
                       consumer_timeout_ms=3000)
-    tp = TopicPartition(TOPIC, 0)
+    tp = TopicPartition(topic, 0)
     c.assign([tp])
     c.seek_to_beginning(tp)
     out = []
@@ -259,11 +290,18 @@ def main():
         os.chmod(pd, 0o755)
         shutil.copy(lib, os.path.join(pd, "lorawan.so"))
         os.chmod(os.path.join(pd, "lorawan.so"), 0o644)
-        port = free_udp_port()
-        ov = {"plugin.dir": pd, "plugins": "lora", "plugin.lora.library": "lorawan.so",
+        port, pb_port = free_udp_port(), free_udp_port()
+        ov = {"plugin.dir": pd, "plugins": "lora,lorapb", "plugin.lora.library": "lorawan.so",
               "plugin.lora.topic": TOPIC, "plugin.lora.listen.address": "127.0.0.1",
               "plugin.lora.listen.port": str(port),
               "plugin.lora.dedup.window.ms": str(WINDOW_MS), "num.partitions": "1"}
+        # a second instance with format=protobuf: telemetry Points
+        ov.update({"plugin.lorapb.library": "lorawan.so", "plugin.lorapb.topic": "uplinks-pb",
+                   "plugin.lorapb.format": "protobuf", "plugin.lorapb.listen.address": "127.0.0.1",
+                   "plugin.lorapb.listen.port": str(pb_port), "plugin.lorapb.dedup.window.ms": "0",
+                   "plugin.lorapb.device.s1.id": "sensor-1"})
+        for k, sk in (("dev_addr", "addr"), ("nwk_skey", "nwk"), ("app_skey", "app")):
+            ov["plugin.lorapb.device.s1." + k] = sc["devices"]["sensor-1"][sk]
         for name, d in sc["devices"].items():
             ov["plugin.lora.device.%s.dev_addr" % name] = d["addr"]
             ov["plugin.lora.device.%s.nwk_skey" % name] = d["nwk"]
@@ -347,6 +385,20 @@ def main():
         it.expect("source offsets", st["source_offsets"],
                   {"26011bda/sensor-1": 3, "00abcdef/sensor-2": 0x10001})
         it.ok("status counts every bad input: %s" % ", ".join("%s=%d" % kv for kv in want.items()))
+        # the protobuf instance: one Point per uplink (device_id, point, bytes)
+        pb = Gateway(GW_A, pb_port)
+        f1 = sc["uplinks"][0]
+        pb.push([rxpk(f1["phy"], -44, 6.0)], "PUSH_DATA to the protobuf instance")
+        wait_for("the Point durable", lambda: (status(tmp, "lorapb") or {}).get("records_durable", 0) >= 1)
+        pts = read_topic(b, 1, "uplinks-pb")
+        it.expect("Points in uplinks-pb", len(pts), 1)
+        pt = pb_fields(pts[0]["value"])
+        it.expect("Point key", pts[0]["key"], b"sensor-1")
+        it.expect("Point device_id", pt.get(1), [b"sensor-1"])
+        it.expect("Point point", pt.get(2), [b"uplink"])
+        it.expect("Point bytes_value (decrypted)", [v.hex() for v in pt.get(8, [])], [f1["payload"]])
+        it.expect("Point source offset", pts[0]["headers"].get("strata.source.offset"), b"1")
+        it.ok("format=protobuf: a telemetry Point with the decrypted payload as bytes_value")
         if not b.running():
             it.fail("stratad died")
 
