@@ -150,7 +150,7 @@ struct ph_host {
     size_t ninst;
     pthread_mutex_t qmu;
     ph_rec_t *qhead, *qtail;
-    int stopping;
+    atomic_int stopping;
 };
 
 /* The host context handed to plugins is the instance itself. */
