@@ -1370,6 +1370,31 @@ START_TEST(test_plugin_window_flushes_on_timer_and_stop)
     ck_assert_int_eq(fh.kv_set, 1);
     d->ops->destroy(inst);
 
+    /* every truncation and single-byte corruption of that kv value is read
+     * safely (ASan watches the parser), whatever it restores */
+    {
+        uint8_t saved[4096];
+        size_t sl = fh.kv_len;
+        ck_assert_uint_le(sl, sizeof saved);
+        memcpy(saved, fh.kv, sl);
+        for (size_t k = 0; k <= 2 * sl; k++) {
+            /* k <= sl: the first k bytes; then byte k - sl - 1 flipped */
+            void *tmp_inst = NULL;
+            size_t cut = k <= sl ? k : sl;
+            memcpy(fh.kv, saved, sl);
+            fh.kv_len = cut;
+            fh.kv_set = 1;
+            if (k > sl)
+                fh.kv[k - sl - 1] ^= 0xa5;
+            fh.stored_off = -1;
+            ck_assert_int_eq(d->ops->create(NULL, &c, &tmp_inst), 0);
+            d->ops->destroy(tmp_inst);
+        }
+        memcpy(fh.kv, saved, sl);
+        fh.kv_len = sl;
+        fh.kv_set = 1;
+    }
+
     /* ... and produced first after the restart (the host's committed offset
      * is still 0), once; its copy is then a replay; the kv key goes away */
     fh.stored_off = 0;
@@ -1498,6 +1523,7 @@ static Suite *suite(void)
     suite_add_tcase(s, tc);
 #ifdef LORAWAN_SO
     TCase *tp = tcase_create("plugin");
+    tcase_set_timeout(tp, 120);
     tcase_add_test(tp, test_plugin_config_refusals);
     tcase_add_test(tp, test_plugin_backpressure_restart_and_health);
     tcase_add_test(tp, test_plugin_window_flushes_on_timer_and_stop);
