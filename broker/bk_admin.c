@@ -268,7 +268,7 @@ static int create_one(bk_req_t *req, const creatable_t *t, int validate_only, in
         msgf(msg, msglen, "Replication factor must be larger than 0; got %d.", rf);
         return SC_ERR_INVALID_REPLICATION_FACTOR;
     }
-    if (rf > 1) {
+    if (rf > 1 && !req->srv->cluster) { /* cluster mode: the store checks the live brokers */
         msgf(msg, msglen, "Replication factor: %d larger than available brokers: 1.", rf);
         return SC_ERR_INVALID_REPLICATION_FACTOR;
     }

@@ -186,13 +186,17 @@ void bk__advertised_address(bk_server_t *srv, bk_conn_t *c, char *host, size_t h
     }
 }
 
-static void write_topic(sc_kw_t *w, int v, int32_t node, int16_t error, const char *name,
-                        size_t len, int32_t partitions)
+static void write_topic(bk_server_t *srv, sc_kw_t *w, int v, int32_t node, int16_t error,
+                        const char *name, size_t len, int32_t partitions)
 {
     sc_kw_i16(w, error);
     sc_kw_string(w, name, len);
     if (v >= 1)
         sc_kw_bool(w, bk__topic_is_internal(name, len));
+    if (srv->cluster) { /* leaders, replicas, ISR as the controller stored them */
+        bk__cluster_write_partitions(srv, w, v, name, len, partitions);
+        return;
+    }
     sc_kw_array_len(w, partitions);
     for (int32_t p = 0; p < partitions; p++) {
         sc_kw_i16(w, 0);
@@ -236,16 +240,20 @@ static int h_metadata(bk_req_t *req, sc_kw_t *w)
     char host[256];
     int port;
     bk__advertised_address(srv, req->conn, host, sizeof host, &port);
-    sc_kw_array_len(w, 1);
-    sc_kw_i32(w, node);
-    sc_kw_cstr(w, 0, host);
-    sc_kw_i32(w, port);
-    if (v >= 1)
-        sc_kw_string(w, NULL, 0); /* rack */
+    if (srv->cluster) {
+        bk__cluster_write_brokers(srv, w, v);
+    } else {
+        sc_kw_array_len(w, 1);
+        sc_kw_i32(w, node);
+        sc_kw_cstr(w, 0, host);
+        sc_kw_i32(w, port);
+        if (v >= 1)
+            sc_kw_string(w, NULL, 0); /* rack */
+    }
     if (v >= 2)
         sc_kw_cstr(w, 0, srv->cluster_id);
     if (v >= 1)
-        sc_kw_i32(w, node); /* controller: this node */
+        sc_kw_i32(w, srv->cluster ? bk__cluster_controller(srv) : node); /* controller */
 
     if (all) {
         /* internal topics only when asked for by name */
@@ -257,7 +265,7 @@ static int h_metadata(bk_req_t *req, sc_kw_t *w)
             const char *name = bk_topics_get(srv->topics, i, &parts);
             if (bk__topic_is_internal(name, strlen(name)))
                 continue;
-            write_topic(w, v, node, 0, name, strlen(name), parts);
+            write_topic(srv, w, v, node, 0, name, strlen(name), parts);
             listed++;
         }
         sc_kw_patch_i32(w, at, listed);
@@ -282,7 +290,7 @@ static int h_metadata(bk_req_t *req, sc_kw_t *w)
                 rc = SC_ERR_LEADER_NOT_AVAILABLE;
             }
         }
-        write_topic(w, v, node, sc_err_to_kafka(rc), s.p, (size_t)s.len, rc ? 0 : parts);
+        write_topic(srv, w, v, node, sc_err_to_kafka(rc), s.p, (size_t)s.len, rc ? 0 : parts);
     }
     return 0;
 }

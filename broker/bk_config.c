@@ -29,6 +29,7 @@ static int check_timestamp_type(const char *v, char *err, size_t errlen);
 static int check_compression_type(const char *v, char *err, size_t errlen);
 static int check_cleanable_ratio(const char *v, char *err, size_t errlen);
 static int check_positive_double(const char *v, char *err, size_t errlen);
+static int check_metadata_store(const char *v, char *err, size_t errlen);
 
 /* The key table. Order = order in docs and in config/server.properties. */
 static const bk_cfg_key_t keys[] = {
@@ -45,6 +46,21 @@ static const bk_cfg_key_t keys[] = {
     {"broker.id", BK_CFG_INT, OFF(node_id), "0", 0, INT32_MAX, "node.id", NULL,
      "Alias of `node.id` (Kafka's ZooKeeper-mode name). Setting both to different values is "
      "an error."},
+    {"broker.rack", BK_CFG_STRING, OFF(broker_rack), "", 0, 0, NULL, NULL,
+     "Rack of this broker (cluster mode): when every broker has one, the replicas of a "
+     "partition are spread over racks. Shown in Metadata."},
+    {"metadata.store", BK_CFG_STRING, OFF(metadata_store), "local", 0, 0, NULL,
+     check_metadata_store,
+     "Where cluster metadata lives: `local` (a single node; a file in the first log dir, no "
+     "other process) or `zookeeper` (cluster mode through `zookeeper.connect`; see "
+     "[replication.md](replication.md))."},
+    {"zookeeper.connect", BK_CFG_STRING, OFF(zookeeper_connect), "", 0, 0, NULL, NULL,
+     "ZooKeeper ensemble for `metadata.store=zookeeper`: `host:port[,host:port...][/chroot]`."},
+    {"zookeeper.session.timeout.ms", BK_CFG_INT, OFF(zookeeper_session_timeout_ms), "18000", 1000,
+     INT32_MAX, NULL, NULL,
+     "ZooKeeper session timeout: a broker that stops heartbeating is taken as dead (its "
+     "registration and controller role vanish) after this long. Also bounds the wait for "
+     "the first session at start."},
     {"log.dirs", BK_CFG_LIST, OFF(log_dirs), "./data", 0, 0, NULL, check_nonempty,
      "Directories that hold partition data, comma-separated; new partitions go to the one "
      "holding the fewest. The first also holds the cluster metadata."},
@@ -357,6 +373,14 @@ static int check_timestamp_type(const char *v, char *err, size_t errlen)
 static int check_compression_type(const char *v, char *err, size_t errlen)
 {
     return check_topic_synonym("compression.type", v, err, errlen);
+}
+
+static int check_metadata_store(const char *v, char *err, size_t errlen)
+{
+    if (strcmp(v, "local") == 0 || strcmp(v, "zookeeper") == 0)
+        return 0;
+    errf(err, errlen, "expected local or zookeeper");
+    return SC_ERR_BAD_CONFIG;
 }
 
 /* Accepts what sc_log_configure accepts: "level" and "subsys=level" parts. */
@@ -795,7 +819,12 @@ int bk_config_validate(const bk_config_t *cfg, char *err, size_t errlen)
              cfg->group_min_session_timeout_ms, cfg->group_max_session_timeout_ms);
         return SC_ERR_BAD_CONFIG;
     }
-    if (cfg->default_replication_factor > 1) {
+    int zk = strcmp(cfg->metadata_store, "zookeeper") == 0;
+    if (zk && !*cfg->zookeeper_connect) {
+        errf(err, errlen, "metadata.store=zookeeper needs zookeeper.connect");
+        return SC_ERR_BAD_CONFIG;
+    }
+    if (cfg->default_replication_factor > 1 && !zk) {
         errf(err, errlen, "default.replication.factor=%d but this is a single-node broker",
              cfg->default_replication_factor);
         return SC_ERR_BAD_CONFIG;

@@ -31,6 +31,10 @@ typedef struct {
     char *listeners;                         /* listeners */
     char *advertised_listeners;              /* advertised.listeners ("" = listeners) */
     int32_t node_id;                         /* node.id / broker.id */
+    char *broker_rack;                       /* broker.rack ("" = none) */
+    char *metadata_store;                    /* metadata.store: local | zookeeper */
+    char *zookeeper_connect;                 /* zookeeper.connect */
+    int32_t zookeeper_session_timeout_ms;    /* zookeeper.session.timeout.ms */
     char *log_dirs;                          /* log.dirs */
     int32_t num_partitions;                  /* num.partitions */
     int32_t default_replication_factor;      /* default.replication.factor */

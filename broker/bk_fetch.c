@@ -184,6 +184,8 @@ static int16_t part_check(const bk_server_t *srv, const bk_shard_t *sh, const ft
         return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     if (sh && p->shard != sh)
         return SC_ERR_NOT_LEADER_OR_FOLLOWER;
+    if (bk__cluster_not_leader(srv, t->name, t->len, fp->partition))
+        return SC_ERR_NOT_LEADER_OR_FOLLOWER; /* cluster mode: another broker leads it */
     if (st_log_failed(p->log))
         return SC_ERR_KAFKA_STORAGE_ERROR;
     if (fp->cur_epoch >= 0) {
@@ -452,6 +454,9 @@ static int16_t owned_part(bk_req_t *req, sc_kstr_t topic, int32_t partition, bk_
     if (!p)
         return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     if (!req->conn || p->shard != req->conn->shard)
+        return SC_ERR_NOT_LEADER_OR_FOLLOWER;
+    if (bk__cluster_not_leader(req->srv, topic.p, (size_t)(topic.len > 0 ? topic.len : 0),
+                               partition))
         return SC_ERR_NOT_LEADER_OR_FOLLOWER;
     if (st_log_failed(p->log))
         return SC_ERR_KAFKA_STORAGE_ERROR;

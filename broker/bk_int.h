@@ -49,6 +49,7 @@ typedef struct bk_part bk_part_t;
 typedef struct bk_fetch bk_fetch_t;
 typedef struct bk_slot bk_slot_t;
 typedef struct bk_coord bk_coord_t;
+typedef struct bk_cluster bk_cluster_t;
 
 /* Stop reading a connection while this many response bytes are queued or in
  * flight, or this many requests are outstanding; resume below it. */
@@ -227,6 +228,7 @@ struct bk_server {
     bk_coord_t *coord;    /* group coordinator (bk_group.c); shard 0 */
     struct bk_cleaner *cleaner; /* log cleaner threads + swaps (bk_part.c); shard 0 */
     struct bk_plugins *plugins; /* plugin host + its sink (bk_plugin.c); shard 0 */
+    bk_cluster_t *cluster;      /* metadata.store=zookeeper (bk_cluster.c); NULL = single node */
 };
 
 /* A request being handled: header decoded, body reader positioned after it. */
@@ -368,8 +370,30 @@ bk_slot_t *bk__slot_push(bk_conn_t *c);
 void bk__conn_flush(bk_conn_t *c);
 void bk__shard_idle_sweep(bk_shard_t *sh);
 
+/* bk_cluster.c: cluster mode (metadata.store=zookeeper; docs/replication.md).
+ * open: the ZooKeeper session (s->cluster), and s->cluster_id from it when
+ * the cluster has one; start: registration, controller, watches (after the
+ * listeners are bound); stop: resign + stop refreshing; free: closes the
+ * session. All no-ops without s->cluster. */
+int bk__cluster_open(bk_server_t *s);
+int bk__cluster_start(bk_server_t *s);
+void bk__cluster_stop(bk_server_t *s);
+void bk__cluster_free(bk_server_t *s);
+struct rp_zk *bk__cluster_zk(bk_server_t *s);
+/* The partition's leader as last read (-1: none / unknown). */
+int32_t bk__cluster_leader(const bk_server_t *s, const char *topic, size_t len, int32_t p);
+/* 1 when in cluster mode and this broker does not lead the partition. */
+int bk__cluster_not_leader(const bk_server_t *s, const char *topic, size_t len, int32_t p);
+/* Metadata pieces: the live brokers, the controller id, a topic's partitions. */
+void bk__cluster_write_brokers(bk_server_t *s, sc_kw_t *w, int v);
+int32_t bk__cluster_controller(const bk_server_t *s);
+void bk__cluster_write_partitions(bk_server_t *s, sc_kw_t *w, int v, const char *name, size_t len,
+                                  int32_t partitions);
+
 /* bk_meta.c: reads or creates <dir>/meta.properties; writes the cluster id
- * (22 chars + NUL) to out. 0, -errno or SC_ERR_BAD_CONFIG (logged). */
+ * (22 chars + NUL) to out. When out is non-empty on entry (cluster mode: the
+ * id ZooKeeper holds), a new file gets that id and an existing one must
+ * match it. 0, -errno or SC_ERR_BAD_CONFIG (logged). */
 int bk__meta_load(const char *dir, int32_t node_id, char out[32]);
 
 #endif

@@ -145,7 +145,10 @@ int bk__meta_load(const char *dir, int32_t node_id, char out[32])
     snprintf(path, sizeof path, "%s/meta.properties", dir);
     rc = read_meta(path, cluster, sizeof cluster, &node);
     if (rc == -ENOENT) {
-        new_cluster_id(cluster);
+        if (*out && strlen(out) < 32)
+            memcpy(cluster, out, strlen(out) + 1); /* the cluster's (ZooKeeper) */
+        else
+            new_cluster_id(cluster);
         if ((rc = write_meta(dir, path, cluster, node_id)) != 0)
             return rc;
         SC_INFO(SUB, "created %s (cluster id %s)", path, cluster);
@@ -156,6 +159,11 @@ int bk__meta_load(const char *dir, int32_t node_id, char out[32])
         size_t cl = strlen(cluster);
         if (cl == 0 || cl >= 32) {
             SC_ERROR(SUB, "%s: missing or bad cluster.id", path);
+            return SC_ERR_BAD_CONFIG;
+        }
+        if (*out && strcmp(out, cluster) != 0) {
+            SC_ERROR(SUB, "%s has cluster.id=%s but the cluster (ZooKeeper) has %s; refusing "
+                          "to join another cluster", path, cluster, out);
             return SC_ERR_BAD_CONFIG;
         }
         if (node != node_id) {

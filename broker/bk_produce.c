@@ -352,6 +352,10 @@ static void produce_one(bk_req_t *req, bk_produce_t *op, pres_t *x, sc_kstr_t to
         x->err = SC_ERR_NOT_LEADER_OR_FOLLOWER; /* owned by another shard: not forwarded yet */
         return;
     }
+    if (bk__cluster_not_leader(srv, topic.p, (size_t)topic.len, index)) {
+        x->err = SC_ERR_NOT_LEADER_OR_FOLLOWER; /* cluster mode: another broker leads it */
+        return;
+    }
     if ((rc = check_one_batch(&rec, op->version, &h)) != 0) {
         x->err = (int16_t)rc;
         return;

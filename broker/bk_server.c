@@ -70,6 +70,8 @@ static void begin_stop(bk_server_t *s)
     /* plugin instances first (bounded), so their last records are appended and
      * committed below */
     bk__plugins_stop(s);
+    /* cluster mode: give up the controller role, stop following changes */
+    bk__cluster_stop(s);
     /* parked JoinGroup / SyncGroup answers first, so those connections can finish */
     bk__group_stop(s);
     for (bk_conn_t *c = sh->conns; c; c = c->next)
@@ -184,11 +186,19 @@ static int server_load(bk_server_t *s, const bk_config_t *cfg, char *dir, size_t
     }
     memcpy(dir, cfg->log_dirs, dl);
     dir[dl] = 0;
+    /* Cluster mode: the ZooKeeper session first; its cluster id (if any)
+     * is the one meta.properties must hold. */
+    if (strcmp(cfg->metadata_store, "zookeeper") == 0 && (rc = bk__cluster_open(s)) != 0)
+        goto out;
     if ((rc = bk__meta_load(dir, cfg->node_id, s->cluster_id)) != 0)
         goto out;
     /* The metadata store (topics, configs, producer ids) lives beside
-     * meta.properties; both must name the same cluster. */
-    if ((rc = bk_topics_open(dir, s->cluster_id, &s->topics)) != 0)
+     * meta.properties (or in ZooKeeper); both must name the same cluster. */
+    if (s->cluster)
+        rc = bk_topics_open_zk(bk__cluster_zk(s), s->cluster_id, &s->topics);
+    else
+        rc = bk_topics_open(dir, s->cluster_id, &s->topics);
+    if (rc)
         goto out;
     if (strcmp(bk_topics_cluster_id(s->topics), s->cluster_id) != 0) {
         SC_ERROR(SUB, "%s/%s records cluster id %s but %s/meta.properties says %s; refusing "
@@ -212,6 +222,7 @@ int bk_server_new_offline(const bk_config_t *cfg, bk_server_t **out)
     if (rc) {
         bk__group_free(s);
         bk_topics_free(s->topics);
+        bk__cluster_free(s);
         sc_free(s);
         return rc;
     }
@@ -253,6 +264,8 @@ int bk_server_new(const bk_config_t *cfg, bk_server_t **out)
     for (int i = 0; i < s->nlisteners; i++)
         if ((rc = bind_listener(s, i)) != 0)
             goto out;
+    if ((rc = bk__cluster_start(s)) != 0)
+        goto out;
     SC_INFO(SUB, "node %d, cluster id %s, data in %s", cfg->node_id, s->cluster_id, dir);
     *out = s;
     s = NULL;
@@ -264,6 +277,7 @@ out:
         }
         bk__group_free(s);
         bk_topics_free(s->topics);
+        bk__cluster_free(s);
         sc_free(s);
     }
     return rc;
@@ -305,5 +319,6 @@ void bk_server_free(bk_server_t *s)
     bk__plugins_free(s);
     bk__group_free(s);
     bk_topics_free(s->topics);
+    bk__cluster_free(s);
     sc_free(s);
 }

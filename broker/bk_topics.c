@@ -6,7 +6,9 @@
 #include "sc_err.h"
 #include "sc_log.h"
 #include "sc_mem.h"
+#include "rp_zk.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define SUB "broker"
@@ -47,6 +49,76 @@ int bk_topics_open(const char *dir, const char *cluster_id, bk_topics_t **out)
         return rc;
     }
     *out = t;
+    return 0;
+}
+
+static int run_created(bk_topics_t *t, const char *name, int32_t from, int32_t to);
+
+int bk_topics_open_zk(struct rp_zk *z, const char *cluster_id, bk_topics_t **out)
+{
+    bk_topics_t *t = sc_calloc(1, sizeof *t);
+    if (!t)
+        return SC_ERR_NO_MEMORY;
+    t->hooks = noop_hooks;
+    int rc = rp_meta_open_zk(z, cluster_id, &t->store);
+    if (rc) {
+        sc_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+typedef struct {
+    char name[BK_TOPIC_NAME_MAX + 1];
+    uint8_t id[16];
+    int32_t parts;
+} snap_t;
+
+int bk_topics_reload(bk_topics_t *t)
+{
+    size_t n = rp_meta_topic_count(t->store);
+    snap_t *old = n ? sc_calloc(n, sizeof *old) : NULL;
+    if (n && !old)
+        return SC_ERR_NO_MEMORY;
+    for (size_t i = 0; i < n; i++) {
+        const rp_meta_topic_t *x = rp_meta_topic_at(t->store, i);
+        snprintf(old[i].name, sizeof old[i].name, "%s", x->name);
+        memcpy(old[i].id, x->id, 16);
+        old[i].parts = x->partitions;
+    }
+    int rc = rp_meta_reload(t->store);
+    if (rc) {
+        sc_free(old);
+        return rc;
+    }
+    /* gone (or replaced by a new topic of the same name) */
+    for (size_t i = 0; i < n; i++) {
+        const rp_meta_topic_t *x = rp_meta_topic_find(t->store, old[i].name, strlen(old[i].name));
+        if (x && memcmp(x->id, old[i].id, 16) == 0)
+            continue;
+        SC_INFO(SUB, "topic %s was deleted in the cluster", old[i].name);
+        for (int32_t p = 0; p < old[i].parts; p++)
+            t->hooks.deleted(t->hooks.arg, old[i].name, old[i].id, p);
+    }
+    /* new, or grown */
+    size_t m = rp_meta_topic_count(t->store);
+    for (size_t j = 0; j < m; j++) {
+        const rp_meta_topic_t *x = rp_meta_topic_at(t->store, j);
+        int32_t from = 0;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(old[i].name, x->name) == 0 && memcmp(old[i].id, x->id, 16) == 0)
+                from = old[i].parts;
+        if (from < x->partitions) {
+            char name[BK_TOPIC_NAME_MAX + 1];
+            snprintf(name, sizeof name, "%s", x->name);
+            SC_INFO(SUB, "topic %s: partitions %d..%d appeared in the cluster", name, from,
+                    x->partitions - 1);
+            (void)run_created(t, name, from, x->partitions);
+            m = rp_meta_topic_count(t->store);
+        }
+    }
+    sc_free(old);
     return 0;
 }
 

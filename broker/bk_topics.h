@@ -52,6 +52,18 @@ typedef struct {
 int bk_topics_open(const char *dir, const char *cluster_id, bk_topics_t **out);
 void bk_topics_free(bk_topics_t *t); /* NULL is a no-op */
 
+/* Cluster mode: the registry over the zookeeper store (replication/rp_zk.h;
+ * z is not owned). Errors as rp_meta_open_zk's. */
+struct rp_zk;
+int bk_topics_open_zk(struct rp_zk *z, const char *cluster_id, bk_topics_t **out);
+
+/* Cluster mode: re-reads the shared store (other brokers' changes) and runs
+ * the hooks for partitions that appeared (created) or whose topic went
+ * (deleted; a topic recreated under the same name with a new id counts as
+ * both). Invalidates pointers from bk_topics_get / bk_topics_lookup.
+ * 0 or rp_meta_reload's errors (nothing changed then). */
+int bk_topics_reload(bk_topics_t *t);
+
 /* Installs hooks (copied); NULL restores the no-op default. */
 void bk_topics_set_hooks(bk_topics_t *t, const bk_partition_hooks_t *hooks);
 

@@ -307,8 +307,35 @@ int rp_meta_topic_set_configs(rp_meta_t *m, const char *name, const rp_meta_kv_t
     return replace_topic(m, idx, t, 1);
 }
 
+int rp_meta_reload(rp_meta_t *m)
+{
+    rp__image_t img;
+    memset(&img, 0, sizeof img);
+    int rc = m->ops->load(m->be, m->img.cluster_id, &img);
+    if (rc) {
+        rp__image_fini(&img);
+        return rc;
+    }
+    if (img.next_producer_id < m->img.next_producer_id)
+        img.next_producer_id = m->img.next_producer_id;
+    rp__image_fini(&m->img);
+    m->img = img;
+    return 0;
+}
+
 int rp_meta_producer_ids_alloc(rp_meta_t *m, int64_t count, int64_t *first)
 {
+    if (m->ops->alloc_remote) {
+        if (count < 1)
+            return SC_ERR_INVALID_REQUEST;
+        int64_t s;
+        int rc = m->ops->alloc_remote(m->be, count, &s);
+        if (rc)
+            return rc;
+        m->img.next_producer_id = s + count;
+        *first = s;
+        return 0;
+    }
     int64_t start = m->img.next_producer_id;
     if (count < 1 || start > INT64_MAX - count)
         return SC_ERR_INVALID_REQUEST;

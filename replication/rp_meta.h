@@ -5,7 +5,9 @@
  * pluggable backends. Backends:
  *   local      one protobuf file in a directory, rewritten atomically on every
  *              change (rp_meta_local.c; format at the top of that file)
- *   zookeeper  later issue; plugs into the same vtable (rp_meta_int.h)
+ *   zookeeper  one ZooKeeper ensemble shared by every broker (rp_zk.c,
+ *              rp_meta_open_zk in rp_zk.h); other brokers' changes are
+ *              picked up with rp_meta_reload
  *
  * Model: the store keeps the whole state in memory. Every mutating call is
  * synchronous and durable before it returns: it builds the next state,
@@ -104,6 +106,11 @@ int rp_meta_producer_ids_alloc(rp_meta_t *m, int64_t count, int64_t *first);
  * write per block, not per id). Ids of a block not used before a restart are
  * skipped, never reused. 0 and *pid, or rp_meta_producer_ids_alloc's errors. */
 int rp_meta_producer_id_next(rp_meta_t *m, int64_t *pid);
+
+/* Re-reads the whole state from the backend (a shared store changed by
+ * other brokers). Invalidates every pointer handed out before. 0 or the
+ * backend's load errors (then the state is as before). */
+int rp_meta_reload(rp_meta_t *m);
 
 /* ---- accessors (cheap, never allocate) ------------------------------------ */
 

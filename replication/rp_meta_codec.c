@@ -249,3 +249,183 @@ out:
         strata__meta__cluster_metadata__free_unpacked(msg, &pb_allocator);
     return rc;
 }
+
+/* ---- single records of the zookeeper backend (rp_zk.c) --------------------- */
+
+#define PACK_INTO(out, msgp, fn)                                                                 \
+    do {                                                                                         \
+        size_t n_ = fn##__get_packed_size(msgp);                                                 \
+        int rc_ = sc_buf_reserve(out, n_);                                                       \
+        if (rc_)                                                                                 \
+            return rc_;                                                                          \
+        out->len += fn##__pack(msgp, out->data + out->len);                                      \
+        return 0;                                                                                \
+    } while (0)
+
+int rp__topic_pack(const rp_meta_topic_t *t, sc_buf_t *out)
+{
+    Strata__Meta__Topic pt;
+    strata__meta__topic__init(&pt);
+    Strata__Meta__ConfigEntry *kvs = sc_calloc(t->nconfigs ? t->nconfigs : 1, sizeof *kvs);
+    Strata__Meta__ConfigEntry **kvptr = sc_calloc(t->nconfigs ? t->nconfigs : 1, sizeof *kvptr);
+    int rc = 0;
+    if (!kvs || !kvptr) {
+        rc = SC_ERR_NO_MEMORY;
+        goto out;
+    }
+    pt.name = (char *)t->name;
+    pt.topic_id.data = (uint8_t *)t->id;
+    pt.topic_id.len = sizeof t->id;
+    pt.partitions = t->partitions;
+    pt.replication_factor = t->replication_factor;
+    pt.n_configs = t->nconfigs;
+    pt.configs = kvptr;
+    for (size_t j = 0; j < t->nconfigs; j++) {
+        strata__meta__config_entry__init(&kvs[j]);
+        kvs[j].key = (char *)t->configs[j].key;
+        kvs[j].value = (char *)t->configs[j].value;
+        kvptr[j] = &kvs[j];
+    }
+    size_t n = strata__meta__topic__get_packed_size(&pt);
+    if ((rc = sc_buf_reserve(out, n)) != 0)
+        goto out;
+    out->len += strata__meta__topic__pack(&pt, out->data + out->len);
+out:
+    sc_free(kvs);
+    sc_free(kvptr);
+    return rc;
+}
+
+int rp__topic_unpack(const uint8_t *p, size_t n, rp_meta_topic_t **out, char *why, size_t whylen)
+{
+    int oom = 0;
+    ProtobufCAllocator a = {.alloc = pb_alloc, .free = pb_free, .allocator_data = &oom};
+    Strata__Meta__Topic *pt = strata__meta__topic__unpack(&a, n, p);
+    if (!pt)
+        return oom ? SC_ERR_NO_MEMORY : bad(why, whylen, "Topic record does not decode");
+    int rc = topic_from_pb(pt, out, why, whylen);
+    strata__meta__topic__free_unpacked(pt, &a);
+    return rc;
+}
+
+int rp__cluster_id_pack(const char *id, sc_buf_t *out)
+{
+    Strata__Meta__ClusterId m;
+    strata__meta__cluster_id__init(&m);
+    m.id = (char *)id;
+    PACK_INTO(out, &m, strata__meta__cluster_id);
+}
+
+int rp__cluster_id_unpack(const uint8_t *p, size_t n, char *id, size_t idlen)
+{
+    Strata__Meta__ClusterId *m = strata__meta__cluster_id__unpack(NULL, n, p);
+    if (!m)
+        return SC_ERR_BAD_FORMAT;
+    int rc = 0;
+    size_t l = m->id ? strlen(m->id) : 0;
+    if (l == 0 || l >= idlen)
+        rc = SC_ERR_BAD_FORMAT;
+    else
+        memcpy(id, m->id, l + 1);
+    strata__meta__cluster_id__free_unpacked(m, NULL);
+    return rc;
+}
+
+int rp__broker_pack(const rp_broker_t *b, const char *host, int32_t port, sc_buf_t *out)
+{
+    Strata__Meta__BrokerRegistration m;
+    strata__meta__broker_registration__init(&m);
+    m.id = b->id;
+    m.host = (char *)host;
+    m.port = port;
+    m.rack = (char *)b->rack;
+    PACK_INTO(out, &m, strata__meta__broker_registration);
+}
+
+int rp__broker_unpack(const uint8_t *p, size_t n, rp_broker_t *b, char *host, size_t hostlen,
+                      int32_t *port)
+{
+    Strata__Meta__BrokerRegistration *m = strata__meta__broker_registration__unpack(NULL, n, p);
+    if (!m)
+        return SC_ERR_BAD_FORMAT;
+    b->id = m->id;
+    snprintf(b->rack, sizeof b->rack, "%s", m->rack ? m->rack : "");
+    snprintf(host, hostlen, "%s", m->host ? m->host : "");
+    *port = m->port;
+    strata__meta__broker_registration__free_unpacked(m, NULL);
+    return 0;
+}
+
+int rp__controller_pack(int32_t broker_id, int32_t epoch, sc_buf_t *out)
+{
+    Strata__Meta__ControllerRecord m;
+    strata__meta__controller_record__init(&m);
+    m.broker_id = broker_id;
+    m.epoch = epoch;
+    PACK_INTO(out, &m, strata__meta__controller_record);
+}
+
+int rp__controller_unpack(const uint8_t *p, size_t n, int32_t *broker_id, int32_t *epoch)
+{
+    Strata__Meta__ControllerRecord *m = strata__meta__controller_record__unpack(NULL, n, p);
+    if (!m)
+        return SC_ERR_BAD_FORMAT;
+    *broker_id = m->broker_id;
+    *epoch = m->epoch;
+    strata__meta__controller_record__free_unpacked(m, NULL);
+    return 0;
+}
+
+int rp__pstate_pack(const rp_pstate_t *s, sc_buf_t *out)
+{
+    Strata__Meta__PartitionState m;
+    strata__meta__partition_state__init(&m);
+    m.n_replicas = (size_t)s->nreplicas;
+    m.replicas = (int32_t *)s->replicas;
+    m.n_isr = (size_t)s->nisr;
+    m.isr = (int32_t *)s->isr;
+    m.leader = s->leader;
+    m.leader_epoch = s->leader_epoch;
+    m.controller_epoch = s->controller_epoch;
+    PACK_INTO(out, &m, strata__meta__partition_state);
+}
+
+int rp__pstate_unpack(const uint8_t *p, size_t n, rp_pstate_t *s)
+{
+    Strata__Meta__PartitionState *m = strata__meta__partition_state__unpack(NULL, n, p);
+    if (!m)
+        return SC_ERR_BAD_FORMAT;
+    int rc = 0;
+    if (m->n_replicas > RP_RF_MAX || m->n_isr > RP_RF_MAX) {
+        rc = SC_ERR_BAD_FORMAT;
+    } else {
+        memset(s, 0, sizeof *s);
+        s->nreplicas = (int)m->n_replicas;
+        memcpy(s->replicas, m->replicas, m->n_replicas * sizeof(int32_t));
+        s->nisr = (int)m->n_isr;
+        memcpy(s->isr, m->isr, m->n_isr * sizeof(int32_t));
+        s->leader = m->leader;
+        s->leader_epoch = m->leader_epoch;
+        s->controller_epoch = m->controller_epoch;
+    }
+    strata__meta__partition_state__free_unpacked(m, NULL);
+    return rc;
+}
+
+int rp__pid_block_pack(int64_t next, sc_buf_t *out)
+{
+    Strata__Meta__ProducerIdBlock m;
+    strata__meta__producer_id_block__init(&m);
+    m.next_producer_id = next;
+    PACK_INTO(out, &m, strata__meta__producer_id_block);
+}
+
+int rp__pid_block_unpack(const uint8_t *p, size_t n, int64_t *next)
+{
+    Strata__Meta__ProducerIdBlock *m = strata__meta__producer_id_block__unpack(NULL, n, p);
+    if (!m)
+        return SC_ERR_BAD_FORMAT;
+    *next = m->next_producer_id;
+    strata__meta__producer_id_block__free_unpacked(m, NULL);
+    return 0;
+}

@@ -10,15 +10,16 @@
  * returned 0. Ops therefore never mutate the image they are given.
  *
  *   local      every op = encode the next image, st_file_write_atomic
- *   zookeeper  (later) put/delete = versioned writes of /brokers/topics/<name>
- *              and /config/topics/<name>; producer-id block = a versioned
- *              update of /latest_producer_id_block, as Kafka does
+ *   zookeeper  rp_zk.c: put = create / versioned set of /brokers/topics/<name>
+ *              (a Topic record, configs included); producer-id block = a
+ *              versioned update of /latest_producer_id_block, as Kafka does
  *
  * Threading: the store's owner thread only.
  */
 #ifndef RP_META_INT_H
 #define RP_META_INT_H
 
+#include "rp_assign.h"
 #include "rp_meta.h"
 #include "sc_buf.h"
 
@@ -49,6 +50,10 @@ typedef struct {
     int (*set_topic_config)(void *be, const rp__image_t *next, const rp_meta_topic_t *t);
     /* next->next_producer_id was raised to first + count. */
     int (*alloc_producer_ids)(void *be, const rp__image_t *next, int64_t first, int64_t count);
+    /* Optional (shared stores): reserves count ids against the stored
+     * counter itself (a compare-and-set there), whatever this image says;
+     * *first = the block's start. Used instead of alloc_producer_ids. */
+    int (*alloc_remote)(void *be, int64_t count, int64_t *first);
     /* Releases the backend state. */
     void (*close)(void *be);
 } rp__meta_ops_t;
@@ -77,5 +82,27 @@ int rp__meta_encode(const rp__image_t *img, sc_buf_t *out);
  * rp__image_fini it). Every structural problem is SC_ERR_BAD_FORMAT with a
  * reason in why. Also SC_ERR_NO_MEMORY. */
 int rp__meta_decode(const uint8_t *p, size_t n, rp__image_t *img, char *why, size_t whylen);
+
+/* Single records of the zookeeper backend (proto/metadata.proto). pack
+ * appends to out (0 or SC_ERR_NO_MEMORY); unpack returns 0 or
+ * SC_ERR_BAD_FORMAT (topic: with a reason in why; also NO_MEMORY). */
+int rp__topic_pack(const rp_meta_topic_t *t, sc_buf_t *out);
+int rp__topic_unpack(const uint8_t *p, size_t n, rp_meta_topic_t **out, char *why, size_t whylen);
+int rp__cluster_id_pack(const char *id, sc_buf_t *out);
+int rp__cluster_id_unpack(const uint8_t *p, size_t n, char *id, size_t idlen);
+int rp__broker_pack(const rp_broker_t *b, const char *host, int32_t port, sc_buf_t *out);
+int rp__broker_unpack(const uint8_t *p, size_t n, rp_broker_t *b, char *host, size_t hostlen,
+                      int32_t *port);
+int rp__controller_pack(int32_t broker_id, int32_t epoch, sc_buf_t *out);
+int rp__controller_unpack(const uint8_t *p, size_t n, int32_t *broker_id, int32_t *epoch);
+int rp__pstate_pack(const rp_pstate_t *s, sc_buf_t *out);
+int rp__pstate_unpack(const uint8_t *p, size_t n, rp_pstate_t *s);
+int rp__pid_block_pack(int64_t next, sc_buf_t *out);
+int rp__pid_block_unpack(const uint8_t *p, size_t n, int64_t *next);
+
+/* Tests only (rp_zk.c): deletes one znode of z's tree (e.g. /controller, to
+ * make a live controller stale). 0, SC_ERR_NOT_FOUND, BROKER_NOT_AVAILABLE. */
+struct rp_zk;
+int rp__zk_delete_for_test(struct rp_zk *z, const char *path);
 
 #endif

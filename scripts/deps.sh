@@ -20,6 +20,8 @@ PKGS=(
     # plugins: Modbus/TCP peers for the modbus gateway tests (pymodbus server,
     # libmodbus unit-test server built from its examples, mbpoll as the cross-check)
     python3-pymodbus python3-serial python3-serial-asyncio mbpoll libmodbus-dev  # pymodbus 3.0.0 imports both
+    # cluster mode: the zookeeper metadata store (C client) and a ZooKeeper server for tests
+    libzookeeper-mt-dev zookeeper
 )
 
 missing=()

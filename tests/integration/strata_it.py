@@ -12,6 +12,8 @@ What is here:
               data dir and --override settings, wait for the port, stop by pid
               with SIGTERM, SIGKILL, read/dump the log), run() (temp dir, clean
               up, log on failure), kcat()
+  cluster     ZooKeeper (a standalone server on a free port, skip 77 without
+              java), cluster_overrides() (metadata.store=zookeeper keys)
   raw wire    frame(), request(), read_response(), Rd, expect_closed(),
               Conn; RecordBatch v2 encode/decode (CRC-32C, varints, gzip
               batches in records()); Produce v7, Fetch v4, ListOffsets v1,
@@ -160,6 +162,85 @@ class Broker:
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=15)
         self.log.close()
+
+
+ZK_CLASSPATH = "/usr/share/java/zookeeper.jar:/usr/share/java/*"
+ZK_MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
+
+
+class ZooKeeper:
+    """A standalone ZooKeeper server (Debian's `zookeeper` package, run with
+    java ... ZooKeeperServerMain <port> <dir>) on 127.0.0.1:<free port>, data
+    in <tmp>/zk, log in <tmp>/zk.log. Exits 77 (skip) when java or the jar is
+    missing or the server does not come up within 30 s. Stopped by pid;
+    run() kills it like a Broker."""
+
+    def __init__(self, tmp):
+        java = shutil.which("java")
+        if not java or not os.path.exists("/usr/share/java/zookeeper.jar"):
+            skip("needs java and /usr/share/java/zookeeper.jar (Debian's zookeeper package: "
+                 "bash scripts/deps.sh)")
+        self.port = free_port()
+        self.dir = os.path.join(tmp, "zk")
+        os.makedirs(self.dir, exist_ok=True)
+        self.log_path = os.path.join(tmp, "zk.log")
+        self.dumped = False
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [java, "-Xmx256m", "-Dzookeeper.admin.enableServer=false",
+             "-Dzookeeper.4lw.commands.whitelist=ruok", "-cp", ZK_CLASSPATH, ZK_MAIN,
+             str(self.port), self.dir],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        _started.insert(0, self)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                skip("ZooKeeper exited with %d at start: %s" % (self.proc.returncode,
+                                                               self.read_log()[-500:]))
+            try:
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+                s.sendall(b"ruok")
+                answer = s.recv(4)
+                s.close()
+                if answer == b"imok":
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.proc.kill()
+        skip("ZooKeeper did not answer ruok within 30 s")
+
+    @property
+    def connect(self):
+        return "127.0.0.1:%d" % self.port
+
+    def read_log(self):
+        self.log.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def dump(self, limit=5000):
+        self.dumped = True
+        sys.stdout.write(self.read_log()[-limit:])
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=15)
+        self.log.close()
+
+
+def cluster_overrides(zk, node_id, rack=None, chroot="", extra=()):
+    """--override pairs for a cluster-mode broker (metadata.store=zookeeper)."""
+    o = [("metadata.store", "zookeeper"), ("zookeeper.connect", zk.connect + chroot),
+         ("broker.id", str(node_id)), ("admin.listener", "127.0.0.1:%d" % free_port()),
+         ("zookeeper.session.timeout.ms", "6000")]
+    if rack:
+        o.append(("broker.rack", rack))
+    return o + list(extra)
 
 
 def run(prefix, body, keep_tmp_on_fail=False):

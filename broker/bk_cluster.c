@@ -1,0 +1,376 @@
+/*
+ * bk_cluster -- cluster mode wiring (metadata.store=zookeeper; see
+ * docs/replication.md). Everything runs on shard 0:
+ *
+ *   open   (server_load, before the topic registry): the ZooKeeper session;
+ *          the cluster id stored there wins over a fresh meta.properties.
+ *   start  (after the listeners are bound): registers /brokers/ids/<id>,
+ *          arms a uv_async that ZooKeeper watches poke (from the client's
+ *          thread) and a fallback timer, and refreshes once.
+ *   refresh (on a watch or every BK_CLUSTER_POLL_MS): live brokers; the
+ *          controller (elected here when there is none); the topic registry
+ *          (other brokers' CreateTopics / DeleteTopics, so local logs follow);
+ *          on the controller, the duty below; then every partition's state
+ *          into the view that Metadata, Produce and Fetch read.
+ *   controller duty: a partition without a state gets replicas
+ *          (rp_assign_replicas over the live brokers, rack-aware) and an
+ *          initial leader / ISR; a partition whose leader or ISR members died
+ *          gets the next state of rp_pstate_next. Every write is the fenced,
+ *          versioned rp_zk_pstate_write.
+ *   stop   (begin_stop): resigns the controller role and closes the session,
+ *          so the ephemeral nodes go at once rather than after the timeout.
+ *
+ * Not here yet (docs/replication.md): replication itself (followers do not
+ * fetch, so the ISR only ever shrinks), controlled shutdown, preferred
+ * leader election, the group coordinator across brokers.
+ */
+#include "bk_int.h"
+
+#include "rp_zk.h"
+#include "sc_err.h"
+#include "sc_log.h"
+#include "sc_mem.h"
+
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SUB "cluster"
+#define BK_CLUSTER_POLL_MS 2000
+#define BK_CLUSTER_MAX_BROKERS 256
+
+typedef struct {
+    char name[BK_TOPIC_NAME_MAX + 1];
+    int32_t nparts;
+    rp_pstate_t *st; /* [nparts] */
+    int *have;       /* [nparts]: a state is stored */
+    int *ver;        /* [nparts]: its znode version */
+} bk_ctopic_t;
+
+struct bk_cluster {
+    bk_server_t *srv;
+    rp_zk_t *zk;
+    uv_async_t async;
+    uv_timer_t timer;
+    int handles; /* async + timer initialised */
+    int stopped;
+    atomic_int poked;
+    rp_zk_broker_t brokers[BK_CLUSTER_MAX_BROKERS];
+    int nbrokers;
+    int32_t controller_id, controller_epoch;
+    bk_ctopic_t *topics;
+    size_t ntopics;
+    rp_broker_t self; /* registration, kept for a new session */
+    char host[256];
+    int port;
+    int registered;
+};
+
+static void notify(void *arg)
+{
+    bk_cluster_t *c = arg;
+    atomic_store(&c->poked, 1);
+    if (c->handles && !c->stopped)
+        uv_async_send(&c->async);
+}
+
+int bk__cluster_open(bk_server_t *s)
+{
+    const bk_config_t *cfg = s->cfg;
+    bk_cluster_t *c = sc_calloc(1, sizeof *c);
+    if (!c)
+        return SC_ERR_NO_MEMORY;
+    c->srv = s;
+    c->controller_id = -1;
+    int rc = rp_zk_open(cfg->zookeeper_connect, cfg->zookeeper_session_timeout_ms,
+                        cfg->zookeeper_session_timeout_ms, &c->zk);
+    if (rc) {
+        SC_ERROR(SUB, "zookeeper.connect=%s: %s", cfg->zookeeper_connect, sc_err_str(rc));
+        sc_free(c);
+        return rc;
+    }
+    rp_zk_set_notify(c->zk, notify, c);
+    s->cluster = c;
+    char id[64];
+    rc = rp_zk_cluster_id(c->zk, id, sizeof id);
+    if (rc == 0 && strlen(id) < sizeof s->cluster_id)
+        memcpy(s->cluster_id, id, strlen(id) + 1); /* meta.properties must match it */
+    else if (rc && rc != SC_ERR_NOT_FOUND)
+        return rc;
+    return 0;
+}
+
+rp_zk_t *bk__cluster_zk(bk_server_t *s) { return s->cluster ? s->cluster->zk : NULL; }
+
+static void topics_free(bk_cluster_t *c)
+{
+    for (size_t i = 0; i < c->ntopics; i++) {
+        sc_free(c->topics[i].st);
+        sc_free(c->topics[i].have);
+        sc_free(c->topics[i].ver);
+    }
+    sc_free(c->topics);
+    c->topics = NULL;
+    c->ntopics = 0;
+}
+
+static int is_live(const bk_cluster_t *c, int32_t id)
+{
+    for (int i = 0; i < c->nbrokers; i++)
+        if (c->brokers[i].b.id == id)
+            return 1;
+    return 0;
+}
+
+/* The controller's work on one partition (state as read: have/ver/st). */
+static void control_one(bk_cluster_t *c, const char *topic, int32_t p, int16_t rf, int have,
+                        int ver, const rp_pstate_t *cur, int32_t start)
+{
+    int32_t live[BK_CLUSTER_MAX_BROKERS];
+    rp_broker_t bs[BK_CLUSTER_MAX_BROKERS];
+    for (int i = 0; i < c->nbrokers; i++) {
+        live[i] = c->brokers[i].b.id;
+        bs[i] = c->brokers[i].b;
+    }
+    rp_pstate_t next;
+    int rc;
+    if (!have) {
+        int32_t rep[RP_RF_MAX];
+        if ((rc = rp_assign_replicas(bs, (size_t)c->nbrokers, p, rf, start, rep)) != 0) {
+            SC_WARN(SUB, "%s-%d: cannot assign %d replica(s) over %d live broker(s): %s", topic, p,
+                    rf, c->nbrokers, sc_err_str(rc));
+            return;
+        }
+        rp_pstate_init(&next, rep, rf, live, c->nbrokers, c->controller_epoch);
+        rc = rp_zk_pstate_write(c->zk, topic, p, &next, -1);
+    } else {
+        if (!rp_pstate_next(cur, live, c->nbrokers, c->controller_epoch, &next))
+            return;
+        rc = rp_zk_pstate_write(c->zk, topic, p, &next, ver);
+    }
+    if (rc)
+        SC_WARN(SUB, "%s-%d: state write: %s", topic, p, sc_err_str(rc));
+    else
+        SC_INFO(SUB, "%s-%d: leader %d epoch %d, isr of %d", topic, p, next.leader,
+                next.leader_epoch, next.nisr);
+}
+
+static void refresh(bk_cluster_t *c)
+{
+    bk_server_t *s = c->srv;
+    atomic_store(&c->poked, 0);
+    if (rp_zk_session_state(c->zk) || !c->registered) {
+        /* Session expired (e.g. the process was paused longer than
+         * zookeeper.session.timeout.ms): the registration and any controller
+         * role went with it. New session, register again; until then this
+         * broker leads nothing. */
+        if (rp_zk_session_state(c->zk)) {
+            SC_WARN(SUB, "ZooKeeper session expired; starting a new one");
+            c->registered = 0;
+            c->nbrokers = 0;
+            c->controller_id = -1;
+            topics_free(c);
+            if (rp_zk_reconnect(c->zk) != 0)
+                return; /* next tick */
+        }
+        if (rp_zk_register(c->zk, &c->self, c->host, c->port, 0) != 0)
+            return; /* the old node is still there: next tick */
+        c->registered = 1;
+    }
+    int n = 0;
+    if (rp_zk_brokers(c->zk, c->brokers, BK_CLUSTER_MAX_BROKERS, &n) == 0)
+        c->nbrokers = n;
+    int32_t id = -1, epoch = 0;
+    int rc = rp_zk_controller(c->zk, &id, &epoch);
+    if (rc == SC_ERR_NOT_FOUND && rp_zk_elect(c->zk, s->cfg->node_id, &epoch) == 0)
+        id = s->cfg->node_id, rc = 0;
+    else if (rc == SC_ERR_NOT_FOUND)
+        rc = rp_zk_controller(c->zk, &id, &epoch);
+    if (rc == 0) {
+        if (id != c->controller_id || epoch != c->controller_epoch)
+            SC_INFO(SUB, "controller is broker %d (epoch %d)", id, epoch);
+        c->controller_id = id;
+        c->controller_epoch = epoch;
+    } else
+        c->controller_id = -1;
+    int controller = c->controller_id == s->cfg->node_id && rp_zk_is_controller(c->zk);
+
+    if ((rc = bk_topics_reload(s->topics)) != 0)
+        SC_WARN(SUB, "re-reading topics: %s", sc_err_str(rc));
+
+    /* every partition's state (and the controller's duty on it) */
+    size_t nt = bk_topics_count(s->topics);
+    bk_ctopic_t *ts = nt ? sc_calloc(nt, sizeof *ts) : NULL;
+    if (nt && !ts)
+        return;
+    for (size_t i = 0; i < nt; i++) {
+        int32_t parts;
+        const char *name = bk_topics_get(s->topics, i, &parts);
+        const rp_meta_topic_t *tp = bk_topics_lookup(s->topics, name, strlen(name));
+        bk_ctopic_t *t = &ts[i];
+        snprintf(t->name, sizeof t->name, "%s", name);
+        t->st = sc_calloc((size_t)parts, sizeof *t->st);
+        t->have = sc_calloc((size_t)parts, sizeof *t->have);
+        t->ver = sc_calloc((size_t)parts, sizeof *t->ver);
+        if (!t->st || !t->have || !t->ver)
+            continue; /* nparts stays 0: shown as unavailable */
+        t->nparts = parts;
+        int32_t start = tp ? (int32_t)(tp->id[0] | tp->id[1] << 8) : 0;
+        for (int32_t p = 0; p < parts; p++) {
+            rc = rp_zk_pstate_get(c->zk, name, p, &t->st[p], &t->ver[p]);
+            t->have[p] = rc == 0;
+            if (controller && (rc == 0 || rc == SC_ERR_NOT_FOUND)) {
+                control_one(c, name, p, tp ? tp->replication_factor : 1, t->have[p], t->ver[p],
+                            &t->st[p], start);
+                controller = rp_zk_is_controller(c->zk); /* fenced meanwhile? */
+                if (rp_zk_pstate_get(c->zk, name, p, &t->st[p], &t->ver[p]) == 0)
+                    t->have[p] = 1;
+            }
+        }
+    }
+    topics_free(c);
+    c->topics = ts;
+    c->ntopics = nt;
+}
+
+static void on_async(uv_async_t *h) { refresh(h->data); }
+
+static void on_timer(uv_timer_t *h) { refresh(h->data); }
+
+int bk__cluster_start(bk_server_t *s)
+{
+    bk_cluster_t *c = s->cluster;
+    if (!c)
+        return 0;
+    const bk_config_t *cfg = s->cfg;
+    char host[256];
+    int port;
+    bk__advertised_address(s, NULL, host, sizeof host, &port);
+    if (!*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+        gethostname(host, sizeof host);
+    if (port == 0 && s->listen[0].open) {
+        struct sockaddr_storage ss;
+        int len = sizeof ss;
+        if (uv_tcp_getsockname(&s->listen[0].tcp, (struct sockaddr *)&ss, &len) == 0)
+            port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                  : ((struct sockaddr_in *)&ss)->sin_port);
+    }
+    memset(&c->self, 0, sizeof c->self);
+    c->self.id = cfg->node_id;
+    snprintf(c->self.rack, sizeof c->self.rack, "%s", cfg->broker_rack);
+    snprintf(c->host, sizeof c->host, "%s", host);
+    c->port = port;
+    int rc = rp_zk_register(c->zk, &c->self, host, port, cfg->zookeeper_session_timeout_ms + 2000);
+    if (rc)
+        return rc;
+    c->registered = 1;
+    uv_async_init(&s->shard0.loop, &c->async, on_async);
+    c->async.data = c;
+    uv_timer_init(&s->shard0.loop, &c->timer);
+    c->timer.data = c;
+    c->handles = 1;
+    refresh(c);
+    uv_timer_start(&c->timer, on_timer, BK_CLUSTER_POLL_MS, BK_CLUSTER_POLL_MS);
+    return 0;
+}
+
+void bk__cluster_stop(bk_server_t *s)
+{
+    bk_cluster_t *c = s->cluster;
+    if (!c || c->stopped)
+        return;
+    c->stopped = 1;
+    if (c->handles) {
+        uv_close((uv_handle_t *)&c->async, NULL);
+        uv_close((uv_handle_t *)&c->timer, NULL);
+    }
+    rp_zk_resign(c->zk);
+}
+
+void bk__cluster_free(bk_server_t *s)
+{
+    bk_cluster_t *c = s->cluster;
+    if (!c)
+        return;
+    rp_zk_set_notify(c->zk, NULL, NULL);
+    rp_zk_close(c->zk); /* ephemeral nodes (registration) go with the session */
+    topics_free(c);
+    sc_free(c);
+    s->cluster = NULL;
+}
+
+/* ---- what handlers read ------------------------------------------------------------ */
+
+static const bk_ctopic_t *ctopic(const bk_cluster_t *c, const char *name, size_t len)
+{
+    for (size_t i = 0; i < c->ntopics; i++)
+        if (strlen(c->topics[i].name) == len && memcmp(c->topics[i].name, name, len) == 0)
+            return &c->topics[i];
+    return NULL;
+}
+
+int32_t bk__cluster_leader(const bk_server_t *s, const char *topic, size_t len, int32_t p)
+{
+    const bk_cluster_t *c = s->cluster;
+    const bk_ctopic_t *t = c ? ctopic(c, topic, len) : NULL;
+    if (!t || p < 0 || p >= t->nparts || !t->have[p])
+        return -1;
+    return t->st[p].leader;
+}
+
+int bk__cluster_not_leader(const bk_server_t *s, const char *topic, size_t len, int32_t p)
+{
+    return s->cluster && bk__cluster_leader(s, topic, len, p) != s->cfg->node_id;
+}
+
+void bk__cluster_write_brokers(bk_server_t *s, sc_kw_t *w, int v)
+{
+    bk_cluster_t *c = s->cluster;
+    sc_kw_array_len(w, c->nbrokers);
+    for (int i = 0; i < c->nbrokers; i++) {
+        const rp_zk_broker_t *b = &c->brokers[i];
+        sc_kw_i32(w, b->b.id);
+        sc_kw_cstr(w, 0, b->host);
+        sc_kw_i32(w, b->port);
+        if (v >= 1) {
+            if (b->b.rack[0])
+                sc_kw_cstr(w, 0, b->b.rack);
+            else
+                sc_kw_string(w, NULL, 0);
+        }
+    }
+}
+
+int32_t bk__cluster_controller(const bk_server_t *s) { return s->cluster->controller_id; }
+
+void bk__cluster_write_partitions(bk_server_t *s, sc_kw_t *w, int v, const char *name, size_t len,
+                                  int32_t partitions)
+{
+    const bk_cluster_t *c = s->cluster;
+    const bk_ctopic_t *t = ctopic(c, name, len);
+    sc_kw_array_len(w, partitions);
+    for (int32_t p = 0; p < partitions; p++) {
+        const rp_pstate_t *st = t && p < t->nparts && t->have[p] ? &t->st[p] : NULL;
+        int16_t err = !st || st->leader < 0 ? SC_ERR_LEADER_NOT_AVAILABLE : 0;
+        sc_kw_i16(w, err);
+        sc_kw_i32(w, p);
+        sc_kw_i32(w, st ? st->leader : -1);
+        if (v >= 7)
+            sc_kw_i32(w, st ? st->leader_epoch : -1);
+        sc_kw_array_len(w, st ? st->nreplicas : 0);
+        for (int i = 0; st && i < st->nreplicas; i++)
+            sc_kw_i32(w, st->replicas[i]);
+        sc_kw_array_len(w, st ? st->nisr : 0);
+        for (int i = 0; st && i < st->nisr; i++)
+            sc_kw_i32(w, st->isr[i]);
+        if (v >= 5) {
+            int off = 0;
+            for (int i = 0; st && i < st->nreplicas; i++)
+                off += !is_live(c, st->replicas[i]);
+            sc_kw_array_len(w, off);
+            for (int i = 0; st && i < st->nreplicas; i++)
+                if (!is_live(c, st->replicas[i]))
+                    sc_kw_i32(w, st->replicas[i]);
+        }
+    }
+}
