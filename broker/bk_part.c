@@ -36,9 +36,9 @@
  * a uv_async to the shard, which swaps the cleaned segments in
  * (st_cleaner_commit) on the log's own thread; a sync still in flight on a
  * source segment defers the swap to the next tick. Fetches in progress keep
- * their dup'ed fds of replaced segments. A deleted partition's job is
- * discarded when it comes back; stop cancels running jobs and joins the
- * threads before the logs close.
+ * their dup'ed fds of replaced segments. Deleting a partition cancels its
+ * clean and waits for it (bounded) before the directory goes; stop cancels
+ * running jobs and joins the threads before the logs close.
  *
  * Ownership: a part and its log are touched only on part->shard's thread.
  * Today every partition is assigned to shard 0 (the only shard).
@@ -57,6 +57,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SUB "storage"
 
@@ -310,6 +311,8 @@ static void hook_deleted(void *arg, const char *topic, const uint8_t id[16], int
     bk_server_t *s = arg;
     (void)id;
     bk_part_t *p = bk__part_find(s, topic, strlen(topic), partition);
+    if (p)
+        cleaner_forget(s, p); /* no clean writes into the directory from here */
     /* st_log_manager_delete drains the log's appends first: their callbacks
      * still see the part. Parked fetches look partitions up by name at each
      * check and a send in progress holds its own fd, so the part can go
@@ -318,7 +321,6 @@ static void hook_deleted(void *arg, const char *topic, const uint8_t id[16], int
     if (rc && rc != SC_ERR_UNKNOWN_TOPIC_OR_PARTITION)
         SC_ERROR(SUB, "deleting the log of %s-%d: %s", topic, partition, sc_err_str(rc));
     if (p) {
-        cleaner_forget(s, p);
         part_unlink(s, p);
         sc_free(p->pids);
         sc_free(p);
@@ -445,6 +447,7 @@ typedef struct bk_cjob {
     bk_part_t *part;       /* NULL once the partition was deleted */
     st_clean_job_t *job;
     int rc;
+    int returned; /* under mu: cleaner_done ran */
     int finished; /* st_cleaner_run returned (shard's view) */
 } bk_cjob_t;
 
@@ -495,6 +498,7 @@ static void cleaner_done(void *arg, st_clean_job_t *job, int rc)
     (void)job;
     pthread_mutex_lock(&c->mu);
     cj->rc = rc;
+    cj->returned = 1;
     cj->dnext = c->done;
     c->done = cj;
     if (!c->closing && c->async_live)
@@ -650,16 +654,48 @@ static void cleaner_free(bk_server_t *s)
     s->cleaner = NULL;
 }
 
-/* A partition goes: its job, if any, is discarded when it comes back. */
+/* A partition goes (before its log is deleted): its clean, if any, is
+ * cancelled and waited for (a cancelled clean stops at its next batch; a
+ * queued one when a thread takes it), so no .cleaned file appears in the
+ * directory being deleted. If it does not come back within 10 s it is only
+ * detached and discarded when it does. */
 static void cleaner_forget(bk_server_t *s, bk_part_t *p)
 {
-    if (!s->cleaner)
+    bk_cleaner_t *c = s->cleaner;
+    bk_cjob_t *j = NULL;
+    if (!c)
         return;
-    pthread_mutex_lock(&s->cleaner->mu);
-    for (bk_cjob_t *j = s->cleaner->jobs; j; j = j->next)
-        if (j->part == p)
-            j->part = NULL;
-    pthread_mutex_unlock(&s->cleaner->mu);
+    for (j = c->jobs; j && j->part != p; j = j->next)
+        ;
+    if (!j)
+        return;
+    st_cleaner_job_cancel(j->job);
+    int back = 0;
+    for (int i = 0; i < 10000 && !back; i++) {
+        pthread_mutex_lock(&c->mu);
+        back = j->returned;
+        pthread_mutex_unlock(&c->mu);
+        if (!back) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (!back) {
+        SC_WARN(SUB, "%s-%d: the log cleaner did not stop within 10 s; its job is detached",
+                p->topic, p->partition);
+        pthread_mutex_lock(&c->mu);
+        j->part = NULL;
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    for (bk_cjob_t **e = &c->done; *e; e = &(*e)->dnext)
+        if (*e == j) {
+            *e = j->dnext;
+            break;
+        }
+    pthread_mutex_unlock(&c->mu);
+    cleaner_unlink(c, j); /* deletes its .cleaned files */
 }
 
 /* ---- the shard's io and group commit ------------------------------------------- */

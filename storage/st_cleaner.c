@@ -307,6 +307,7 @@ struct st_clean_job {
     group_t *groups;
     unsigned ngroups;
     int ran; /* st_cleaner_run succeeded */
+    int cancel; /* st_cleaner_job_cancel (atomic) */
     st_clean_result_t res;
 };
 
@@ -514,7 +515,18 @@ static int walk_next(walk_t *w, int headers_only, st_throttle_t *thr)
 
 /* ---- pass 1 ---- */
 
-static int map_segment(omap_t *m, const src_t *src, const st_cleaner_opts_t *o, int64_t *nrec,
+static int cancelled(const st_clean_job_t *job, const st_cleaner_opts_t *o)
+{
+    return (o->cancel && *o->cancel) || __atomic_load_n(&job->cancel, __ATOMIC_RELAXED);
+}
+
+void st_cleaner_job_cancel(st_clean_job_t *job)
+{
+    __atomic_store_n(&job->cancel, 1, __ATOMIC_RELAXED);
+}
+
+static int map_segment(const st_clean_job_t *job, omap_t *m, const src_t *src,
+                       const st_cleaner_opts_t *o, int64_t *nrec,
                        sc_buf_t *tmp)
 {
     walk_t w;
@@ -523,7 +535,7 @@ static int map_segment(omap_t *m, const src_t *src, const st_cleaner_opts_t *o, 
     while ((rc = walk_next(&w, 0, o->throttle)) == 1) {
         const uint8_t *recs;
         size_t n;
-        if (o->cancel && *o->cancel) {
+        if (cancelled(job, o)) {
             rc = SC_ERR_CLOSED;
             break;
         }
@@ -796,7 +808,7 @@ static int write_group(st_clean_job_t *job, group_t *g, const omap_t *map,
         job->res.bytes_in += src->size;
         job->res.segments_in++;
         while ((rc = walk_next(&w, 0, o->throttle)) == 1) {
-            if (o->cancel && *o->cancel) {
+            if (cancelled(job, o)) {
                 rc = SC_ERR_CLOSED;
                 break;
             }
@@ -881,7 +893,7 @@ int st_cleaner_run(st_clean_job_t *job, const st_cleaner_opts_t *o)
             }
             break;
         }
-        if ((rc = map_segment(&map, &job->src[i], o, &nrec, &tmp)))
+        if ((rc = map_segment(job, &map, &job->src[i], o, &nrec, &tmp)))
             goto out;
     }
     job->nclean = i;

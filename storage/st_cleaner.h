@@ -150,6 +150,10 @@ int st_cleaner_run(st_clean_job_t *job, const st_cleaner_opts_t *opts);
  * (the log is then failed if the swap had started). */
 int st_cleaner_commit(st_log_t *log, st_clean_job_t *job, st_clean_result_t *res);
 
+/* Asks a running (or not yet started) st_cleaner_run of job to stop: it
+ * returns SC_ERR_CLOSED at its next batch. Any thread. */
+void st_cleaner_job_cancel(st_clean_job_t *job);
+
 /* Frees a job, deleting any .cleaned files it left. NULL is a no-op. */
 void st_cleaner_job_free(st_clean_job_t *job);
 

@@ -20,7 +20,9 @@ tombstones for 8 of the keys. Then:
     record, a fetch at a kept record's offset returns that record;
   - after delete.retention.ms, more data (a new key) makes the cleaner run
     again and the tombstones are gone: exactly the live keys and the new one;
-  - the same holds after a SIGKILL restart.
+  - the same holds after a SIGKILL restart;
+  - the topic deleted right after more overwrites (a clean may be running):
+    its directory goes, and recreated it starts empty.
 
 MODE "offsets": __consumer_offsets is compacted too. With one offsets
 partition rolled every 200 ms (AlterConfigs keeping cleanup.policy=compact),
@@ -243,6 +245,31 @@ def body(exe, tmp):
     if why:
         fail(why)
     ok("the compacted log is intact after a SIGKILL restart")
+
+    # deleting the topic while the cleaner may be at work on it: the
+    # directory goes, nothing is left behind, the broker keeps serving
+    p = kafka.KafkaProducer(bootstrap_servers=b.addr, acks=1)
+    for r in range(5):
+        for k in range(NKEYS):
+            p.send(TOPIC, key=b"dev-%d" % k, value=b"again %d" % r, partition=0)
+        p.flush()
+        time.sleep(0.1)
+    p.close()
+    time.sleep(0.4)
+    admin = KafkaAdminClient(bootstrap_servers=b.addr, request_timeout_ms=15000)
+    admin.delete_topics([TOPIC])
+    pdir = os.path.join(tmp, "data", TOPIC + "-0")
+    wait_for("the deleted compacted partition's directory is gone",
+             lambda: not os.path.exists(pdir), timeout=30)
+    admin.create_topics([NewTopic(TOPIC, 1, 1, topic_configs={"cleanup.policy": "compact"})])
+    admin.close()
+    p = kafka.KafkaProducer(bootstrap_servers=b.addr, acks=1)
+    p.send(TOPIC, key=b"dev-1", value=b"fresh", partition=0).get(timeout=30)
+    p.close()
+    recs = read_all(kafka, b)
+    if [(k, v) for _, k, v in recs] != [(b"dev-1", b"fresh")]:
+        fail("recreated topic holds %r" % recs)
+    ok("a compacted topic deleted during cleaning is gone; recreated, it starts empty")
     b.stop_ok()
 
 

@@ -618,6 +618,17 @@ START_TEST(test_log_change_voids_job)
         ck_assert_ptr_null(strstr(e->d_name, ".cleaned"));
     closedir(d);
     ck_assert_int_eq(st_cleaner_clean(log, sc_now_ms(), &OPTS, NULL), 0);
+    /* a cancelled job stops and leaves nothing behind */
+    fill(log, 2, 10, 10);
+    ck_assert_int_eq(st_cleaner_prepare(log, sc_now_ms(), &job), 0);
+    st_cleaner_job_cancel(job);
+    ck_assert_int_eq(st_cleaner_run(job, &OPTS), SC_ERR_CLOSED);
+    ck_assert_int_eq(st_cleaner_commit(log, job, NULL), SC_ERR_NOT_FOUND);
+    st_cleaner_job_free(job);
+    d = opendir(pdir);
+    while ((e = readdir(d)))
+        ck_assert_ptr_null(strstr(e->d_name, ".cleaned"));
+    closedir(d);
     ck_assert_int_eq(st_log_close(log), 0);
 }
 END_TEST
