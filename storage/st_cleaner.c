@@ -579,11 +579,100 @@ static int count_records(const src_t *src, int64_t *n)
     return rc;
 }
 
+/* ---- producers' last batches ---- */
+
+/* producer id -> base offset of its last batch in the cleaned range */
+typedef struct {
+    int64_t *pid, *base; /* pid -1: empty slot */
+    size_t cap, n;
+} pidmap_t;
+
+static uint64_t pid_slot(int64_t pid, size_t cap)
+{
+    return mix64((uint64_t)pid) & (cap - 1);
+}
+
+static int pidmap_put(pidmap_t *m, int64_t pid, int64_t base)
+{
+    if (2 * (m->n + 1) > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 64;
+        int64_t *np = sc_malloc(cap * sizeof *np), *nb = sc_malloc(cap * sizeof *nb);
+        if (!np || !nb) {
+            sc_free(np);
+            sc_free(nb);
+            return SC_ERR_NO_MEMORY;
+        }
+        for (size_t i = 0; i < cap; i++)
+            np[i] = -1;
+        for (size_t i = 0; i < m->cap; i++) {
+            if (m->pid[i] < 0)
+                continue;
+            uint64_t k = pid_slot(m->pid[i], cap);
+            while (np[k] >= 0)
+                k = (k + 1) & (cap - 1);
+            np[k] = m->pid[i];
+            nb[k] = m->base[i];
+        }
+        sc_free(m->pid);
+        sc_free(m->base);
+        m->pid = np;
+        m->base = nb;
+        m->cap = cap;
+    }
+    uint64_t k = pid_slot(pid, m->cap);
+    while (m->pid[k] >= 0 && m->pid[k] != pid)
+        k = (k + 1) & (m->cap - 1);
+    if (m->pid[k] < 0) {
+        m->pid[k] = pid;
+        m->n++;
+    }
+    m->base[k] = base;
+    return 0;
+}
+
+static int64_t pidmap_get(const pidmap_t *m, int64_t pid)
+{
+    if (!m->cap)
+        return -1;
+    uint64_t k = pid_slot(pid, m->cap);
+    while (m->pid[k] >= 0) {
+        if (m->pid[k] == pid)
+            return m->base[k];
+        k = (k + 1) & (m->cap - 1);
+    }
+    return -1;
+}
+
+static void pidmap_fini(pidmap_t *m)
+{
+    sc_free(m->pid);
+    sc_free(m->base);
+}
+
+/* The last batch of every producer id in sources [0, n), from the headers. */
+static int map_producers(const st_clean_job_t *job, unsigned n, pidmap_t *m)
+{
+    int rc = 0;
+    for (unsigned i = 0; i < n && !rc; i++) {
+        walk_t w;
+        walk_init(&w, &job->src[i]);
+        while ((rc = walk_next(&w, 1, NULL)) == 1)
+            if (w.h.producer_id >= 0 && !(w.h.attributes & ST_BATCH_ATTR_CONTROL) &&
+                (rc = pidmap_put(m, w.h.producer_id, w.h.base_offset)))
+                break;
+        walk_fini(&w);
+        if (rc == 1)
+            rc = 0;
+    }
+    return rc;
+}
+
 /* ---- pass 2 ---- */
 
 typedef struct {
     st_clean_job_t *job;
     const omap_t *map;
+    const pidmap_t *pids;
     const st_cleaner_opts_t *o;
     int fd;
     uint64_t pos;   /* bytes written + buffered */
@@ -640,6 +729,23 @@ static int rebase_record(sc_buf_t *out, const rec_t *r, int64_t old_ts, int64_t 
     if (!rc)
         rc = sc_buf_append(out, rest, rest_len);
     return rc;
+}
+
+/* The header of batch w with no records (Kafka's empty batch: uncompressed,
+ * lastOffsetDelta, producer fields and timestamps kept), into the writer. */
+static int write_empty_batch(writer_t *wr, const walk_t *w)
+{
+    uint8_t b[ST_BATCH_HEADER_SIZE];
+    memcpy(b, w->buf, sizeof b);
+    sc_store_be32(b + ST_BATCH_OFF_LENGTH, (uint32_t)(sizeof b - ST_BATCH_LOG_OVERHEAD));
+    sc_store_be16(b + ST_BATCH_OFF_ATTRIBUTES,
+                  (uint16_t)(w->h.attributes & ~(ST_BATCH_ATTR_CODEC_MASK |
+                                                 ST_BATCH_ATTR_DELETE_HORIZON)));
+    sc_store_be32(b + ST_BATCH_OFF_RECORDS_COUNT, 0);
+    sc_store_be64(b + ST_BATCH_OFF_BASE_TIMESTAMP, (uint64_t)w->h.max_timestamp);
+    sc_store_be32(b + ST_BATCH_OFF_CRC,
+                  sc_crc32c(0, b + ST_BATCH_OFF_ATTRIBUTES, sizeof b - ST_BATCH_OFF_ATTRIBUTES));
+    return writer_add(wr, b, sizeof b);
 }
 
 /* Filters one batch into the writer.
@@ -704,12 +810,22 @@ static int clean_batch(writer_t *wr, const walk_t *w)
     }
     job->res.records_out += kept;
     int set_horizon = kept_tomb && !has_horizon;
+    /* a producer's last batch stays, if need be empty (Kafka's rule): the
+     * broker rebuilds idempotent producer state from batch headers */
+    int producer_last = w->h.producer_id >= 0 &&
+                        pidmap_get(wr->pids, w->h.producer_id) == w->h.base_offset;
+    if (kept == 0 && !producer_last) {
+        rc = 0;
+        goto out; /* the whole batch goes */
+    }
     if (!changed && !set_horizon) {
         rc = writer_add(wr, w->buf, w->size);
         goto out;
     }
-    if (kept == 0)
-        goto out; /* the whole batch goes */
+    if (kept == 0) {
+        rc = write_empty_batch(wr, w);
+        goto out;
+    }
     int64_t base_ts = w->h.base_timestamp;
     if (set_horizon)
         base_ts = job->now_ms > INT64_MAX - job->cfg.delete_retention_ms
@@ -765,7 +881,7 @@ static int fsync_path_fd(int fd) { return fsync(fd) ? -errno : 0; }
 
 /* Writes the cleaned files of group g. */
 static int write_group(st_clean_job_t *job, group_t *g, const omap_t *map,
-                       const st_cleaner_opts_t *o)
+                       const pidmap_t *pids, const st_cleaner_opts_t *o)
 {
     char path[PATH_MAX];
     writer_t wr;
@@ -774,6 +890,7 @@ static int write_group(st_clean_job_t *job, group_t *g, const omap_t *map,
     memset(&wr, 0, sizeof wr);
     wr.job = job;
     wr.map = map;
+    wr.pids = pids;
     wr.o = o;
     wr.fd = -1;
     sc_buf_init(&wr.out);
@@ -850,6 +967,7 @@ out:
 int st_cleaner_run(st_clean_job_t *job, const st_cleaner_opts_t *o)
 {
     omap_t map;
+    pidmap_t pids = {0};
     sc_buf_t tmp;
     int rc;
     int64_t t0 = sc_mono_ms();
@@ -898,6 +1016,8 @@ int st_cleaner_run(st_clean_job_t *job, const st_cleaner_opts_t *o)
     }
     job->nclean = i;
     job->end = job->src[i - 1].end;
+    if ((rc = map_producers(job, job->nclean, &pids)))
+        goto out;
     job->res.end = job->end;
     job->res.map_entries = (int64_t)map.n;
     /* groups: consecutive sources up to segment.bytes (Kafka's grouping) */
@@ -926,7 +1046,7 @@ int st_cleaner_run(st_clean_job_t *job, const st_cleaner_opts_t *o)
     }
     /* pass 2 */
     for (unsigned g = 0; g < job->ngroups; g++)
-        if ((rc = write_group(job, &job->groups[g], &map, o)))
+        if ((rc = write_group(job, &job->groups[g], &map, &pids, o)))
             goto out;
     if ((rc = st_file_sync_dir(job->dir, job->dir_fd)))
         goto out;
@@ -937,6 +1057,7 @@ int st_cleaner_run(st_clean_job_t *job, const st_cleaner_opts_t *o)
              job->dir, job->res.segments_in, job->ngroups, job->end, sc_mono_ms() - t0,
              job->res.records_in, job->res.records_out);
 out:
+    pidmap_fini(&pids);
     sc_free(counts);
     sc_buf_fini(&tmp);
     omap_fini(&map);

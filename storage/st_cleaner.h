@@ -37,7 +37,10 @@
  *                       timestamps, producer id/epoch/sequence and codec
  *                       (compressed batches are decompressed, filtered and
  *                       recompressed with sc_codec). A batch that loses all
- *                       its records is dropped. Control batches are kept.
+ *                       its records is dropped, unless it is its producer
+ *                       id's last batch in the cleaned range: that one stays
+ *                       empty (Kafka's rule; producer state is rebuilt from
+ *                       batch headers). Control batches are kept.
  *   st_cleaner_commit   (owner thread) swaps the cleaned segments in (below),
  *                       unless the log changed under the job (a retention,
  *                       truncation or delete_records deleted segments): then

@@ -104,7 +104,10 @@ static void append_round(void)
     for (int b = 0; b < nb; b++) {
         sc_recbatch_t rb;
         sc_recbatch_init(&rb);
-        sc_recbatch_begin(&rb, sc_now_ms(), -1, -1, -1);
+        /* a third of the batches from 3 idempotent producers: their last
+         * batches stay (empty if need be) */
+        int64_t pid = rand() % 3 ? -1 : 1000 + rand() % 3;
+        sc_recbatch_begin(&rb, sc_now_ms(), pid, pid < 0 ? -1 : 0, pid < 0 ? -1 : b);
         int n = 1 + rand() % 30;
         int keys[32], vals[32];
         for (int i = 0; i < n; i++) {

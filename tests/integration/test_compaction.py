@@ -30,6 +30,13 @@ a kafka-python consumer commits 300 times for 2 partitions; the cleaner
 compacts __consumer_offsets-0 (seen in the broker log: fewer records out than
 in); after a SIGKILL restart the coordinator loads the compacted partition
 and a new consumer in the group gets the last commits.
+
+MODE "idempotent": kcat with enable.idempotence=true writes 10 keys (its
+producer id's only batches), kafka-python overwrites them all; the cleaner
+keeps the idempotent producer's last batch as an empty batch (Kafka's rule,
+checked in the segment files); kafka-python and kcat consumers read exactly
+the 10 new records across it; a SIGKILL restart rebuilds producer state
+from it and kcat, idempotent again, appends.
 Exit 0 = pass, 1 = fail, 77 = skipped (no kafka-python).
 """
 import os
@@ -66,9 +73,9 @@ def wait_for(what, cond, timeout=60):
     fail("timed out waiting for: %s" % what)
 
 
-def read_all(kafka, b, start=0):
+def read_all(kafka, b, start=0, topic=TOPIC):
     """Every record of partition 0 from `start` to the end, as (offset, key, value)."""
-    tp = kafka.TopicPartition(TOPIC, 0)
+    tp = kafka.TopicPartition(topic, 0)
     c = kafka.KafkaConsumer(bootstrap_servers=b.addr, enable_auto_commit=False,
                             auto_offset_reset="earliest", request_timeout_ms=15000,
                             consumer_timeout_ms=500)
@@ -316,10 +323,78 @@ def body_offsets(exe, tmp):
     b.stop_ok()
 
 
+def log_batches(tmp, topic):
+    """(base, lastOffsetDelta, producerId, recordsCount) of every batch in the
+    partition's segment files."""
+    import struct
+    pdir = os.path.join(tmp, "data", topic + "-0")
+    out = []
+    for name in sorted(os.listdir(pdir)):
+        if not name.endswith(".log"):
+            continue
+        with open(os.path.join(pdir, name), "rb") as f:
+            data = f.read()
+        pos = 0
+        while pos + 61 <= len(data):
+            base, length = struct.unpack_from(">qi", data, pos)
+            lod = struct.unpack_from(">i", data, pos + 23)[0]
+            pid = struct.unpack_from(">q", data, pos + 43)[0]
+            count = struct.unpack_from(">i", data, pos + 57)[0]
+            out.append((base, lod, pid, count))
+            pos += 12 + length
+    return out
+
+
+def body_idempotent(exe, tmp):
+    kafka = kafka_python()
+    from kafka.admin import KafkaAdminClient, NewTopic
+    b = Broker(exe, tmp, {"log.cleaner.backoff.ms": "100",
+                          "log.retention.check.interval.ms": "200"})
+    admin = KafkaAdminClient(bootstrap_servers=b.addr, request_timeout_ms=15000)
+    admin.create_topics([NewTopic("idem", 1, 1, topic_configs={
+        "cleanup.policy": "compact", "segment.ms": "300", "min.cleanable.dirty.ratio": "0.01"})])
+    admin.close()
+    keys = [b"k%d" % i for i in range(10)]
+    it.kcat(b, ["-P", "-t", "idem", "-p", "0", "-K", ":", "-X", "enable.idempotence=true"],
+            stdin=b"".join(k + b":old\n" for k in keys))
+    p = kafka.KafkaProducer(bootstrap_servers=b.addr, acks=1)
+    for k in keys:
+        p.send("idem", key=k, value=b"new-" + k, partition=0)
+    p.close()
+    want = [(k, b"new-" + k) for k in keys]
+
+    def compacted():
+        return [(k, v) for _, k, v in read_all(kafka, b, topic="idem")] == want
+
+    wait_for("the idempotent producer's records are compacted away", compacted)
+    empty = [x for x in log_batches(tmp, "idem") if x[2] >= 0 and x[3] == 0]
+    if len(empty) != 1 or empty[0][0] != 0 or empty[0][1] != 9:
+        fail("want one empty batch at offset 0 (lastOffsetDelta 9) of the idempotent "
+             "producer, segment files hold %r" % log_batches(tmp, "idem"))
+    ok("the idempotent producer's last batch is kept empty: %r" % (empty[0],))
+    out = it.kcat(b, ["-C", "-t", "idem", "-p", "0", "-o", "beginning", "-e",
+                      "-f", "%o %k %s\n"]).decode().split("\n")
+    got = [line.split(" ", 1)[1] for line in out if line]
+    if got != ["%s %s" % (k.decode(), v.decode()) for k, v in want]:
+        fail("kcat read %r" % out)
+    ok("kafka-python and kcat consumers read across the empty batch")
+    b.kill()
+    b.start()
+    if "producer state of 1 producer id(s)" not in b.read_log():
+        fail("no producer state rebuilt from the empty batch")
+    it.kcat(b, ["-P", "-t", "idem", "-p", "0", "-K", ":", "-X", "enable.idempotence=true"],
+            stdin=b"k0:again\n")
+    recs = read_all(kafka, b, topic="idem")
+    if recs[-1][1:] != (b"k0", b"again"):
+        fail("after restart: %r" % recs[-1:])
+    ok("after a SIGKILL restart producer state comes from it; idempotent produce goes on")
+    b.stop_ok()
+
+
 def main():
     exe = it.stratad_arg(__doc__)
     mode = sys.argv[2] if len(sys.argv) > 2 else "topic"
-    fn = {"topic": body, "offsets": body_offsets}.get(mode)
+    fn = {"topic": body, "offsets": body_offsets, "idempotent": body_idempotent}.get(mode)
     if not fn:
         fail("unknown mode %r" % mode)
     return it.run("strata-compact-", lambda tmp: fn(exe, tmp))

@@ -665,6 +665,75 @@ START_TEST(test_checkpoint_reset_by_truncation_and_recreation)
 }
 END_TEST
 
+/* Appends one uncompressed batch of keys with producer pid / base sequence seq. */
+static void produce_pid(st_log_t *log, const int *keys, int n, int64_t pid, int32_t seq)
+{
+    sc_recbatch_t b;
+    char k[32];
+    sc_recbatch_init(&b);
+    sc_recbatch_begin(&b, sc_now_ms(), pid, 3, seq);
+    for (int i = 0; i < n; i++) {
+        int kl = snprintf(k, sizeof k, "key-%d", keys[i]);
+        sc_recbatch_add(&b, sc_now_ms(), k, kl, "value-1-x", 9, NULL, 0);
+    }
+    sc_recbatch_finish(&b);
+    int64_t base, leo;
+    int rc = 99;
+    ck_assert_int_eq(st_log_append(log, b.buf.data, b.buf.len, 0, noop, &rc, &base, &leo), 0);
+    ck_assert_int_eq(st_log_commit(log), 0);
+    ck_assert_int_eq(st_io_drain(io), 0);
+    ck_assert_int_eq(rc, 0);
+    st_log_set_high_watermark(log, leo);
+    sc_recbatch_fini(&b);
+}
+
+START_TEST(test_producer_last_batch_kept_empty)
+{
+    st_log_config_t c;
+    cfg_small(&c);
+    st_log_t *log = open_log(&c);
+    int k12[2] = {1, 2};
+    produce_pid(log, k12, 2, 100, 0);  /* offsets 0-1: producer 100's first batch */
+    produce_pid(log, k12, 2, 100, 2);  /* 2-3: its last, seq 2-3 */
+    produce_pid(log, k12, 2, 200, 0);  /* 4-5: producer 200 overwrites both keys */
+    roll(log);
+    produce_pid(log, k12, 1, 300, 0);  /* active */
+    ck_assert_int_eq(st_cleaner_clean(log, sc_now_ms(), &OPTS, NULL), 0);
+    for (int pass = 0; pass < 2; pass++) {
+        static uint8_t buf[1 << 16];
+        size_t len = 0;
+        ck_assert_int_eq(st_log_read_into(log, 0, buf, sizeof buf, INT64_MAX, &len), 0);
+        st_batch_hdr_t h[4];
+        int nb = 0;
+        for (size_t pos = 0; pos < len && nb < 4; nb++) {
+            int64_t size = st_batch_size(buf + pos, len - pos);
+            ck_assert_int_eq(st_batch_validate(buf + pos, (size_t)size, 1, &h[nb]), 0);
+            pos += (size_t)size;
+        }
+        /* producer 100's first batch is gone; its last stays, empty, with its
+         * offsets and sequence; producer 200's batch is whole */
+        ck_assert_int_eq(nb, 2);
+        ck_assert_int_eq(h[0].producer_id, 100);
+        ck_assert_int_eq(h[0].base_offset, 2);
+        ck_assert_int_eq(h[0].last_offset_delta, 1);
+        ck_assert_int_eq(h[0].records_count, 0);
+        ck_assert_int_eq(h[0].base_sequence, 2);
+        ck_assert_int_eq(h[0].producer_epoch, 3);
+        ck_assert_int_eq(h[0].attributes & 7, 0);
+        ck_assert_int_eq(h[1].producer_id, 200);
+        ck_assert_int_eq(h[1].records_count, 2);
+        /* a reopen with full recovery accepts the empty batch */
+        ck_assert_int_eq(st_log_abandon(log), 0);
+        char p[PATH_MAX * 2];
+        snprintf(p, sizeof p, "%s/partition.checkpoint", pdir);
+        unlink(p);
+        log = open_log(&c);
+        ck_assert_int_eq(st_log_end_offset(log), 7);
+    }
+    ck_assert_int_eq(st_log_close(log), 0);
+}
+END_TEST
+
 START_TEST(test_throttle)
 {
     st_throttle_t t;
@@ -733,6 +802,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_compressed_batches);
     tcase_add_test(tc, test_log_change_voids_job);
     tcase_add_test(tc, test_checkpoint_reset_by_truncation_and_recreation);
+    tcase_add_test(tc, test_producer_last_batch_kept_empty);
     tcase_add_test(tc, test_throttle);
     tcase_add_test(tc, test_pool_runs_jobs);
     suite_add_tcase(s, tc);
