@@ -182,15 +182,14 @@ static void group_free(bk_group_t *g)
 
 /* "<client_id>-<uuid4>", Kafka's member id format (offline: a counter, so
  * that a fuzzer can name members it created). */
-static char *member_id_new(const bk_coord_t *co, sc_kstr_t client_id)
+static char *member_id_new(bk_coord_t *co, sc_kstr_t client_id)
 {
-    static uint64_t offline_ctr;
     uint8_t u[16];
     size_t got = 0;
     if (co->offline) {
         memset(u, 0, sizeof u);
-        offline_ctr++;
-        memcpy(u + 8, &offline_ctr, sizeof offline_ctr);
+        co->offline_ids++;
+        memcpy(u + 8, &co->offline_ids, sizeof co->offline_ids);
         got = sizeof u;
     }
     while (got < sizeof u) {

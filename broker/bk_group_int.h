@@ -119,6 +119,7 @@ struct bk_coord {
     int offline;    /* bk__group_start_offline (fuzz harness): no log, no timer; appends
                      * "complete" at once, requests without a response slot are handled
                      * (their parked responses are dropped), member ids are counters */
+    uint64_t offline_ids; /* member ids handed out offline (1, 2, ... per server) */
     int32_t nparts; /* its partition count */
     int64_t last_expiry; /* monotonic ms of the last offset expiry check */
 };
