@@ -25,7 +25,9 @@
  * call returns.
  *
  * Targets: Metadata, ListGroups, DescribeConfigs/AlterConfigs for topics go to
- * any broker; CreateTopics/DeleteTopics to the controller; group calls to the
+ * any broker; CreateTopics/DeleteTopics to the controller (asked again, and
+ * the request resent, when every item comes back NOT_CONTROLLER: nothing was
+ * done, the controller moved); group calls to the
  * coordinator (FindCoordinator); ListOffsets to each partition's leader.
  * Brokers named in Metadata / FindCoordinator answers are added to the
  * client's broker list (admin_learn).
@@ -1068,16 +1070,44 @@ static long name_index(const char *const *names, size_t count, sc_kstr_t n)
     return -1;
 }
 
+static void backoff(strata_admin_t *a, int64_t deadline);
+static int create_topics_once(strata_admin_t *a, const strata_new_topic_t *topics, size_t count,
+                              int64_t deadline, strata_err_t *results);
+
+/* Every item answered NOT_CONTROLLER: nothing was done, the request may go
+ * again to the new controller. */
+static int all_not_controller(const strata_err_t *results, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (results[i] != 41 /* NOT_CONTROLLER */)
+            return 0;
+    return count > 0;
+}
+
 strata_err_t strata_admin_create_topics(strata_admin_t *a, const strata_new_topic_t *topics,
                                         size_t count, int timeout_ms, strata_err_t *results)
 {
     int64_t deadline;
-    int32_t node;
     int rc;
 
     if (!a || !topics || !count || !results)
         return -EINVAL;
     deadline = deadline_of(a, timeout_ms);
+    for (int attempt = 0;; attempt++) {
+        rc = create_topics_once(a, topics, count, deadline, results);
+        if (rc || attempt == 2 || !all_not_controller(results, count) ||
+            sc_mono_ms() + a->cl.conf->retry_backoff_ms >= deadline)
+            return rc;
+        backoff(a, deadline); /* the controller moved: ask metadata again */
+    }
+}
+
+static int create_topics_once(strata_admin_t *a, const strata_new_topic_t *topics, size_t count,
+                              int64_t deadline, strata_err_t *results)
+{
+    int32_t node;
+    int rc;
+
     msgs_reset(a, count);
     for (size_t i = 0; i < count; i++)
         results[i] = STRATA_ERR_UNKNOWN_SERVER; /* until answered */
@@ -1125,17 +1155,34 @@ out:
     return rc;
 }
 
+static int delete_topics_once(strata_admin_t *a, const char *const *names, size_t count,
+                              int64_t deadline, strata_err_t *results);
+
 strata_err_t strata_admin_delete_topics(strata_admin_t *a, const char *const *names, size_t count,
                                         int timeout_ms, strata_err_t *results)
 {
     int64_t deadline;
-    int32_t node, n;
     int rc;
-    sc_rd_t r;
 
     if (!a || !names || !count || !results)
         return -EINVAL;
     deadline = deadline_of(a, timeout_ms);
+    for (int attempt = 0;; attempt++) {
+        rc = delete_topics_once(a, names, count, deadline, results);
+        if (rc || attempt == 2 || !all_not_controller(results, count) ||
+            sc_mono_ms() + a->cl.conf->retry_backoff_ms >= deadline)
+            return rc;
+        backoff(a, deadline);
+    }
+}
+
+static int delete_topics_once(strata_admin_t *a, const char *const *names, size_t count,
+                              int64_t deadline, strata_err_t *results)
+{
+    int32_t node, n;
+    int rc;
+    sc_rd_t r;
+
     msgs_reset(a, count);
     for (size_t i = 0; i < count; i++)
         results[i] = STRATA_ERR_UNKNOWN_SERVER;

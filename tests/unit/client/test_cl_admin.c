@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -542,75 +543,160 @@ START_TEST(test_cl_admin_api_errors)
 }
 END_TEST
 
-/* A broker that answers ApiVersions (Metadata 0-6, CreateTopics 0-4) and
- * never anything else: every other request hangs until the test ends. */
+/* A fake broker on loopback. It answers ApiVersions (Metadata 0-6,
+ * CreateTopics 0-4, DeleteTopics 0-3); with .dance it also answers Metadata
+ * (itself as node 0 and controller) and answers the first CreateTopics /
+ * DeleteTopics with NOT_CONTROLLER for topic "t", later ones with success.
+ * Without .dance every other request hangs until the test ends. */
 typedef struct {
     int lfd;
     int port;
-    volatile int stop;
-} mute_t;
+    int dance;
+    int stop;             /* __atomic */
+    int creates, deletes; /* requests seen (__atomic) */
+} fake_t;
 
-static void *mute_main(void *arg)
+static void reply(int fd, const uint8_t *req, sc_buf_t *out)
 {
-    mute_t *m = arg;
-    int fd = accept(m->lfd, NULL, NULL);
-    uint8_t buf[4096];
-    size_t have = 0;
+    uint8_t hdr[8];
+    uint32_t len = (uint32_t)out->len + 4;
+    hdr[0] = (uint8_t)(len >> 24);
+    hdr[1] = (uint8_t)(len >> 16);
+    hdr[2] = (uint8_t)(len >> 8);
+    hdr[3] = (uint8_t)len;
+    memcpy(hdr + 4, req + 8, 4); /* correlation id */
+    ck_assert_int_eq(send(fd, hdr, 8, MSG_NOSIGNAL), 8);
+    ck_assert_int_eq(send(fd, out->data, out->len, MSG_NOSIGNAL), (ssize_t)out->len);
+}
 
-    while (fd >= 0 && !m->stop) {
-        ssize_t n = recv(fd, buf + have, sizeof buf - have, 0);
-        if (n <= 0)
-            break;
-        have += (size_t)n;
-        while (have >= 4) {
-            uint32_t len = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
-            if (have < 4 + len)
-                break;
-            int16_t key = (int16_t)(buf[4] << 8 | buf[5]);
-            if (key == SC_KAFKA_API_API_VERSIONS) {
-                sc_buf_t out;
-                sc_kw_t w;
-                sc_buf_init(&out);
-                sc_kw_init(&w, &out);
-                sc_kw_i32(&w, 0); /* size, patched below */
-                sc_kw_raw(&w, buf + 8, 4); /* correlation id */
-                sc_kw_i16(&w, 0);
-                sc_kw_array_len(&w, 3);
-                int16_t apis[][3] = {{3, 0, 6}, {18, 0, 3}, {19, 0, 4}};
-                for (int i = 0; i < 3; i++) {
-                    sc_kw_i16(&w, apis[i][0]);
-                    sc_kw_i16(&w, apis[i][1]);
-                    sc_kw_i16(&w, apis[i][2]);
-                }
-                sc_kw_patch_i32(&w, 0, (int32_t)(out.len - 4));
-                ck_assert_int_eq(send(fd, out.data, out.len, MSG_NOSIGNAL), (ssize_t)out.len);
-                sc_buf_fini(&out);
+/* One request frame (size prefix included) on fd. */
+static void fake_handle(fake_t *f, int fd, const uint8_t *req)
+{
+    int16_t key = (int16_t)(req[4] << 8 | req[5]), ver = (int16_t)(req[6] << 8 | req[7]);
+    sc_buf_t out;
+    sc_kw_t w;
+
+    sc_buf_init(&out);
+    sc_kw_init(&w, &out);
+    if (key == SC_KAFKA_API_API_VERSIONS) {
+        int16_t apis[][3] = {{3, 0, 6}, {18, 0, 3}, {19, 0, 4}, {20, 0, 3}};
+        sc_kw_i16(&w, 0);
+        sc_kw_array_len(&w, 4);
+        for (int i = 0; i < 4; i++) {
+            sc_kw_i16(&w, apis[i][0]);
+            sc_kw_i16(&w, apis[i][1]);
+            sc_kw_i16(&w, apis[i][2]);
+        }
+    } else if (f->dance && key == SC_KAFKA_API_METADATA) {
+        if (ver >= 3)
+            sc_kw_i32(&w, 0);
+        sc_kw_array_len(&w, 1);
+        sc_kw_i32(&w, 0);
+        sc_kw_cstr(&w, 0, "127.0.0.1");
+        sc_kw_i32(&w, f->port);
+        if (ver >= 1)
+            sc_kw_string(&w, NULL, 0);
+        if (ver >= 2)
+            sc_kw_cstr(&w, 0, "fake");
+        if (ver >= 1)
+            sc_kw_i32(&w, 0);
+        sc_kw_array_len(&w, 0);
+    } else if (f->dance && (key == SC_KAFKA_API_CREATE_TOPICS || key == SC_KAFKA_API_DELETE_TOPICS)) {
+        int first = __atomic_fetch_add(key == SC_KAFKA_API_CREATE_TOPICS ? &f->creates : &f->deletes, 1,
+                                       __ATOMIC_SEQ_CST) == 0;
+        if ((key == SC_KAFKA_API_CREATE_TOPICS && ver >= 2) ||
+            (key == SC_KAFKA_API_DELETE_TOPICS && ver >= 1))
+            sc_kw_i32(&w, 0);
+        sc_kw_array_len(&w, 1);
+        sc_kw_cstr(&w, 0, "t");
+        sc_kw_i16(&w, first ? 41 /* NOT_CONTROLLER */ : 0);
+        if (key == SC_KAFKA_API_CREATE_TOPICS && ver >= 1)
+            sc_kw_string(&w, NULL, 0);
+    } else {
+        sc_buf_fini(&out);
+        return; /* never answered */
+    }
+    reply(fd, req, &out);
+    sc_buf_fini(&out);
+}
+
+static void *fake_main(void *arg)
+{
+    fake_t *f = arg;
+    struct pollfd pf[5];
+    uint8_t buf[4][4096];
+    size_t have[4] = {0};
+    int n = 0;
+
+    pf[0] = (struct pollfd){f->lfd, POLLIN, 0};
+    while (!__atomic_load_n(&f->stop, __ATOMIC_SEQ_CST)) {
+        if (poll(pf, (nfds_t)(1 + n), 50) <= 0)
+            continue;
+        if ((pf[0].revents & POLLIN) && n < 4) {
+            int fd = accept(f->lfd, NULL, NULL);
+            if (fd >= 0) {
+                pf[1 + n] = (struct pollfd){fd, POLLIN, 0};
+                have[n++] = 0;
             }
-            memmove(buf, buf + 4 + len, have - 4 - len);
-            have -= 4 + len;
+        }
+        for (int c = 0; c < n; c++) {
+            if (pf[1 + c].fd < 0 || !(pf[1 + c].revents & (POLLIN | POLLHUP)))
+                continue;
+            ssize_t r = recv(pf[1 + c].fd, buf[c] + have[c], sizeof buf[c] - have[c], 0);
+            if (r <= 0) {
+                close(pf[1 + c].fd);
+                pf[1 + c].fd = -1;
+                continue;
+            }
+            have[c] += (size_t)r;
+            while (have[c] >= 4) {
+                uint32_t len = (uint32_t)buf[c][0] << 24 | (uint32_t)buf[c][1] << 16 |
+                               (uint32_t)buf[c][2] << 8 | buf[c][3];
+                if (have[c] < 4 + len)
+                    break;
+                fake_handle(f, pf[1 + c].fd, buf[c]);
+                memmove(buf[c], buf[c] + 4 + len, have[c] - 4 - len);
+                have[c] -= 4 + len;
+            }
         }
     }
-    if (fd >= 0)
-        close(fd);
+    for (int c = 0; c < n; c++)
+        if (pf[1 + c].fd >= 0)
+            close(pf[1 + c].fd);
     return NULL;
+}
+
+/* Starts f on a free loopback port; *bootstrap gets "127.0.0.1:<port>". */
+static void fake_start(fake_t *f, pthread_t *th, char *bootstrap, size_t n)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+
+    f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_eq(bind(f->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(listen(f->lfd, 4), 0);
+    ck_assert_int_eq(getsockname(f->lfd, (struct sockaddr *)&sa, &sl), 0);
+    f->port = ntohs(sa.sin_port);
+    snprintf(bootstrap, n, "127.0.0.1:%d", f->port);
+    ck_assert_int_eq(pthread_create(th, NULL, fake_main, f), 0);
+}
+
+static void fake_stop(fake_t *f, pthread_t th)
+{
+    __atomic_store_n(&f->stop, 1, __ATOMIC_SEQ_CST);
+    pthread_join(th, NULL);
+    close(f->lfd);
 }
 
 START_TEST(test_cl_admin_timeout_in_flight)
 {
-    mute_t m = {0};
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof sa;
+    fake_t f = {0};
     pthread_t th;
     char addr[64], errstr[128];
     strata_conf_t *conf = strata_conf_new();
     strata_admin_t *a = NULL;
 
-    m.lfd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_eq(bind(m.lfd, (struct sockaddr *)&sa, sizeof sa), 0);
-    ck_assert_int_eq(listen(m.lfd, 4), 0);
-    ck_assert_int_eq(getsockname(m.lfd, (struct sockaddr *)&sa, &sl), 0);
-    ck_assert_int_eq(pthread_create(&th, NULL, mute_main, &m), 0);
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(sa.sin_port));
+    fake_start(&f, &th, addr, sizeof addr);
     ck_assert_int_eq(strata_conf_set(conf, "bootstrap.servers", addr, NULL, 0), 0);
     ck_assert_int_eq(strata_admin_new(conf, &a, errstr, sizeof errstr), 0);
     strata_metadata_t *md = NULL;
@@ -619,14 +705,38 @@ START_TEST(test_cl_admin_timeout_in_flight)
     ck_assert_int_eq(strata_admin_describe_topics(a, NULL, 0, 300, &md), STRATA_ERR_TIMED_OUT);
     ck_assert_ptr_null(md);
     ck_assert_int_eq(strata_admin_describe_topics(a, NULL, 0, 200, &md), STRATA_ERR_TIMED_OUT);
-    /* an API the broker does not offer fails at once */
     strata_topic_partition_t tp = {"t", 0, STRATA_OFFSET_END, 0};
-    ck_assert_int_eq(strata_admin_list_offsets(a, &tp, 1, 300), STRATA_ERR_TIMED_OUT); /* needs Metadata first */
+    ck_assert_int_eq(strata_admin_list_offsets(a, &tp, 1, 300), STRATA_ERR_TIMED_OUT); /* its Metadata */
     strata_admin_free(a); /* frees the abandoned ops (ASan: no leak, no use after free) */
-    m.stop = 1;
-    shutdown(m.lfd, SHUT_RDWR);
-    close(m.lfd);
-    pthread_join(th, NULL);
+    fake_stop(&f, th);
+    strata_conf_free(conf);
+}
+END_TEST
+
+START_TEST(test_cl_admin_not_controller_retried)
+{
+    fake_t f = {.dance = 1};
+    pthread_t th;
+    char addr[64], errstr[128];
+    strata_conf_t *conf = strata_conf_new();
+    strata_admin_t *a = NULL;
+    strata_err_t res[1];
+    const char *names[] = {"t"};
+    strata_new_topic_t nt = {"t", 1, 1, NULL, 0};
+
+    fake_start(&f, &th, addr, sizeof addr);
+    ck_assert_int_eq(strata_conf_set(conf, "bootstrap.servers", addr, NULL, 0), 0);
+    ck_assert_int_eq(strata_conf_set(conf, "retry.backoff.ms", "10", NULL, 0), 0);
+    ck_assert_int_eq(strata_admin_new(conf, &a, errstr, sizeof errstr), 0);
+    /* NOT_CONTROLLER for every topic: metadata again, then the request again */
+    ck_assert_int_eq(strata_admin_create_topics(a, &nt, 1, 5000, res), 0);
+    ck_assert_int_eq(res[0], 0);
+    ck_assert_int_eq(__atomic_load_n(&f.creates, __ATOMIC_SEQ_CST), 2);
+    ck_assert_int_eq(strata_admin_delete_topics(a, names, 1, 5000, res), 0);
+    ck_assert_int_eq(res[0], 0);
+    ck_assert_int_eq(__atomic_load_n(&f.deletes, __ATOMIC_SEQ_CST), 2);
+    strata_admin_free(a);
+    fake_stop(&f, th);
     strata_conf_free(conf);
 }
 END_TEST
@@ -646,6 +756,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_cl_admin_arena);
     tcase_add_test(tc, test_cl_admin_api_errors);
     tcase_add_test(tc, test_cl_admin_timeout_in_flight);
+    tcase_add_test(tc, test_cl_admin_not_controller_retried);
     suite_add_tcase(s, tc);
     return s;
 }
