@@ -20,9 +20,15 @@
  *   stop   (begin_stop): resigns the controller role and closes the session,
  *          so the ephemeral nodes go at once rather than after the timeout.
  *
- * Not here yet (docs/replication.md): replication itself (followers do not
- * fetch, so the ISR only ever shrinks), controlled shutdown, preferred
- * leader election, the group coordinator across brokers.
+ * The partitions this broker follows go to the follower fetcher
+ * (bk_follow.c) after every refresh.
+ *
+ * The leader keeps the ISR of the partitions it leads (leader_isr: shrink
+ * after replica.lag.time.max.ms behind, re-admit when caught up).
+ *
+ * Not here yet (docs/replication.md): a high watermark over the ISR and
+ * acks=all waiting for it, controlled shutdown, preferred leader election,
+ * the group coordinator across brokers.
  */
 #include "bk_int.h"
 
@@ -30,8 +36,10 @@
 #include "sc_err.h"
 #include "sc_log.h"
 #include "sc_mem.h"
+#include "sc_time.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,8 +55,21 @@ typedef struct {
     int *ver;        /* [nparts]: its znode version */
 } bk_ctopic_t;
 
+/* What the leader knows of one follower of one partition it leads. */
+typedef struct bk_freplica {
+    struct bk_freplica *next;
+    char topic[BK_TOPIC_NAME_MAX + 1];
+    int32_t partition, replica;
+    int64_t leo;            /* its last fetch offset */
+    int64_t prev_hw;        /* our high watermark when its previous fetch came */
+    int64_t caught_up_ms;   /* last fetch that reached prev_hw (it has all it could have) */
+    int caught_now;         /* the latest fetch was caught up */
+    int32_t epoch;          /* the leader epoch this entry belongs to */
+} bk_freplica_t;
+
 struct bk_cluster {
     bk_server_t *srv;
+    bk_freplica_t *followers; /* partitions this broker leads: their followers */
     rp_zk_t *zk;
     uv_async_t async;
     uv_timer_t timer;
@@ -155,6 +176,161 @@ static void control_one(bk_cluster_t *c, const char *topic, int32_t p, int16_t r
                 next.leader_epoch, next.nisr);
 }
 
+static const bk_ctopic_t *ctopic(const bk_cluster_t *c, const char *name, size_t len);
+
+static bk_freplica_t *freplica(bk_cluster_t *c, const char *topic, size_t len, int32_t p,
+                               int32_t replica, int32_t epoch, int create)
+{
+    for (bk_freplica_t *f = c->followers; f; f = f->next)
+        if (f->partition == p && f->replica == replica && strlen(f->topic) == len &&
+            memcmp(f->topic, topic, len) == 0) {
+            if (f->epoch != epoch) { /* we lead it anew: start over with a grace period */
+                f->epoch = epoch;
+                f->leo = -1;
+                f->caught_now = 0;
+                f->caught_up_ms = sc_mono_ms();
+            }
+            return f;
+        }
+    if (!create || len > BK_TOPIC_NAME_MAX)
+        return NULL;
+    bk_freplica_t *f = sc_calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    memcpy(f->topic, topic, len);
+    f->partition = p;
+    f->replica = replica;
+    f->epoch = epoch;
+    f->leo = -1;
+    f->caught_up_ms = sc_mono_ms(); /* a grace period from when we started leading */
+    f->next = c->followers;
+    c->followers = f;
+    return f;
+}
+
+/* The leader's ISR duty on partitions it leads (Kafka's
+ * maybeExpandIsr / maybeShrinkIsr): a live replica whose fetch reached our
+ * log end joins the ISR; an ISR member not caught up for
+ * replica.lag.time.max.ms leaves it. Written with a versioned set; a clash
+ * with the controller is retried on the next refresh. */
+static void leader_isr(bk_cluster_t *c)
+{
+    bk_server_t *s = c->srv;
+    int32_t me = s->cfg->node_id;
+    int64_t now = sc_mono_ms();
+    for (size_t i = 0; i < c->ntopics; i++) {
+        bk_ctopic_t *t = &c->topics[i];
+        for (int32_t p = 0; p < t->nparts; p++) {
+            rp_pstate_t *st = &t->st[p];
+            if (!t->have[p] || st->leader != me)
+                continue;
+            rp_pstate_t n = *st;
+            n.nisr = 0;
+            int changed = 0;
+            for (int k = 0; k < st->nisr; k++) {
+                int32_t r = st->isr[k];
+                bk_freplica_t *f =
+                    r == me ? NULL
+                            : freplica(c, t->name, strlen(t->name), p, r, st->leader_epoch, 1);
+                if (f && now - f->caught_up_ms > s->cfg->replica_lag_time_max_ms) {
+                    changed = 1; /* logged once written */
+                    continue;
+                }
+                n.isr[n.nisr++] = r;
+            }
+            for (int k = 0; k < st->nreplicas; k++) {
+                int32_t r = st->replicas[k];
+                if (r == me || rp_id_in(n.isr, n.nisr, r) || !is_live(c, r))
+                    continue;
+                bk_freplica_t *f =
+                    freplica(c, t->name, strlen(t->name), p, r, st->leader_epoch, 0);
+                if (f && f->caught_now) {
+                    n.isr[n.nisr++] = r;
+                    changed = 1;
+                }
+            }
+            if (!changed)
+                continue;
+            int rc = rp_zk_pstate_write_leader(c->zk, t->name, p, &n, t->ver[p]);
+            if (rc == 0) {
+                for (int k = 0; k < st->nisr; k++)
+                    if (!rp_id_in(n.isr, n.nisr, st->isr[k]))
+                        SC_INFO(SUB, "%s-%d: replica %d not caught up for over %lld ms: out of "
+                                     "the ISR", t->name, p, st->isr[k],
+                                (long long)s->cfg->replica_lag_time_max_ms);
+                for (int k = 0; k < n.nisr; k++)
+                    if (!rp_id_in(st->isr, st->nisr, n.isr[k]))
+                        SC_INFO(SUB, "%s-%d: replica %d caught up: back in the ISR", t->name, p,
+                                n.isr[k]);
+                *st = n;
+                t->ver[p]++;
+            } else
+                SC_DEBUG(SUB, "%s-%d: ISR write: %s (retried)", t->name, p, sc_err_str(rc));
+        }
+    }
+}
+
+void bk__cluster_follower_fetch(bk_server_t *s, const char *topic, size_t len, int32_t p,
+                                int32_t replica, int64_t offset)
+{
+    bk_cluster_t *c = s->cluster;
+    const bk_ctopic_t *t = ctopic(c, topic, len);
+    if (!t || p < 0 || p >= t->nparts || !t->have[p] || t->st[p].leader != s->cfg->node_id ||
+        !rp_id_in(t->st[p].replicas, t->st[p].nreplicas, replica))
+        return;
+    bk_freplica_t *f = freplica(c, topic, len, p, replica, t->st[p].leader_epoch, 1);
+    bk_part_t *bp = bk__part_find(s, topic, len, p);
+    if (!f || !bp)
+        return;
+    /* Caught up = it fetches from where our high watermark (all a follower can
+     * get) was at its previous fetch: Kafka's lastFetchLeaderLogEndOffset rule,
+     * so a follower under steady load does not look behind by one round trip. */
+    int64_t hw = st_log_high_watermark(bp->log);
+    int was = f->leo >= 0;
+    f->leo = offset;
+    int caught = was && offset >= f->prev_hw;
+    f->prev_hw = hw;
+    f->caught_now = caught || offset >= hw;
+    if (f->caught_now) {
+        f->caught_up_ms = sc_mono_ms();
+        if (!rp_id_in(t->st[p].isr, t->st[p].nisr, replica))
+            leader_isr(c); /* re-admit now rather than at the next refresh */
+    }
+}
+
+/* The partitions this broker replicates but does not lead, to the fetcher. */
+static void publish_follow(bk_cluster_t *c)
+{
+    bk_server_t *s = c->srv;
+    size_t cap = 0, n = 0;
+    for (size_t i = 0; i < c->ntopics; i++)
+        cap += (size_t)c->topics[i].nparts;
+    bk_follow_part_t *fp = cap ? sc_calloc(cap, sizeof *fp) : NULL;
+    if (cap && !fp)
+        return;
+    int32_t me = s->cfg->node_id;
+    for (size_t i = 0; i < c->ntopics; i++) {
+        const bk_ctopic_t *t = &c->topics[i];
+        for (int32_t p = 0; p < t->nparts; p++) {
+            const rp_pstate_t *st = &t->st[p];
+            if (!t->have[p] || st->leader < 0 || st->leader == me ||
+                !rp_id_in(st->replicas, st->nreplicas, me))
+                continue;
+            for (int b = 0; b < c->nbrokers; b++)
+                if (c->brokers[b].b.id == st->leader) {
+                    fp[n].topic = t->name;
+                    fp[n].partition = p;
+                    fp[n].leader = st->leader;
+                    fp[n].host = c->brokers[b].host;
+                    fp[n].port = c->brokers[b].port;
+                    n++;
+                }
+        }
+    }
+    bk__follow_publish(s, fp, n);
+    sc_free(fp);
+}
+
 static void refresh(bk_cluster_t *c)
 {
     bk_server_t *s = c->srv;
@@ -170,6 +346,7 @@ static void refresh(bk_cluster_t *c)
             c->nbrokers = 0;
             c->controller_id = -1;
             topics_free(c);
+            publish_follow(c); /* follows nothing */
             if (rp_zk_reconnect(c->zk) != 0)
                 return; /* next tick */
         }
@@ -231,6 +408,8 @@ static void refresh(bk_cluster_t *c)
     topics_free(c);
     c->topics = ts;
     c->ntopics = nt;
+    leader_isr(c);
+    publish_follow(c);
 }
 
 static void on_async(uv_async_t *h) { refresh(h->data); }
@@ -269,6 +448,8 @@ int bk__cluster_start(bk_server_t *s)
     uv_timer_init(&s->shard0.loop, &c->timer);
     c->timer.data = c;
     c->handles = 1;
+    if ((rc = bk__follow_start(s)) != 0)
+        return rc;
     refresh(c);
     uv_timer_start(&c->timer, on_timer, BK_CLUSTER_POLL_MS, BK_CLUSTER_POLL_MS);
     return 0;
@@ -285,6 +466,7 @@ void bk__cluster_stop(bk_server_t *s)
         uv_close((uv_handle_t *)&c->timer, NULL);
     }
     rp_zk_resign(c->zk);
+    bk__follow_stop(s);
 }
 
 void bk__cluster_free(bk_server_t *s)
@@ -292,9 +474,15 @@ void bk__cluster_free(bk_server_t *s)
     bk_cluster_t *c = s->cluster;
     if (!c)
         return;
+    bk__follow_free(s);
     rp_zk_set_notify(c->zk, NULL, NULL);
     rp_zk_close(c->zk); /* ephemeral nodes (registration) go with the session */
     topics_free(c);
+    while (c->followers) {
+        bk_freplica_t *f = c->followers;
+        c->followers = f->next;
+        sc_free(f);
+    }
     sc_free(c);
     s->cluster = NULL;
 }
@@ -321,6 +509,20 @@ int32_t bk__cluster_leader(const bk_server_t *s, const char *topic, size_t len, 
 int bk__cluster_not_leader(const bk_server_t *s, const char *topic, size_t len, int32_t p)
 {
     return s->cluster && bk__cluster_leader(s, topic, len, p) != s->cfg->node_id;
+}
+
+int bk__cluster_isr_short(const bk_server_t *s, const char *topic, size_t len, int32_t p)
+{
+    const bk_cluster_t *c = s->cluster;
+    const bk_ctopic_t *t = c ? ctopic(c, topic, len) : NULL;
+    if (!t || p < 0 || p >= t->nparts || !t->have[p])
+        return 0; /* not cluster mode, or no state: answered elsewhere */
+    int64_t min = s->cfg->min_insync_replicas;
+    const rp_meta_topic_t *tp = bk_topics_lookup(s->topics, topic, len);
+    const char *v = tp ? rp_meta_topic_config(tp, "min.insync.replicas") : NULL;
+    if (v)
+        min = strtoll(v, NULL, 10);
+    return t->st[p].nisr < min;
 }
 
 void bk__cluster_write_brokers(bk_server_t *s, sc_kw_t *w, int v)

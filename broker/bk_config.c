@@ -61,6 +61,10 @@ static const bk_cfg_key_t keys[] = {
      "ZooKeeper session timeout: a broker that stops heartbeating is taken as dead (its "
      "registration and controller role vanish) after this long. Also bounds the wait for "
      "the first session at start."},
+    {"replica.lag.time.max.ms", BK_CFG_LONG, OFF(replica_lag_time_max_ms), "30000", 1, INT64_MAX,
+     NULL, NULL,
+     "Cluster mode: a follower that has not caught up with the leader's log end for this long "
+     "leaves the ISR; it is re-admitted once it has caught up."},
     {"log.dirs", BK_CFG_LIST, OFF(log_dirs), "./data", 0, 0, NULL, check_nonempty,
      "Directories that hold partition data, comma-separated; new partitions go to the one "
      "holding the fewest. The first also holds the cluster metadata."},

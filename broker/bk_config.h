@@ -35,6 +35,7 @@ typedef struct {
     char *metadata_store;                    /* metadata.store: local | zookeeper */
     char *zookeeper_connect;                 /* zookeeper.connect */
     int32_t zookeeper_session_timeout_ms;    /* zookeeper.session.timeout.ms */
+    int64_t replica_lag_time_max_ms;         /* replica.lag.time.max.ms */
     char *log_dirs;                          /* log.dirs */
     int32_t num_partitions;                  /* num.partitions */
     int32_t default_replication_factor;      /* default.replication.factor */

@@ -63,6 +63,7 @@ struct bk_fetch {
     bk_slot_t *slot;
     int16_t version;
     int16_t top_error;
+    int32_t replica_id; /* >= 0: a follower (cluster mode) */
     int32_t max_wait, min_bytes, max_bytes;
     int64_t deadline; /* monotonic ms */
     int32_t ntopics;
@@ -76,7 +77,7 @@ struct bk_fetch {
 static int fetch_decode(sc_rd_t *r, int v, bk_fetch_t **out)
 {
     int32_t session_id = 0, session_epoch = -1, ntopics;
-    sc_kr_i32(r); /* replica_id: -1 for consumers; followers arrive with replication */
+    int32_t replica_id = sc_kr_i32(r); /* -1 for consumers; a broker id for followers */
     int32_t max_wait = sc_kr_i32(r);
     int32_t min_bytes = sc_kr_i32(r);
     int32_t max_bytes = sc_kr_i32(r);
@@ -133,6 +134,7 @@ static int fetch_decode(sc_rd_t *r, int v, bk_fetch_t **out)
     if (!f)
         return SC_ERR_NO_MEMORY;
     f->version = (int16_t)v;
+    f->replica_id = replica_id;
     f->max_wait = max_wait < 0 ? 0 : max_wait;
     f->min_bytes = min_bytes;
     f->max_bytes = max_bytes;
@@ -425,6 +427,12 @@ int bk__h_fetch(bk_req_t *req, sc_kw_t *w)
     int rc = fetch_decode(&req->body, req->hdr.api_version, &f);
     if (rc)
         return rc;
+    if (f->replica_id >= 0 && req->srv->cluster) /* a follower: its log end, for the ISR */
+        for (int32_t t = 0; t < f->ntopics; t++)
+            for (int32_t i = 0; i < f->topics[t].n; i++)
+                bk__cluster_follower_fetch(req->srv, f->topics[t].name, f->topics[t].len,
+                                           f->topics[t].parts[i].partition, f->replica_id,
+                                           f->topics[t].parts[i].offset);
     bk_shard_t *sh = req->conn ? req->conn->shard : NULL;
     if (sh && !fetch_ready(req->srv, f, sh) && sh->storage_handles) {
         f->sh = sh;

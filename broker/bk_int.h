@@ -50,6 +50,7 @@ typedef struct bk_fetch bk_fetch_t;
 typedef struct bk_slot bk_slot_t;
 typedef struct bk_coord bk_coord_t;
 typedef struct bk_cluster bk_cluster_t;
+typedef struct bk_follow bk_follow_t;
 
 /* Stop reading a connection while this many response bytes are queued or in
  * flight, or this many requests are outstanding; resume below it. */
@@ -229,6 +230,7 @@ struct bk_server {
     struct bk_cleaner *cleaner; /* log cleaner threads + swaps (bk_part.c); shard 0 */
     struct bk_plugins *plugins; /* plugin host + its sink (bk_plugin.c); shard 0 */
     bk_cluster_t *cluster;      /* metadata.store=zookeeper (bk_cluster.c); NULL = single node */
+    bk_follow_t *follow;        /* cluster mode: the follower fetcher (bk_follow.c) */
 };
 
 /* A request being handled: header decoded, body reader positioned after it. */
@@ -384,11 +386,34 @@ struct rp_zk *bk__cluster_zk(bk_server_t *s);
 int32_t bk__cluster_leader(const bk_server_t *s, const char *topic, size_t len, int32_t p);
 /* 1 when in cluster mode and this broker does not lead the partition. */
 int bk__cluster_not_leader(const bk_server_t *s, const char *topic, size_t len, int32_t p);
+/* A follower's Fetch of a partition this broker leads, from offset (its log
+ * end): tracked for the ISR (re-admission when caught up, removal after
+ * replica.lag.time.max.ms behind). */
+void bk__cluster_follower_fetch(bk_server_t *s, const char *topic, size_t len, int32_t p,
+                                int32_t replica, int64_t offset);
+/* 1 when in cluster mode and the partition's ISR is smaller than its
+ * min.insync.replicas (topic override, else the broker default). */
+int bk__cluster_isr_short(const bk_server_t *s, const char *topic, size_t len, int32_t p);
 /* Metadata pieces: the live brokers, the controller id, a topic's partitions. */
 void bk__cluster_write_brokers(bk_server_t *s, sc_kw_t *w, int v);
 int32_t bk__cluster_controller(const bk_server_t *s);
 void bk__cluster_write_partitions(bk_server_t *s, sc_kw_t *w, int v, const char *name, size_t len,
                                   int32_t partitions);
+/* bk_follow.c: the follower fetcher (a thread; appends on shard 0). start
+ * after registration; publish = the partitions to copy now (replaces the
+ * set); stop joins the thread (quickly: its waits are sliced); free after
+ * the loop ran dry. All no-ops before start. */
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    int32_t leader;
+    const char *host;
+    int port;
+} bk_follow_part_t;
+int bk__follow_start(bk_server_t *s);
+void bk__follow_publish(bk_server_t *s, const bk_follow_part_t *parts, size_t n);
+void bk__follow_stop(bk_server_t *s);
+void bk__follow_free(bk_server_t *s);
 
 /* bk_meta.c: reads or creates <dir>/meta.properties; writes the cluster id
  * (22 chars + NUL) to out. When out is non-empty on entry (cluster mode: the

@@ -356,6 +356,10 @@ static void produce_one(bk_req_t *req, bk_produce_t *op, pres_t *x, sc_kstr_t to
         x->err = SC_ERR_NOT_LEADER_OR_FOLLOWER; /* cluster mode: another broker leads it */
         return;
     }
+    if (op->acks == -1 && bk__cluster_isr_short(srv, topic.p, (size_t)topic.len, index)) {
+        x->err = SC_ERR_NOT_ENOUGH_REPLICAS; /* ISR below min.insync.replicas */
+        return;
+    }
     if ((rc = check_one_batch(&rec, op->version, &h)) != 0) {
         x->err = (int16_t)rc;
         return;

@@ -742,6 +742,26 @@ int rp_zk_pstate_write(rp_zk_t *z, const char *topic, int32_t p, const rp_pstate
     return zerr("multi", path, zrc);
 }
 
+int rp_zk_pstate_write_leader(rp_zk_t *z, const char *topic, int32_t p, const rp_pstate_t *s,
+                              int version)
+{
+    char path[PATH_MAX_ZK];
+    snprintf(path, sizeof path, "/brokers/topics/%s/partitions/%d/state", topic, p);
+    sc_buf_t b = {0};
+    int rc = rp__pstate_pack(s, &b);
+    if (rc)
+        return rc;
+    int zrc = zoo_set(z->zh, path, (const char *)b.data, (int)b.len, version);
+    sc_buf_fini(&b);
+    if (zrc == ZOK)
+        return 0;
+    if (zrc == ZBADVERSION)
+        return SC_ERR_INVALID_REQUEST;
+    if (zrc == ZNONODE)
+        return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    return zerr("set", path, zrc);
+}
+
 int rp__zk_delete_for_test(rp_zk_t *z, const char *path)
 {
     int zrc = zoo_delete(z->zh, path, -1);

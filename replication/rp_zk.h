@@ -103,6 +103,13 @@ int rp_zk_pstate_get(rp_zk_t *z, const char *topic, int32_t p, rp_pstate_t *s, i
 int rp_zk_pstate_write(rp_zk_t *z, const char *topic, int32_t p, const rp_pstate_t *s,
                        int version);
 
+/* The partition's leader (not the controller) replaces its state, e.g. its
+ * ISR, with a versioned set against the version it read (Kafka's ZooKeeper
+ * mode does the same): a concurrent controller change makes it fail with
+ * SC_ERR_INVALID_REQUEST. Also SC_ERR_UNKNOWN_TOPIC_OR_PARTITION, BROKER_NOT_AVAILABLE. */
+int rp_zk_pstate_write_leader(rp_zk_t *z, const char *topic, int32_t p, const rp_pstate_t *s,
+                              int version);
+
 /* 1 while z holds the controller role it won with rp_zk_elect (its
  * /controller node is this session's). */
 int rp_zk_is_controller(rp_zk_t *z);

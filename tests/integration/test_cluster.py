@@ -9,14 +9,18 @@ metadata.store=zookeeper.
      three brokers, ISR = replicas, leaders spread over the brokers);
   3. Produce to a partition's leader succeeds; Produce and Fetch to a broker
      that does not lead it answer NOT_LEADER_OR_FOLLOWER (6);
+     then 20 records more per partition (acks=all): every follower's
+     segments become byte-identical to its leader's (the follower fetcher);
   4. a broker frozen with SIGSTOP past zookeeper.session.timeout.ms leaves the
      broker list and every ISR (leaders move off it); after SIGCONT it starts
-     a new session and registers again (it does not rejoin the ISR: no
-     replication yet);
+     a new session, registers again, catches up and rejoins every ISR (the
+     leader re-admits it);
   5. the controller broker is SIGKILLed: another broker becomes controller
      with a higher controller epoch (from its log), the dead broker leaves
      the Metadata broker list and every ISR, and partitions it led get a new
-     leader among the survivors.
+     leader among the survivors, which serves every record written before;
+  6. a topic with min.insync.replicas=3 then refuses acks=all produce with
+     NOT_ENOUGH_REPLICAS (19) and still takes acks=1.
 Skips (77) when java / ZooKeeper is not installed. Brokers and ZooKeeper are
 stopped by pid.
 
@@ -71,6 +75,17 @@ def fetch_err(b, partition):
         c.close()
 
 
+def log_bytes(tmp, broker, partition):
+    """Concatenated .log segment files of TOPIC-partition in broker's data dir."""
+    d = os.path.join(tmp, "b%d" % broker, "data", "%s-%d" % (TOPIC, partition))
+    out = b""
+    for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+        if name.endswith(".log"):
+            with open(os.path.join(d, name), "rb") as f:
+                out += f.read()
+    return out
+
+
 def controller_epochs(b):
     return [int(x) for x in re.findall(r"is the controller \(epoch (\d+)\)", b.read_log())]
 
@@ -87,7 +102,10 @@ def body(tmp):
     for i in (1, 2, 3):
         d = os.path.join(tmp, "b%d" % i)
         os.makedirs(d)
-        brokers[i] = it.Broker(exe, d, it.cluster_overrides(zk, i, rack="r%d" % i, chroot="/strata"))
+        brokers[i] = it.Broker(exe, d, it.cluster_overrides(
+            zk, i, rack="r%d" % i, chroot="/strata",
+            extra=[("zookeeper.session.timeout.ms", "10000"),
+                   ("replica.lag.time.max.ms", "2000")]))
     ports = {i: b.port for i, b in brokers.items()}
 
     # 1. registration, one cluster id, one controller
@@ -105,7 +123,8 @@ def body(tmp):
 
     # 2. an RF=3 topic through kafka-python's admin client
     admin = KafkaAdminClient(bootstrap_servers=brokers[2].addr, request_timeout_ms=20000)
-    admin.create_topics([NewTopic(TOPIC, 3, 3)])
+    admin.create_topics([NewTopic(TOPIC, 3, 3),
+                         NewTopic("strict", 1, 3, topic_configs={"min.insync.replicas": "3"})])
     admin.close()
     it.ok("created", TOPIC, "with 3 partitions, RF=3")
 
@@ -139,6 +158,26 @@ def body(tmp):
         it.expect("Fetch from leader %d of partition %d" % (leader, idx),
                   fetch_err(brokers[leader], idx), 0)
 
+    # 3b. followers copy the leader's log (byte-identical segments)
+    for _, idx, leader, _, _ in parts:
+        c = it.Conn(brokers[leader].port)
+        for i in range(20):
+            it.expect("Produce record %d to partition %d" % (i, idx),
+                      it.produce(c, TOPIC, idx, it.batch([b"r%d" % i]), acks=-1)[0], 0)
+        c.close()
+
+    def copied():
+        for _, idx, leader, reps, _ in parts:
+            want = log_bytes(tmp, leader, idx)
+            if not want:
+                return None
+            for r in reps:
+                if log_bytes(tmp, r, idx) != want:
+                    return None
+        return True
+    wait_for("every follower's log equal to its leader's", copied, 30)
+    it.ok("followers hold byte-identical copies of every partition (21 records each)")
+
     # 4. a broker frozen (SIGSTOP) past its session timeout drops out, then returns
     frozen = [i for i in brokers if i != controller][0]
     os.kill(brokers[frozen].proc.pid, signal.SIGSTOP)
@@ -164,6 +203,20 @@ def body(tmp):
     it.ok("broker", frozen, "registered again with a new session")
     if "starting a new one" not in brokers[frozen].read_log():
         it.fail("broker %d did not log its new ZooKeeper session" % frozen)
+
+    def rejoined():
+        views = [meta(b, [TOPIC]) for b in brokers.values()]
+        for v in views:
+            for err, _, _, _, isr in v["topics"][TOPIC][1]:
+                if err != 0 or sorted(isr) != [1, 2, 3]:
+                    return None
+        return True
+    wait_for("broker %d back in every ISR once caught up" % frozen, rejoined, 40)
+    it.ok("broker", frozen, "caught up and is back in every ISR")
+    lagged = [l for b in brokers.values() for l in b.read_log().splitlines()
+              if "replica %d not caught up" % frozen in l]
+    it.ok("ISR removals of broker %d for lag (replica.lag.time.max.ms=2000): %d"
+          % (frozen, len(lagged)))
     parts = sorted(meta(brokers[controller], [TOPIC])["topics"][TOPIC][1], key=lambda x: x[1])
 
     # 5. SIGKILL the controller
@@ -199,8 +252,24 @@ def body(tmp):
         else:
             it.expect("partition %d keeps leader" % idx, l2, l1)
     for _, idx, leader, _, _ in parts2:
+        c = it.Conn(brokers[leader].port)
+        vals = [v for _, _, v in it.read_all(c, TOPIC, idx)]
+        c.close()
+        it.expect("partition %d on leader %d: the 21 records written before" % (idx, leader),
+                  vals[:21], [b"v"] + [b"r%d" % i for i in range(20)])
         it.expect("Produce to new leader %d of partition %d" % (leader, idx),
                   produce_err(brokers[leader], idx), 0)
+    # min.insync.replicas=3 with one of three brokers dead: acks=all refused, acks=1 taken
+    def strict_short():
+        v = meta(alive[new_ctl], ["strict"])["topics"].get("strict")
+        return v and v[1] and controller not in v[1][0][4] and v[1][0][2] in alive and v[1][0]
+    _, _, sl, _, sisr = wait_for("strict's ISR without the dead broker", strict_short)
+    c = it.Conn(brokers[sl].port)
+    it.expect("acks=all to 'strict' with ISR %r < min.insync.replicas=3" % sorted(sisr),
+              it.produce(c, "strict", 0, it.batch([b"x"]), acks=-1)[0], 19)
+    it.expect("acks=1 to 'strict' is still taken",
+              it.produce(c, "strict", 0, it.batch([b"x"]), acks=1)[0], 0)
+    c.close()
     for b in alive.values():
         b.stop_ok()
     zk.stop()
