@@ -13,7 +13,7 @@ PKGS=(
     # tests: Check, clang for libFuzzer, real Kafka clients
     check clang libclang-rt-14-dev kcat python3-kafka
     python3-snappy python3-lz4 python3-zstandard  # kafka-python's codecs
-    # benchmarks: the librdkafka load generator (bench/rdkafka_load.c)
+    # benchmarks: strata-bench --client rdkafka (librdkafka as a second Kafka client)
     librdkafka-dev
     # benchmarks: the peer comparison (strata-bench compare) against NATS JetStream
     nats-server libnats-dev
