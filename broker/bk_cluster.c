@@ -26,9 +26,10 @@
  * The leader keeps the ISR of the partitions it leads (leader_isr: shrink
  * after replica.lag.time.max.ms behind, re-admit when caught up).
  *
- * Not here yet (docs/replication.md): a high watermark over the ISR and
- * acks=all waiting for it, controlled shutdown, preferred leader election,
- * the group coordinator across brokers.
+ * High watermark over the ISR and acks=all waits: update_hw / check_waits.
+ *
+ * Not here yet (docs/replication.md): controlled shutdown, preferred leader
+ * election, the group coordinator across brokers.
  */
 #include "bk_int.h"
 
@@ -67,9 +68,20 @@ typedef struct bk_freplica {
     int32_t epoch;          /* the leader epoch this entry belongs to */
 } bk_freplica_t;
 
+/* An acks=all append waiting for the high watermark. */
+typedef struct bk_isrwait {
+    struct bk_isrwait *next;
+    char topic[BK_TOPIC_NAME_MAX + 1];
+    int32_t partition;
+    int64_t end;      /* answered once the high watermark reaches it */
+    int64_t deadline; /* monotonic ms: REQUEST_TIMED_OUT after it */
+    void *arg;        /* bk__produce_isr_done's */
+} bk_isrwait_t;
+
 struct bk_cluster {
     bk_server_t *srv;
     bk_freplica_t *followers; /* partitions this broker leads: their followers */
+    bk_isrwait_t *waits;
     rp_zk_t *zk;
     uv_async_t async;
     uv_timer_t timer;
@@ -270,6 +282,101 @@ static void leader_isr(bk_cluster_t *c)
     }
 }
 
+static int64_t min_insync(const bk_server_t *s, const char *topic, size_t len)
+{
+    int64_t min = s->cfg->min_insync_replicas;
+    const rp_meta_topic_t *tp = bk_topics_lookup(s->topics, topic, len);
+    const char *v = tp ? rp_meta_topic_config(tp, "min.insync.replicas") : NULL;
+    if (v)
+        min = strtoll(v, NULL, 10);
+    return min;
+}
+
+/* Answers the waits that are over (all of them when stopping). */
+static void check_waits(bk_cluster_t *c, int stopping)
+{
+    bk_server_t *s = c->srv;
+    int64_t now = sc_mono_ms();
+    bk_isrwait_t **pp = &c->waits;
+    while (*pp) {
+        bk_isrwait_t *w = *pp;
+        size_t len = strlen(w->topic);
+        const bk_ctopic_t *t = ctopic(c, w->topic, len);
+        bk_part_t *bp = bk__part_find(s, w->topic, len, w->partition);
+        const rp_pstate_t *st =
+            t && w->partition < t->nparts && t->have[w->partition] ? &t->st[w->partition] : NULL;
+        int16_t err = -1; /* still waiting */
+        if (stopping || !bp || !st || st->leader != s->cfg->node_id)
+            err = SC_ERR_NOT_LEADER_OR_FOLLOWER;
+        else if (st_log_high_watermark(bp->log) >= w->end)
+            err = st->nisr < min_insync(s, w->topic, len) ? SC_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                                                          : 0;
+        else if (now >= w->deadline)
+            err = SC_ERR_REQUEST_TIMED_OUT;
+        if (err < 0) {
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        void *arg = w->arg;
+        sc_free(w);
+        bk__produce_isr_done(arg, err);
+    }
+}
+
+/* The high watermark of p: on a partition this broker leads, the committed
+ * offset capped by every other ISR member's fetch offset (one that has not
+ * fetched since we lead holds it where it is); elsewhere the committed
+ * offset. Only ever raised. Parked fetches are woken (followers read up to
+ * the committed offset, which may have moved), waits are checked. */
+static void update_hw(bk_cluster_t *c, bk_part_t *p, int wake)
+{
+    bk_server_t *s = c->srv;
+    int64_t hw = st_log_committed_offset(p->log), cur = st_log_high_watermark(p->log);
+    const bk_ctopic_t *t = ctopic(c, p->topic, strlen(p->topic));
+    const rp_pstate_t *st =
+        t && p->partition < t->nparts && t->have[p->partition] ? &t->st[p->partition] : NULL;
+    if (st && st->leader == s->cfg->node_id) {
+        for (int k = 0; k < st->nisr; k++) {
+            if (st->isr[k] == s->cfg->node_id)
+                continue;
+            bk_freplica_t *f = freplica(c, p->topic, strlen(p->topic), p->partition, st->isr[k],
+                                        st->leader_epoch, 0);
+            int64_t leo = f && f->leo >= 0 ? f->leo : cur;
+            if (leo < hw)
+                hw = leo;
+        }
+    }
+    if (hw > cur)
+        st_log_set_high_watermark(p->log, hw);
+    p->shard->hw_moved = 1;
+    if (c->waits)
+        check_waits(c, 0);
+    if (wake)
+        bk__fetch_wake(p->shard);
+}
+
+void bk__cluster_progress(bk_server_t *s, bk_part_t *p) { update_hw(s->cluster, p, 0); }
+
+int bk__cluster_wait_isr(bk_server_t *s, bk_part_t *p, int64_t end, int64_t deadline_ms,
+                         void *arg)
+{
+    bk_cluster_t *c = s->cluster;
+    if (!c || st_log_high_watermark(p->log) >= end)
+        return 0;
+    bk_isrwait_t *w = sc_calloc(1, sizeof *w);
+    if (!w)
+        return 0; /* answered without waiting rather than lost */
+    snprintf(w->topic, sizeof w->topic, "%s", p->topic);
+    w->partition = p->partition;
+    w->end = end;
+    w->deadline = deadline_ms;
+    w->arg = arg;
+    w->next = c->waits;
+    c->waits = w;
+    return 1;
+}
+
 void bk__cluster_follower_fetch(bk_server_t *s, const char *topic, size_t len, int32_t p,
                                 int32_t replica, int64_t offset)
 {
@@ -296,6 +403,24 @@ void bk__cluster_follower_fetch(bk_server_t *s, const char *topic, size_t len, i
         if (!rp_id_in(t->st[p].isr, t->st[p].nisr, replica))
             leader_isr(c); /* re-admit now rather than at the next refresh */
     }
+    update_hw(c, bp, 1); /* its fetch offset may raise the high watermark */
+}
+
+/* 1 the first time this broker sees itself leading topic-p at leader epoch
+ * `epoch` (an entry with replica -1 in the followers list remembers it). */
+static int leader_epoch_seen(bk_cluster_t *c, const char *topic, int32_t p, int32_t epoch)
+{
+    size_t len = strlen(topic);
+    for (bk_freplica_t *f = c->followers; f; f = f->next)
+        if (f->replica == -1 && f->partition == p && strlen(f->topic) == len &&
+            memcmp(f->topic, topic, len) == 0) {
+            if (f->epoch == epoch)
+                return 0;
+            f->epoch = epoch;
+            return 1;
+        }
+    bk_freplica_t *f = freplica(c, topic, len, p, -1, epoch, 1);
+    return f != NULL;
 }
 
 /* The partitions this broker replicates but does not lead, to the fetcher. */
@@ -321,6 +446,7 @@ static void publish_follow(bk_cluster_t *c)
                     fp[n].topic = t->name;
                     fp[n].partition = p;
                     fp[n].leader = st->leader;
+                    fp[n].leader_epoch = st->leader_epoch;
                     fp[n].host = c->brokers[b].host;
                     fp[n].port = c->brokers[b].port;
                     n++;
@@ -409,6 +535,24 @@ static void refresh(bk_cluster_t *c)
     c->topics = ts;
     c->ntopics = nt;
     leader_isr(c);
+    /* leadership or ISR may have changed: high watermarks, producer state, waits */
+    for (size_t i = 0; i < c->ntopics; i++) {
+        bk_ctopic_t *t = &c->topics[i];
+        for (int32_t p = 0; p < t->nparts; p++) {
+            bk_part_t *bp = bk__part_find(s, t->name, strlen(t->name), p);
+            if (!bp)
+                continue;
+            if (t->have[p] && t->st[p].leader == s->cfg->node_id &&
+                leader_epoch_seen(c, t->name, p, t->st[p].leader_epoch))
+            {
+                bp->npids = 0; /* we lead it anew: the producers' state from the log */
+                bk__pids_rebuild(bp);
+            }
+            update_hw(c, bp, 0);
+        }
+    }
+    check_waits(c, 0);
+    bk__fetch_wake(&s->shard0);
     publish_follow(c);
 }
 
@@ -467,6 +611,7 @@ void bk__cluster_stop(bk_server_t *s)
     }
     rp_zk_resign(c->zk);
     bk__follow_stop(s);
+    check_waits(c, 1); /* acks=all still waiting: NOT_LEADER_OR_FOLLOWER */
 }
 
 void bk__cluster_free(bk_server_t *s)
@@ -504,6 +649,15 @@ int32_t bk__cluster_leader(const bk_server_t *s, const char *topic, size_t len, 
     if (!t || p < 0 || p >= t->nparts || !t->have[p])
         return -1;
     return t->st[p].leader;
+}
+
+int32_t bk__cluster_leader_epoch(const bk_server_t *s, const char *topic, size_t len, int32_t p)
+{
+    const bk_cluster_t *c = s->cluster;
+    const bk_ctopic_t *t = c ? ctopic(c, topic, len) : NULL;
+    if (!t || p < 0 || p >= t->nparts || !t->have[p])
+        return 0;
+    return t->st[p].leader_epoch;
 }
 
 int bk__cluster_not_leader(const bk_server_t *s, const char *topic, size_t len, int32_t p)

@@ -205,6 +205,14 @@ static int16_t part_check(const bk_server_t *srv, const bk_shard_t *sh, const ft
     return 0;
 }
 
+/* Where a read stops: the high watermark for consumers; for a follower
+ * (cluster mode) the committed offset, since the high watermark waits for
+ * the followers themselves (min over the ISR). */
+static int64_t read_end(const bk_fetch_t *f, st_log_t *log)
+{
+    return f->replica_id >= 0 ? st_log_committed_offset(log) : st_log_high_watermark(log);
+}
+
 /* 1 when f should be answered now. */
 static int fetch_ready(const bk_server_t *srv, const bk_fetch_t *f, const bk_shard_t *sh)
 {
@@ -217,7 +225,7 @@ static int fetch_ready(const bk_server_t *srv, const bk_fetch_t *f, const bk_sha
             bk_part_t *p;
             if (part_check(srv, sh, &f->topics[t], fp, &p))
                 return 1;
-            int64_t hw = st_log_high_watermark(p->log);
+            int64_t hw = read_end(f, p->log);
             if (fp->offset >= hw)
                 continue;
             if (f->min_bytes <= 1)
@@ -286,11 +294,12 @@ static int fetch_write(const bk_server_t *srv, const bk_fetch_t *f, const bk_sha
             if (!err) {
                 hw = st_log_high_watermark(p->log);
                 ls = st_log_start_offset(p->log);
-                if (fp->offset < hw && fp->max_bytes > 0 && (remaining > 0 || !have_data)) {
+                int64_t end = read_end(f, p->log);
+                if (fp->offset < end && fp->max_bytes > 0 && (remaining > 0 || !have_data)) {
                     uint64_t lim = (uint64_t)fp->max_bytes;
                     if (have_data && (uint64_t)remaining < lim)
                         lim = (uint64_t)remaining;
-                    int rc = st_log_read(p->log, fp->offset, lim, hw, &sl);
+                    int rc = st_log_read(p->log, fp->offset, lim, end, &sl);
                     if (rc) {
                         SC_WARN(SUB, "%s-%d: read at %lld: %s", p->topic, p->partition,
                                 (long long)fp->offset, sc_err_str(rc));

@@ -12,16 +12,18 @@
  * travel there through a queue + uv_async, shard 0 appends them (one
  * st_log_append per batch, with the batch's own partitionLeaderEpoch, so the
  * follower's offsets and leader-epoch history are the leader's), and the
- * thread waits for that before the next fetch of those partitions starts at
- * the new log end. Shard 0 publishes the set of followed partitions after
+ * thread waits until those appends are durable (the follower's flush
+ * policy) before the next fetch of those partitions starts at the new log
+ * end -- so the offset a follower reports to its leader is durable there. Shard 0 publishes the set of followed partitions after
  * every cluster refresh (bk__follow_publish).
  *
- * Not here (yet): the leader tracking its followers' log end offsets, a high
- * watermark over the ISR, acks=all waiting for the ISR, ISR shrink/expand,
- * truncation through OffsetForLeaderEpoch when the leader changes (a
- * follower whose log is ahead of or diverges from a new leader stops
- * copying that partition and logs it), compacted leaders (offset gaps stop
- * the copy the same way).
+ * Under a leader epoch not checked yet, a partition is first cut back to
+ * where its log agrees with the leader's (OffsetForLeaderEpoch v3 from the
+ * thread, st_log_truncate_to on shard 0) before it is fetched. The leader's
+ * side (follower offsets, ISR, high watermark) is in bk_cluster.c.
+ *
+ * Not here: compacted leaders (an offset gap stops the copy of that
+ * partition, logged), fetch sessions, several fetches in flight per leader.
  */
 #include "bk_int.h"
 
@@ -60,14 +62,19 @@ typedef struct {
     int port;
     int64_t leo;     /* next offset to fetch (set by shard 0) */
     int stopped;     /* diverged: not copied any more */
+    int32_t epoch;   /* the partition's leader epoch we follow under */
+    int32_t local_epoch; /* latest epoch in the local log when published */
+    int checked;     /* truncated to the leader (OffsetForLeaderEpoch) at this epoch */
 } fpart_t;
 
 typedef struct fitem {
     struct fitem *next;
     char topic[BK_TOPIC_NAME_MAX + 1];
     int32_t partition;
-    uint8_t *data;
+    uint8_t *data;   /* NULL: a truncation item */
     size_t len;
+    int64_t trunc;   /* truncation item: cut the local log here (-1: nothing to cut) */
+    int32_t epoch;   /* truncation item: the leader epoch it was checked under */
 } fitem_t;
 
 typedef struct {
@@ -97,17 +104,59 @@ struct bk_follow {
 
 /* ---- shard 0 ------------------------------------------------------------------ */
 
+/* One fetched answer being applied: counts its appends still in flight; the
+ * fetcher learns the new log end only once they are all durable (each
+ * replica applies its flush policy before it reports its log end offset). */
+typedef struct {
+    bk_follow_t *f;
+    char topic[BK_TOPIC_NAME_MAX + 1];
+    int32_t partition;
+    int pending;   /* appends in flight + 1 while apply() runs */
+    int stop;      /* the copy of this partition must stop */
+    int64_t leo;   /* log end once everything here is durable */
+} ftrack_t;
+
+typedef struct {
+    ftrack_t *tr;
+    uint8_t data[];
+} fappend_t;
+
+static void track_done(ftrack_t *tr)
+{
+    if (--tr->pending > 0)
+        return;
+    bk_follow_t *f = tr->f;
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < f->nparts; i++)
+        if (f->parts[i].partition == tr->partition && strcmp(f->parts[i].topic, tr->topic) == 0) {
+            if (tr->stop)
+                f->parts[i].stopped = 1;
+            else if (tr->leo > f->parts[i].leo)
+                f->parts[i].leo = tr->leo;
+        }
+    f->applied++;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    sc_free(tr);
+}
+
 static void append_done(void *arg, int rc, int64_t base, int64_t last)
 {
+    fappend_t *a = arg;
     (void)base;
-    (void)last;
-    if (rc)
-        SC_WARN(SUB, "follower append failed: %s", sc_err_str(rc));
-    sc_free(arg);
+    if (rc) {
+        SC_WARN(SUB, "%s-%d: follower append failed: %s", a->tr->topic, a->tr->partition,
+                sc_err_str(rc));
+        a->tr->stop = 1;
+    } else if (last + 1 > a->tr->leo)
+        a->tr->leo = last + 1;
+    track_done(a->tr);
+    sc_free(a);
 }
 
 typedef struct {
     bk_part_t *p;
+    ftrack_t *tr;
     int appended;
 } apply_t;
 
@@ -115,42 +164,43 @@ static int append_one(void *arg, const uint8_t *batch, size_t len, int64_t base,
 {
     apply_t *a = arg;
     (void)base;
-    uint8_t *copy = sc_malloc(len);
-    if (!copy)
+    fappend_t *fa = sc_malloc(sizeof *fa + len);
+    if (!fa)
         return SC_ERR_NO_MEMORY;
-    memcpy(copy, batch, len);
+    fa->tr = a->tr;
+    memcpy(fa->data, batch, len);
     int64_t b, e;
-    int rc = st_log_append(a->p->log, copy, len, epoch, append_done, copy, &b, &e);
+    int rc = st_log_append(a->p->log, fa->data, len, epoch, append_done, fa, &b, &e);
     if (rc) {
-        sc_free(copy);
+        sc_free(fa);
         return rc;
     }
+    a->tr->pending++;
     a->appended = 1;
     return 0;
 }
 
-/* Appends the batches of it that continue the local log (rp_follow_walk).
- * Returns the new log end, or -1 when the copy must stop (a gap,
- * divergence or a refused append; logged). */
-static int64_t apply(bk_server_t *s, const fitem_t *it)
+/* Appends the batches of it that continue the local log (rp_follow_walk);
+ * tr learns the outcome (stop on a gap, divergence or refused append; logged). */
+static void apply(bk_server_t *s, const fitem_t *it, ftrack_t *tr)
 {
     bk_part_t *p = bk__part_find(s, it->topic, strlen(it->topic), it->partition);
-    if (!p || st_log_failed(p->log))
-        return -1;
-    apply_t a = {p, 0};
+    if (!p || st_log_failed(p->log)) {
+        tr->stop = 1;
+        return;
+    }
+    apply_t a = {p, tr, 0};
     int64_t leo = st_log_end_offset(p->log), next;
+    tr->leo = leo; /* unchanged unless something is appended */
     int rc = rp_follow_walk(it->data, it->len, leo, append_one, &a, &next);
     if (a.appended)
         bk__part_dirty(p);
-    if (rc == SC_ERR_NO_MEMORY)
-        return st_log_end_offset(p->log); /* try again with the next fetch */
-    if (rc) {
+    if (rc && rc != SC_ERR_NO_MEMORY) { /* no memory: the next fetch tries again */
         SC_WARN(SUB, "%s-%d: cannot continue the local log at %lld from the leader's answer "
                      "(%s); not copying this partition any more",
                 it->topic, it->partition, (long long)next, sc_err_str(rc));
-        return -1;
+        tr->stop = 1;
     }
-    return st_log_end_offset(p->log);
 }
 
 static void on_async(uv_async_t *h)
@@ -168,28 +218,55 @@ static void on_async(uv_async_t *h)
         rev = q;
         q = nx;
     }
-    uint64_t done = 0;
     while (rev) {
         fitem_t *it = rev;
         rev = it->next;
-        int64_t leo = apply(f->srv, it);
-        pthread_mutex_lock(&f->mu);
-        for (size_t i = 0; i < f->nparts; i++)
-            if (f->parts[i].partition == it->partition && strcmp(f->parts[i].topic, it->topic) == 0) {
-                if (leo < 0)
-                    f->parts[i].stopped = 1;
-                else
-                    f->parts[i].leo = leo;
+        if (!it->data) { /* truncation to the leader's log (OffsetForLeaderEpoch) */
+            bk_part_t *p = bk__part_find(f->srv, it->topic, strlen(it->topic), it->partition);
+            int64_t leo = -1;
+            if (p && it->trunc >= 0 && it->trunc < st_log_end_offset(p->log)) {
+                SC_INFO(SUB, "%s-%d: truncating from %lld to %lld to follow the leader "
+                             "(leader epoch %d)", it->topic, it->partition,
+                        (long long)st_log_end_offset(p->log), (long long)it->trunc, it->epoch);
+                int rc = st_log_truncate_to(p->log, it->trunc);
+                if (rc)
+                    SC_WARN(SUB, "%s-%d: truncating to %lld: %s", it->topic, it->partition,
+                            (long long)it->trunc, sc_err_str(rc));
             }
-        pthread_mutex_unlock(&f->mu);
+            if (p)
+                leo = st_log_end_offset(p->log);
+            pthread_mutex_lock(&f->mu);
+            for (size_t i = 0; i < f->nparts; i++)
+                if (f->parts[i].partition == it->partition && f->parts[i].epoch == it->epoch &&
+                    strcmp(f->parts[i].topic, it->topic) == 0) {
+                    f->parts[i].checked = 1;
+                    if (leo >= 0)
+                        f->parts[i].leo = leo;
+                }
+            f->applied++;
+            pthread_cond_broadcast(&f->cv);
+            pthread_mutex_unlock(&f->mu);
+            sc_free(it);
+            continue;
+        }
+        ftrack_t *tr = sc_calloc(1, sizeof *tr);
+        if (tr) {
+            tr->f = f;
+            snprintf(tr->topic, sizeof tr->topic, "%s", it->topic);
+            tr->partition = it->partition;
+            tr->pending = 1;
+            tr->leo = -1;
+            apply(f->srv, it, tr);
+            track_done(tr); /* drops the guard: done now if nothing was appended */
+        } else {
+            pthread_mutex_lock(&f->mu);
+            f->applied++;
+            pthread_cond_broadcast(&f->cv);
+            pthread_mutex_unlock(&f->mu);
+        }
         sc_free(it->data);
         sc_free(it);
-        done++;
     }
-    pthread_mutex_lock(&f->mu);
-    f->applied += done;
-    pthread_cond_broadcast(&f->cv);
-    pthread_mutex_unlock(&f->mu);
 }
 
 void bk__follow_publish(bk_server_t *s, const bk_follow_part_t *want, size_t n)
@@ -206,16 +283,20 @@ void bk__follow_publish(bk_server_t *s, const bk_follow_part_t *want, size_t n)
         snprintf(x->topic, sizeof x->topic, "%s", want[i].topic);
         x->partition = want[i].partition;
         x->leader = want[i].leader;
+        x->epoch = want[i].leader_epoch;
         snprintf(x->host, sizeof x->host, "%s", want[i].host);
         x->port = want[i].port;
         bk_part_t *p = bk__part_find(s, x->topic, strlen(x->topic), x->partition);
         x->leo = p ? st_log_end_offset(p->log) : 0;
+        x->local_epoch = p ? st_log_epoch_latest(p->log) : -1;
         x->stopped = !p;
         /* keep the stop of a partition that diverged under the same leader */
         for (size_t j = 0; j < f->nparts; j++)
             if (f->parts[j].partition == x->partition && f->parts[j].leader == x->leader &&
-                strcmp(f->parts[j].topic, x->topic) == 0 && f->parts[j].stopped)
-                x->stopped = 1;
+                f->parts[j].epoch == x->epoch && strcmp(f->parts[j].topic, x->topic) == 0) {
+                x->stopped |= f->parts[j].stopped;
+                x->checked = f->parts[j].checked;
+            }
     }
     sc_free(f->parts);
     f->parts = np;
@@ -433,6 +514,86 @@ static int fetch_once(bk_follow_t *f, const fpart_t *parts, const size_t *idx, s
     return queued;
 }
 
+/* OffsetForLeaderEpoch v3 for x's latest local epoch `want`: *end = the
+ * leader's end offset of the largest epoch <= want (-1: none). 0 or -1
+ * (connection). */
+static int epoch_end(bk_follow_t *f, const fpart_t *x, int32_t want, int64_t *end)
+{
+    fconn_t *c = conn_for(f, x->leader, x->host, x->port);
+    if (!c)
+        return -1;
+    uint8_t req[64 + BK_TOPIC_NAME_MAX], *p = req + 4;
+    put16(&p, 23); /* OffsetForLeaderEpoch */
+    put16(&p, 3);
+    put32(&p, ++f->corr);
+    putstr(&p, "strata-follower");
+    put32(&p, f->srv->cfg->node_id); /* replica_id */
+    put32(&p, 1);
+    putstr(&p, x->topic);
+    put32(&p, 1);
+    put32(&p, x->partition);
+    put32(&p, -1); /* current_leader_epoch: not checked */
+    put32(&p, want);
+    sc_store_be32(req, (uint32_t)(p - req - 4));
+    uint8_t hdr[8];
+    if (io_all(f, c->fd, req, (size_t)(p - req), 1) || io_all(f, c->fd, hdr, 8, 0)) {
+        conn_drop(c);
+        return -1;
+    }
+    uint32_t size = sc_load_be32(hdr);
+    if (size < 4 || size > (1u << 20) || (int32_t)sc_load_be32(hdr + 4) != f->corr) {
+        conn_drop(c);
+        return -1;
+    }
+    size -= 4;
+    uint8_t *body = sc_malloc(size ? size : 1);
+    if (!body || io_all(f, c->fd, body, size, 0)) {
+        sc_free(body);
+        conn_drop(c);
+        return -1;
+    }
+    sc_rd_t r = {body, body + size, 0};
+    (void)sc_rd_be32(&r); /* throttle */
+    int32_t nt = (int32_t)sc_rd_be32(&r);
+    *end = -1;
+    int16_t err = -1;
+    if (nt == 1) {
+        int16_t tl = (int16_t)sc_rd_be16(&r);
+        (void)sc_rd_bytes(&r, tl > 0 ? (size_t)tl : 0);
+        if ((int32_t)sc_rd_be32(&r) == 1) {
+            err = (int16_t)sc_rd_be16(&r);
+            (void)sc_rd_be32(&r); /* partition */
+            int32_t found = (int32_t)sc_rd_be32(&r);
+            int64_t e = (int64_t)sc_rd_be64(&r);
+            if (!r.err && !err && found >= 0)
+                *end = e;
+        }
+    }
+    sc_free(body);
+    return r.err || err ? -1 : 0;
+}
+
+/* Before fetching under a new leader epoch: where the local log must be cut
+ * so that it is a prefix of the leader's (-1: nothing to cut). Walks the
+ * local epochs down until the leader knows one. -1 on a connection error. */
+static int check_truncation(bk_follow_t *f, const fpart_t *x, int64_t *trunc)
+{
+    *trunc = -1;
+    for (int32_t e = x->local_epoch; e >= 0; e--) {
+        int64_t end;
+        if (epoch_end(f, x, e, &end))
+            return -1;
+        if (end >= 0) {
+            if (end < x->leo)
+                *trunc = end;
+            return 0;
+        }
+    }
+    if (x->local_epoch >= 0 && x->leo > 0)
+        *trunc = 0; /* the leader has none of our epochs: start over */
+    return 0;
+}
+
 static void *fetcher(void *arg)
 {
     bk_follow_t *f = arg;
@@ -466,6 +627,35 @@ static void *fetcher(void *arg)
             continue;
         }
         pthread_mutex_unlock(&f->mu);
+        /* a partition followed under a new leader epoch is first cut back to
+         * where its log agrees with the leader's (KIP-101); the item tells
+         * shard 0, which marks it checked */
+        int posted = 0;
+        for (size_t i = 0; snap && i < n; i++) {
+            if (snap[i].stopped || snap[i].checked)
+                continue;
+            int64_t trunc;
+            if (check_truncation(f, &snap[i], &trunc))
+                continue;
+            fitem_t *it = sc_calloc(1, sizeof *it);
+            if (!it)
+                continue;
+            snprintf(it->topic, sizeof it->topic, "%s", snap[i].topic);
+            it->partition = snap[i].partition;
+            it->trunc = trunc;
+            it->epoch = snap[i].epoch;
+            pthread_mutex_lock(&f->mu);
+            it->next = f->queue;
+            f->queue = it;
+            f->posted++;
+            pthread_mutex_unlock(&f->mu);
+            posted = 1;
+        }
+        if (posted) {
+            uv_async_send(&f->async);
+            sc_free(snap);
+            continue; /* fetch once shard 0 has applied them */
+        }
         /* one request per leader, in turn */
         size_t *idx = sc_malloc(n * sizeof *idx);
         int *done = sc_calloc(n, sizeof *done);

@@ -384,6 +384,9 @@ void bk__cluster_free(bk_server_t *s);
 struct rp_zk *bk__cluster_zk(bk_server_t *s);
 /* The partition's leader as last read (-1: none / unknown). */
 int32_t bk__cluster_leader(const bk_server_t *s, const char *topic, size_t len, int32_t p);
+/* The leader epoch new batches of the partition are stamped with: the
+ * partition state's in cluster mode, 0 on a single node. */
+int32_t bk__cluster_leader_epoch(const bk_server_t *s, const char *topic, size_t len, int32_t p);
 /* 1 when in cluster mode and this broker does not lead the partition. */
 int bk__cluster_not_leader(const bk_server_t *s, const char *topic, size_t len, int32_t p);
 /* A follower's Fetch of a partition this broker leads, from offset (its log
@@ -391,6 +394,21 @@ int bk__cluster_not_leader(const bk_server_t *s, const char *topic, size_t len, 
  * replica.lag.time.max.ms behind). */
 void bk__cluster_follower_fetch(bk_server_t *s, const char *topic, size_t len, int32_t p,
                                 int32_t replica, int64_t offset);
+/* Cluster mode: the log of p made progress (bk_part.c's progress callback):
+ * the high watermark becomes min(committed offset, every other ISR member's
+ * fetch offset) on a partition this broker leads, the committed offset on
+ * others; parked fetches (followers read up to the committed offset) are
+ * woken; acks=all produces waiting for the high watermark are answered. */
+void bk__cluster_progress(bk_server_t *s, bk_part_t *p);
+/* Cluster mode, from an acks=all append's completion (bk_produce.c): 1 when
+ * the answer must wait until the high watermark reaches end (then
+ * bk__produce_isr_done(arg, err) is called exactly once, later), 0 to answer
+ * now. */
+int bk__cluster_wait_isr(bk_server_t *s, bk_part_t *p, int64_t end, int64_t deadline_ms,
+                         void *arg);
+/* bk_produce.c: the ISR wait of one partition's append is over (err 0, or
+ * NOT_LEADER_OR_FOLLOWER / REQUEST_TIMED_OUT / NOT_ENOUGH_REPLICAS_AFTER_APPEND). */
+void bk__produce_isr_done(void *arg, int16_t err);
 /* 1 when in cluster mode and the partition's ISR is smaller than its
  * min.insync.replicas (topic override, else the broker default). */
 int bk__cluster_isr_short(const bk_server_t *s, const char *topic, size_t len, int32_t p);
@@ -407,6 +425,7 @@ typedef struct {
     const char *topic;
     int32_t partition;
     int32_t leader;
+    int32_t leader_epoch;
     const char *host;
     int port;
 } bk_follow_part_t;

@@ -230,6 +230,10 @@ static void part_progress(void *arg, st_log_t *log)
 {
     bk_part_t *p = arg;
     int64_t c = st_log_committed_offset(log);
+    if (p->shard->srv->cluster) { /* cluster mode: min over the ISR (bk_cluster.c) */
+        bk__cluster_progress(p->shard->srv, p);
+        return;
+    }
     if (c > st_log_high_watermark(log)) {
         st_log_set_high_watermark(log, c);
         p->shard->hw_moved = 1;

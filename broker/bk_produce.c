@@ -77,6 +77,7 @@ struct bk_produce {
     int16_t version;
     int16_t acks;
     int pending;
+    int64_t deadline;  /* monotonic ms: timeout_ms (cluster mode: acks=all ISR wait) */
     size_t nres;
     pres_t res[];
 };
@@ -153,10 +154,23 @@ static void append_done(void *arg, int rc, int64_t base, int64_t last)
     if (rc == 0) {
         /* the high watermark moves in part_progress (bk_part.c) */
         x->log_start = st_log_start_offset(p->log);
+        /* cluster mode: acks=all answers once every ISR member has the batch */
+        if (op->acks == -1 && bk__cluster_wait_isr(p->shard->srv, p, last + 1, op->deadline, x))
+            return;
     } else {
         x->err = bk__storage_err(rc);
         SC_DEBUG(SUB, "%s-%d: append failed: %s", p->topic, p->partition, sc_err_str(rc));
     }
+    if (--op->pending == 0)
+        op_finish(op);
+}
+
+void bk__produce_isr_done(void *arg, int16_t err)
+{
+    pres_t *x = arg;
+    bk_produce_t *op = x->op;
+    if (err)
+        x->err = err;
     if (--op->pending == 0)
         op_finish(op);
 }
@@ -390,7 +404,8 @@ static void produce_one(bk_req_t *req, bk_produce_t *op, pres_t *x, sc_kstr_t to
     /* the frame is ours and writable (bk_frame_t); the log sets offsets in it */
     /* acks=1 is answered once the bytes reach the page cache; acks=all once
      * the topic's flush policy has them durable */
-    rc = st_log_append_ex(p->log, (void *)(uintptr_t)rec.p, (size_t)rec.len, 0,
+    rc = st_log_append_ex(p->log, (void *)(uintptr_t)rec.p, (size_t)rec.len,
+                          bk__cluster_leader_epoch(srv, topic.p, (size_t)topic.len, index),
                           op->acks == 1 ? ST_APPEND_ACK_WRITTEN : 0, append_done, x, &base, &leo);
     if (rc) {
         if (rc != SC_ERR_CORRUPT_MESSAGE && rc != SC_ERR_INVALID_RECORD &&
@@ -416,7 +431,7 @@ int bk__h_produce(bk_req_t *req, sc_kw_t *w)
     if (req->hdr.api_version >= 3) /* v0-v2 have no transactional_id */
         sc_kr_string(r, 1, &tid);
     int16_t acks = sc_kr_i16(r);
-    sc_kr_i32(r); /* timeout_ms */
+    int32_t timeout_ms = sc_kr_i32(r);
     sc_kr_array_len(r, 0, 6, &ntopics);
     sc_rd_t topics = *r;
     for (int32_t t = 0; t < ntopics && !r->err; t++) {
@@ -441,6 +456,7 @@ int bk__h_produce(bk_req_t *req, sc_kw_t *w)
     op->ntopics = ntopics;
     op->version = req->hdr.api_version;
     op->acks = acks;
+    op->deadline = sc_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     op->nres = nparts;
     op->pending = 1; /* held by this function until every partition is queued */
     if (req->frame) {

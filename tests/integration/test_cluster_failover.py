@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Cluster mode, replication under failure (docs/replication.md): ZooKeeper +
+three brokers, a topic with one partition, replication factor 3 and
+min.insync.replicas=2.
+
+  1. kafka-python produces numbered records with acks=all, one at a time
+     (max_in_flight 1, retries 0: a record whose send failed is simply not
+     acknowledged and never re-sent, so nothing can be duplicated by a retry;
+     kafka-python 2.0.2 has no idempotent producer);
+  2. after 150 acknowledged records the partition's leader is SIGKILLed while
+     the producer keeps going; a new leader takes over (the time from the kill
+     to the first acknowledged record after it is printed, not asserted);
+  3. the dead broker restarts, truncates to the new leader if needed, catches
+     up and rejoins the ISR (all three again);
+  4. a consumer (kafka-python, from the beginning, on any broker) reads every
+     acknowledged record exactly once and in order; records whose send failed
+     appear at most once.
+Skips (77) without java / ZooKeeper or kafka-python. Stopped by pid.
+
+usage: test_cluster_failover.py STRATAD
+"""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import strata_it as it  # noqa: E402
+
+TOPIC = "fo"
+
+
+def meta(b):
+    s = b.connect()
+    try:
+        return it.metadata(s, 5, 1, [TOPIC], allow_auto=False)
+    finally:
+        s.close()
+
+
+def state(brokers):
+    """(leader, isr) as the first answering live broker sees it, or None."""
+    for b in brokers.values():
+        if not b.running():
+            continue
+        try:
+            t = meta(b)["topics"].get(TOPIC)
+        except OSError:
+            continue
+        if t and t[0] == 0 and t[1] and t[1][0][0] == 0:
+            return t[1][0][2], sorted(t[1][0][4])
+    return None
+
+
+def wait_for(what, fn, timeout=40):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.2)
+    it.fail("%s: not within %d s (last: %r)" % (what, timeout, last))
+
+
+def body(tmp):
+    exe = it.stratad_arg(__doc__)
+    try:
+        from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+        from kafka.admin import KafkaAdminClient, NewTopic
+    except ImportError:
+        it.skip("needs kafka-python (python3-kafka)")
+    zk = it.ZooKeeper(tmp)
+    brokers = {}
+    for i in (1, 2, 3):
+        d = os.path.join(tmp, "b%d" % i)
+        os.makedirs(d)
+        brokers[i] = it.Broker(exe, d, it.cluster_overrides(
+            zk, i, chroot="/fo", extra=[("replica.lag.time.max.ms", "4000")]))
+    boot = ",".join(b.addr for b in brokers.values())
+    admin = KafkaAdminClient(bootstrap_servers=boot, request_timeout_ms=20000)
+    admin.create_topics([NewTopic(TOPIC, 1, 3, topic_configs={"min.insync.replicas": "2"})])
+    admin.close()
+    leader, isr = wait_for("leader and full ISR", lambda: (lambda s: s if s and s[1] == [1, 2, 3]
+                                                           else None)(state(brokers)))
+    it.ok("topic %s: leader %d, ISR %r, min.insync.replicas=2" % (TOPIC, leader, isr))
+
+    producer = KafkaProducer(bootstrap_servers=boot, acks="all", retries=0,
+                             max_in_flight_requests_per_connection=1, linger_ms=0,
+                             request_timeout_ms=10000, metadata_max_age_ms=500,
+                             reconnect_backoff_ms=50, retry_backoff_ms=100)
+    acked, failed = [], []
+    killed_at, first_after = None, None
+    n = 0
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        v = b"%06d" % n
+        try:
+            producer.send(TOPIC, v, partition=0).get(timeout=15)
+            acked.append(n)
+            if killed_at and first_after is None:
+                first_after = time.time()
+        except Exception as e:  # noqa: BLE001 -- any failure = not acknowledged
+            failed.append(n)
+            if len(failed) < 3 or len(failed) % 50 == 0:
+                print("send %d failed: %s" % (n, type(e).__name__), flush=True)
+            time.sleep(0.05)
+        n += 1
+        if killed_at is None and len(acked) == 150:
+            brokers[leader].kill()
+            killed_at = time.time()
+            it.ok("SIGKILLed leader", leader, "after 150 acknowledged records")
+        if first_after and len(acked) >= 300:
+            break
+    producer.close()
+    if not first_after:
+        it.fail("no record acknowledged after the leader was killed (%d failed)" % len(failed))
+    it.ok("new leader took writes %.1f s after the kill (zookeeper.session.timeout.ms=6000); "
+          "%d acknowledged, %d failed sends" % (first_after - killed_at, len(acked), len(failed)))
+    new_leader, isr2 = wait_for("a new leader", lambda: state(brokers))
+    it.ok("leader %d -> %d, ISR %r" % (leader, new_leader, isr2))
+
+    brokers[leader].start()
+    it.ok("restarted broker", leader)
+    wait_for("broker %d back in the ISR" % leader,
+             lambda: (lambda s: s if s and s[1] == [1, 2, 3] else None)(state(brokers)), 60)
+    it.ok("broker %d caught up and rejoined the ISR" % leader)
+
+    consumer = KafkaConsumer(bootstrap_servers=boot, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=5000)
+    consumer.assign([TopicPartition(TOPIC, 0)])
+    got = []
+    for m in consumer:
+        got.append(int(m.value))
+    consumer.close()
+    it.ok("consumer read %d record(s)" % len(got))
+    if len(set(got)) != len(got):
+        dup = sorted({x for x in got if got.count(x) > 1})[:10]
+        it.fail("records read more than once: %r" % dup)
+    pos = {v: i for i, v in enumerate(got)}
+    missing = [a for a in acked if a not in pos]
+    if missing:
+        it.fail("%d acknowledged record(s) missing, first %r" % (len(missing), missing[:10]))
+    order = [pos[a] for a in acked]
+    if order != sorted(order):
+        it.fail("acknowledged records out of order")
+    extra = [g for g in got if g not in set(acked)]
+    it.ok("every one of the %d acknowledged records exactly once, in order; %d unacknowledged "
+          "send(s) present once each" % (len(acked), len(extra)))
+    for b in brokers.values():
+        b.stop_ok()
+    zk.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(it.run("strata-failover-", body))
