@@ -57,9 +57,8 @@ static const bk_api_t apis[] = {
     {SC_KAFKA_API_DESCRIBE_CONFIGS, 0, 2, bk__h_describe_configs},
     {SC_KAFKA_API_ALTER_CONFIGS, 0, 1, bk__h_alter_configs},
     {SC_KAFKA_API_CREATE_PARTITIONS, 0, 1, bk__h_create_partitions},
-    /* not in sc_kafka.h's key list (no flexible versions advertised) */
-    {42 /* DeleteGroups */, 0, 1, bk__h_delete_groups},
-    {47 /* OffsetDelete */, 0, 0, bk__h_offset_delete},
+    {SC_KAFKA_API_DELETE_GROUPS, 0, 1, bk__h_delete_groups},
+    {SC_KAFKA_API_OFFSET_DELETE, 0, 0, bk__h_offset_delete},
 };
 
 const bk_api_t *bk__api_table(size_t *n)

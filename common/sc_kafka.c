@@ -37,6 +37,8 @@ static const struct {
     [SC_KAFKA_API_ALTER_CONFIGS] = {2, "AlterConfigs"},
     [SC_KAFKA_API_SASL_AUTHENTICATE] = {2, "SaslAuthenticate"},
     [SC_KAFKA_API_CREATE_PARTITIONS] = {2, "CreatePartitions"},
+    [SC_KAFKA_API_DELETE_GROUPS] = {2, "DeleteGroups"},
+    [SC_KAFKA_API_OFFSET_DELETE] = {-1, "OffsetDelete"},
 };
 
 static int known(int16_t api_key)

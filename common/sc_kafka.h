@@ -64,7 +64,9 @@ enum {
     SC_KAFKA_API_ALTER_CONFIGS = 33,
     SC_KAFKA_API_SASL_AUTHENTICATE = 36,
     SC_KAFKA_API_CREATE_PARTITIONS = 37,
-    SC_KAFKA_API_KEY_MAX = 37, /* highest key in the table below */
+    SC_KAFKA_API_DELETE_GROUPS = 42,
+    SC_KAFKA_API_OFFSET_DELETE = 47,
+    SC_KAFKA_API_KEY_MAX = 47, /* highest key in the table below */
 };
 
 /* A string view into a request buffer. len == -1 means null (p == NULL). */
