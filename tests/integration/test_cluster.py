@@ -49,9 +49,11 @@ def meta(b, topics):
 def wait_for(what, fn, timeout=30):
     deadline = time.time() + timeout
     last = None
+    t0 = time.time()
     while time.time() < deadline:
         last = fn()
         if last:
+            print("  (%s: %.1f s)" % (what, time.time() - t0), flush=True)
             return last
         time.sleep(0.2)
     it.fail("%s: not within %d s (last: %r)" % (what, timeout, last))

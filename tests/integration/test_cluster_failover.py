@@ -14,12 +14,18 @@ min.insync.replicas=2.
      up and rejoins the ISR (all three again);
   4. a consumer (kafka-python, from the beginning, on any broker) reads every
      acknowledged record exactly once and in order; records whose send failed
-     appear at most once.
+     appear at most once;
+  5. a divergent tail: the followers are SIGSTOPped (for ~1.5 s, long enough
+     for their parked fetches to expire) while the leader takes 5 acks=1 records, the leader is SIGKILLed, a follower takes
+     over and takes an acks=all write; the old leader restarts, truncates the
+     5 records (its log says so), rejoins the ISR, and all three logs end up
+     byte-identical, without the tail.
 Skips (77) without java / ZooKeeper or kafka-python. Stopped by pid.
 
 usage: test_cluster_failover.py STRATAD
 """
 import os
+import signal
 import sys
 import time
 
@@ -60,6 +66,16 @@ def wait_for(what, fn, timeout=40):
             return last
         time.sleep(0.2)
     it.fail("%s: not within %d s (last: %r)" % (what, timeout, last))
+
+
+def log_bytes(tmp, broker):
+    d = os.path.join(tmp, "b%d" % broker, "data", "%s-0" % TOPIC)
+    out = b""
+    for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+        if name.endswith(".log"):
+            with open(os.path.join(d, name), "rb") as f:
+                out += f.read()
+    return out
 
 
 def body(tmp):
@@ -146,6 +162,53 @@ def body(tmp):
     extra = [g for g in got if g not in set(acked)]
     it.ok("every one of the %d acknowledged records exactly once, in order; %d unacknowledged "
           "send(s) present once each" % (len(acked), len(extra)))
+
+    # 5. a divergent tail: the followers are frozen for a moment while the
+    #    leader takes 5 acks=1 records they never copy; the leader is killed;
+    #    a follower becomes leader; the old leader restarts with 5 records the
+    #    new leader does not have and must truncate them (OffsetForLeaderEpoch)
+    leader, _ = wait_for("leader", lambda: state(brokers))
+    followers = [i for i in brokers if i != leader]
+    for i in followers:
+        os.kill(brokers[i].proc.pid, signal.SIGSTOP)
+    # their fetches parked at the leader expire (max_wait 500 ms) and are
+    # answered empty; none is sent again while they are stopped
+    time.sleep(1.2)
+    c = it.Conn(brokers[leader].port)
+    for k in range(5):
+        it.expect("acks=1 record %d to leader %d while its followers are frozen" % (k, leader),
+                  it.produce(c, TOPIC, 0, it.batch([b"tail%d" % k]), acks=1)[0], 0)
+    c.close()
+    brokers[leader].kill()
+    for i in followers:
+        os.kill(brokers[i].proc.pid, signal.SIGCONT)
+    it.ok("killed leader %d with a 5-record tail no follower has" % leader)
+    alive = {i: brokers[i] for i in followers}
+    nl, _ = wait_for("a new leader among %r" % followers,
+                     lambda: (lambda st: st if st and st[0] in alive else None)(state(alive)))
+    c = it.Conn(brokers[nl].port)
+    err, base, _ = it.produce(c, TOPIC, 0, it.batch([b"after"]), acks=-1)
+    c.close()
+    it.expect("acks=all to new leader %d" % nl, err, 0)
+    brokers[leader].start()
+    wait_for("broker %d back in the ISR after its tail" % leader,
+             lambda: (lambda st: st if st and st[1] == [1, 2, 3] else None)(state(brokers)), 60)
+    if "truncating from" not in brokers[leader].read_log():
+        it.fail("broker %d rejoined without truncating its tail" % leader)
+    it.ok("broker %d truncated its divergent tail and rejoined the ISR" % leader)
+
+    def same_logs():
+        logs = [log_bytes(tmp, i) for i in brokers]
+        return logs[0] and all(x == logs[0] for x in logs)
+    wait_for("all three logs byte-identical", same_logs, 30)
+    it.ok("all three replicas byte-identical again")
+    c = it.Conn(brokers[nl].port)
+    vals = [v for _, _, v in it.read_all(c, TOPIC, 0)]
+    c.close()
+    if any(v.startswith(b"tail") for v in vals):
+        it.fail("the never-replicated acks=1 tail is readable after failover")
+    it.expect("last record on leader %d" % nl, vals[-1], b"after")
+
     for b in brokers.values():
         b.stop_ok()
     zk.stop()
