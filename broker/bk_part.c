@@ -425,6 +425,8 @@ int bk__storage_close(bk_server_t *s)
         while (s->pmap[i]) {
             bk_part_t *p = s->pmap[i];
             s->pmap[i] = p->hnext;
+            /* the logs close below and may still complete a sync */
+            st_log_set_progress_cb(p->log, NULL, NULL);
             sc_free(p->pids);
             sc_free(p);
         }

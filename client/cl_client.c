@@ -318,24 +318,29 @@ static void broker_connected(cl_client_t *cl, cl_broker_t *b, int64_t now)
 
 /* ---- socket I/O ------------------------------------------------------------------ */
 
-static void broker_write(cl_client_t *cl, cl_broker_t *b, int64_t now)
+/* Sends what b's socket takes. Returns how many no-response requests
+ * (acks=0 Produce) completed: their callbacks freed in-flight room, so the
+ * caller must run serve again before it sleeps. */
+static int broker_write(cl_client_t *cl, cl_broker_t *b, int64_t now)
 {
+    int done = 0;
+
     while (b->outq) {
         cl_req_t *r = b->outq;
         if (b->state == CL_BK_HANDSHAKE && r->api_key != SC_KAFKA_API_API_VERSIONS)
-            return;
+            return done;
         if (b->state == CL_BK_HANDSHAKE && b->ninflight)
-            return;
+            return done;
         ssize_t n = send(b->fd, r->frame.data + r->sent, r->frame.len - r->sent, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR)
-                return;
+                return done;
             broker_fail(cl, b, -errno, now);
-            return;
+            return done;
         }
         r->sent += (size_t)n;
         if (r->sent < r->frame.len)
-            return;
+            return done;
         b->outq = r->next;
         if (!b->outq)
             b->outq_tail = NULL;
@@ -344,6 +349,7 @@ static void broker_write(cl_client_t *cl, cl_broker_t *b, int64_t now)
             if (r->cb)
                 r->cb(cl, b, 0, NULL, r->arg);
             req_free(r);
+            done++;
             continue;
         }
         r->deadline_ms = now + r->timeout_ms;
@@ -354,6 +360,7 @@ static void broker_write(cl_client_t *cl, cl_broker_t *b, int64_t now)
         b->inflight_tail = r;
         b->ninflight++;
     }
+    return done;
 }
 
 /* Dispatches every whole frame in b->rbuf. */
@@ -662,8 +669,12 @@ static void *io_main(void *arg)
                 else if (b->retry_at_ms < next)
                     next = b->retry_at_ms;
             }
-            if (b->state == CL_BK_HANDSHAKE || b->state == CL_BK_UP)
-                broker_write(cl, b, now);
+            /* acks=0 requests done here freed in-flight room that serve ran
+             * before: no sleep, serve again (else the loop slept until a
+             * wake or its 1 s timeout with records queued) */
+            if ((b->state == CL_BK_HANDSHAKE || b->state == CL_BK_UP) &&
+                broker_write(cl, b, now) > 0)
+                next = now;
         }
         if (nb + 1 > cap) {
             size_t ncap = (nb + 1) * 2;
