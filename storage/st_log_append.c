@@ -12,6 +12,12 @@
  *                   queues one sync group: an st_io_sync per dirty segment fd,
  *                   plus the directory fd when a segment was created, whose
  *                   target is the leo at that moment; then st_io_submit.
+ *                   While a group is in flight the sync is deferred: the
+ *                   next group starts when the last one completes and
+ *                   covers every commit made meanwhile, so a log has one
+ *                   fdatasync in flight at a time (overlapping ones on one
+ *                   file only queue behind each other in the kernel, and
+ *                   each costs an io worker wake-up).
  *   completions     a write callback marks its append written and moves
  *                   `written` over the longest completed prefix (writes may
  *                   finish out of order); a group whose syncs all succeeded
@@ -150,6 +156,12 @@ static void sync_done(void *arg, int res)
     g->pending--;
     int64_t w0 = log->written, d0 = log->durable;
     groups_advance(log);
+    /* the deferred commits' group; with uncommitted appends waiting, their
+     * st_log_commit (due in the owner's same loop turn) queues it instead */
+    if (log->sync_deferred && !log->ghead && !log->failed && !log->ucur) {
+        log->sync_deferred = 0;
+        (void)st__log_sync_group(log, 0, NULL, NULL); /* fails the log on error */
+    }
     process(log);
     progress(log, w0, d0);
 }
@@ -250,9 +262,12 @@ int st_log_commit(st_log_t *log)
     int64_t w0 = log->written, d0 = log->durable;
     sync_now = log->unsynced_msgs >= log->cfg.flush_messages;
     commit_appends(log, sync_now);
-    if (sync_now) {
+    if (sync_now && !log->ghead) {
+        log->sync_deferred = 0;
         rc = st__log_sync_group(log, 0, NULL, NULL);
     } else {
+        if (sync_now)
+            log->sync_deferred = 1; /* sync_done queues it */
         n = st_io_submit(log->io);
         if (n < 0) {
             rc = n;

@@ -87,6 +87,7 @@ struct st_log {
     st__group_t *ghead, *gtail;
     int64_t unsynced_msgs;     /* records appended since the last queued sync */
     int dir_dirty;             /* a segment file was created since the last sync */
+    int sync_deferred;         /* a commit wanted a sync while a group was in flight */
     int64_t last_sync_ms;
     int in_process;
     st_log_progress_cb progress_cb; /* st_log_set_progress_cb */

@@ -1502,6 +1502,36 @@ START_TEST(test_st_log_group_commit_shares_one_sync)
 }
 END_TEST
 
+/* Commits made while a sync group is in flight do not each queue an
+ * fdatasync: one group follows when the in-flight one completes and covers
+ * them all, and their appends complete only once it did. */
+START_TEST(test_st_log_commit_during_sync_defers_to_one_group)
+{
+    st_log_config_t c;
+    st_log_t *log;
+    st_io_stats_t s;
+
+    io = new_io(ST_IO_FAULT);
+    cfg_small(&c, 1 << 20, 4096);
+    log = open_log(&c);
+    append1(log, 1, 20, T0);
+    ck_assert_int_eq(st_log_commit(log), 0); /* group 1: in flight until polled */
+    for (int i = 0; i < 3; i++) {
+        append1(log, 2, 20, T0);
+        ck_assert_int_eq(st_log_commit(log), 0); /* deferred */
+    }
+    ck_assert_int_eq(CB.n, 0);
+    ck_assert_int_eq(st_io_drain(io), 0);
+    assert_all_callbacks_ok(4);
+    st_io_stats(io, &s);
+    ck_assert_int_eq(s.writes, 4);
+    ck_assert_int_eq(s.syncs, 2); /* group 1, then one for the three deferred commits */
+    ck_assert_int_eq(st_log_durable_offset(log), 7);
+    ck_assert_int_eq(st_log_committed_offset(log), 7);
+    ck_assert_int_eq(st_log_close(log), 0);
+}
+END_TEST
+
 START_TEST(test_st_log_flush_policy_os_never_syncs)
 {
     st_log_config_t c;
@@ -1844,6 +1874,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_st_log_checkpoint_persists_hw_and_start);
     tcase_add_test(tc, test_st_log_epoch_history_round_trip_and_end_offsets);
     tcase_add_test(tc, test_st_log_group_commit_shares_one_sync);
+    tcase_add_test(tc, test_st_log_commit_during_sync_defers_to_one_group);
     tcase_add_test(tc, test_st_log_flush_policy_os_never_syncs);
     tcase_add_test(tc, test_st_log_flush_messages_syncs_every_n_records);
     tcase_add_test(tc, test_st_log_flush_ms_syncs_on_tick);
