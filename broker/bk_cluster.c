@@ -28,8 +28,10 @@
  *
  * High watermark over the ISR and acks=all waits: update_hw / check_waits.
  *
- * Not here yet (docs/replication.md): controlled shutdown, preferred leader
- * election, the group coordinator across brokers.
+ * Controlled shutdown on stop (controlled_shutdown); preferred-leader
+ * election by the controller (control_one, auto.leader.rebalance.enable).
+ *
+ * Not here yet (docs/replication.md): the group coordinator across brokers.
  */
 #include "bk_int.h"
 
@@ -91,6 +93,8 @@ struct bk_cluster {
     rp_zk_broker_t brokers[BK_CLUSTER_MAX_BROKERS];
     int nbrokers;
     int32_t controller_id, controller_epoch;
+    int64_t last_preferred_ms; /* controller: last preferred-leader election */
+    int preferred_due;         /* this refresh runs it */
     bk_ctopic_t *topics;
     size_t ntopics;
     rp_broker_t self; /* registration, kept for a new session */
@@ -167,6 +171,18 @@ static void control_one(bk_cluster_t *c, const char *topic, int32_t p, int16_t r
     }
     rp_pstate_t next;
     int rc;
+    if (have && c->preferred_due) { /* preferred-leader election (auto.leader.rebalance) */
+        rp_pstate_t n1;
+        if (rp_pstate_next(cur, live, c->nbrokers, c->controller_epoch, &n1) == 0 &&
+            rp_pstate_preferred(cur, live, c->nbrokers, c->controller_epoch, &next)) {
+            if ((rc = rp_zk_pstate_write(c->zk, topic, p, &next, ver)) == 0)
+                SC_INFO(SUB, "%s-%d: back to its preferred leader %d (epoch %d)", topic, p,
+                        next.leader, next.leader_epoch);
+            else
+                SC_WARN(SUB, "%s-%d: preferred leader write: %s", topic, p, sc_err_str(rc));
+            return;
+        }
+    }
     if (!have) {
         int32_t rep[RP_RF_MAX];
         if ((rc = rp_assign_replicas(bs, (size_t)c->nbrokers, p, rf, start, rep)) != 0) {
@@ -497,6 +513,16 @@ static void refresh(bk_cluster_t *c)
     } else
         c->controller_id = -1;
     int controller = c->controller_id == s->cfg->node_id && rp_zk_is_controller(c->zk);
+    c->preferred_due = 0;
+    if (controller && s->cfg->auto_leader_rebalance_enable) {
+        int64_t now = sc_mono_ms();
+        if (!c->last_preferred_ms)
+            c->last_preferred_ms = now; /* first run one interval after taking the role */
+        else if (now - c->last_preferred_ms >= s->cfg->leader_imbalance_check_interval_seconds * 1000) {
+            c->preferred_due = 1;
+            c->last_preferred_ms = now;
+        }
+    }
 
     if ((rc = bk_topics_reload(s->topics)) != 0)
         SC_WARN(SUB, "re-reading topics: %s", sc_err_str(rc));
@@ -599,6 +625,53 @@ int bk__cluster_start(bk_server_t *s)
     return 0;
 }
 
+/* Controlled shutdown (Kafka's, in ZooKeeper terms): give up the
+ * registration so the controller moves every partition this broker leads to
+ * another ISR member (and drops it from the ISRs), and wait until the stored
+ * states say so -- bounded by BK_CLUSTER_SHUTDOWN_MS. Partitions with no
+ * other ISR member cannot move (no unclean election) and are not waited
+ * for. Runs on shard 0 from begin_stop: nothing else is served meanwhile. */
+#define BK_CLUSTER_SHUTDOWN_MS 10000
+static void controlled_shutdown(bk_cluster_t *c)
+{
+    bk_server_t *s = c->srv;
+    int32_t me = s->cfg->node_id;
+    size_t led = 0;
+    for (size_t i = 0; i < c->ntopics; i++)
+        for (int32_t p = 0; p < c->topics[i].nparts; p++) {
+            const rp_pstate_t *st = &c->topics[i].st[p];
+            led += c->topics[i].have[p] && st->leader == me && st->nisr > 1;
+        }
+    if (rp_zk_deregister(c->zk, me) != 0 || led == 0) {
+        SC_INFO(SUB, "controlled shutdown: %zu partition(s) to move", led);
+        return;
+    }
+    SC_INFO(SUB, "controlled shutdown: moving the leadership of %zu partition(s)", led);
+    int64_t t0 = sc_mono_ms();
+    size_t left = led;
+    while (left && sc_mono_ms() - t0 < BK_CLUSTER_SHUTDOWN_MS) {
+        usleep(100 * 1000);
+        left = 0;
+        for (size_t i = 0; i < c->ntopics; i++)
+            for (int32_t p = 0; p < c->topics[i].nparts; p++) {
+                const rp_pstate_t *st = &c->topics[i].st[p];
+                if (!c->topics[i].have[p] || st->leader != me || st->nisr <= 1)
+                    continue;
+                rp_pstate_t now;
+                int ver;
+                if (rp_zk_pstate_get(c->zk, c->topics[i].name, p, &now, &ver) == 0 &&
+                    now.leader == me)
+                    left++;
+            }
+    }
+    if (left)
+        SC_WARN(SUB, "controlled shutdown: %zu partition(s) still led here after %d ms; "
+                     "stopping anyway", left, BK_CLUSTER_SHUTDOWN_MS);
+    else
+        SC_INFO(SUB, "controlled shutdown: leadership moved in %lld ms",
+                (long long)(sc_mono_ms() - t0));
+}
+
 void bk__cluster_stop(bk_server_t *s)
 {
     bk_cluster_t *c = s->cluster;
@@ -610,8 +683,10 @@ void bk__cluster_stop(bk_server_t *s)
         uv_close((uv_handle_t *)&c->timer, NULL);
     }
     rp_zk_resign(c->zk);
-    bk__follow_stop(s);
     check_waits(c, 1); /* acks=all still waiting: NOT_LEADER_OR_FOLLOWER */
+    if (s->cfg->controlled_shutdown_enable && c->registered)
+        controlled_shutdown(c);
+    bk__follow_stop(s);
 }
 
 void bk__cluster_free(bk_server_t *s)

@@ -65,6 +65,20 @@ static const bk_cfg_key_t keys[] = {
      NULL, NULL,
      "Cluster mode: a follower that has not caught up with the leader's log end for this long "
      "leaves the ISR; it is re-admitted once it has caught up."},
+    {"controlled.shutdown.enable", BK_CFG_BOOL, OFF(controlled_shutdown_enable), "true", 0, 0,
+     NULL, NULL,
+     "Cluster mode: on SIGTERM, give up the registration first and wait (up to 10 s) until "
+     "the controller has moved the leadership of every partition this broker leads to "
+     "another in-sync replica, then stop."},
+    {"auto.leader.rebalance.enable", BK_CFG_BOOL, OFF(auto_leader_rebalance_enable), "true", 0,
+     0, NULL, NULL,
+     "Cluster mode: the controller gives each partition back to its preferred (first) "
+     "replica when that replica is live and in the ISR, every "
+     "`leader.imbalance.check.interval.seconds` (Kafka's per-broker imbalance threshold is "
+     "not applied: any such partition moves)."},
+    {"leader.imbalance.check.interval.seconds", BK_CFG_LONG,
+     OFF(leader_imbalance_check_interval_seconds), "300", 1, 86400, NULL, NULL,
+     "How often the controller runs the preferred-leader election."},
     {"log.dirs", BK_CFG_LIST, OFF(log_dirs), "./data", 0, 0, NULL, check_nonempty,
      "Directories that hold partition data, comma-separated; new partitions go to the one "
      "holding the fewest. The first also holds the cluster metadata."},

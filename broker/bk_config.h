@@ -36,6 +36,9 @@ typedef struct {
     char *zookeeper_connect;                 /* zookeeper.connect */
     int32_t zookeeper_session_timeout_ms;    /* zookeeper.session.timeout.ms */
     int64_t replica_lag_time_max_ms;         /* replica.lag.time.max.ms */
+    int controlled_shutdown_enable;          /* controlled.shutdown.enable */
+    int auto_leader_rebalance_enable;        /* auto.leader.rebalance.enable */
+    int64_t leader_imbalance_check_interval_seconds; /* leader.imbalance.check.interval.seconds */
     char *log_dirs;                          /* log.dirs */
     int32_t num_partitions;                  /* num.partitions */
     int32_t default_replication_factor;      /* default.replication.factor */

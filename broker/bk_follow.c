@@ -2,10 +2,9 @@
  * bk_follow -- the follower fetcher of cluster mode (docs/replication.md):
  * copies the log of every partition this broker replicates but does not lead
  * from its leader, with Kafka Fetch v4 carrying this broker's id as
- * replica_id. The leader answers like any Fetch: up to its high watermark
- * (its durable offset under the default flush policy), parking the request
- * (max_wait 500 ms, min_bytes 1) until it has something, so a caught-up
- * follower is woken by the leader's next append.
+ * replica_id. The leader answers up to its committed offset, parking the
+ * request (max_wait FOLLOW_MAX_WAIT_MS, min_bytes 1) until it has something,
+ * so a caught-up follower is woken by the leader's next append.
  *
  * Threads: one fetcher thread does the blocking network I/O (one socket per
  * leader, requests sent in turn); the log belongs to shard 0, so the bytes
@@ -50,7 +49,11 @@
 #include <unistd.h>
 
 #define SUB "follow"
-#define FOLLOW_MAX_WAIT_MS 500
+/* How long a leader parks a follower's fetch. One thread fetches from the
+ * leaders in turn, so a parked fetch at one leader delays the next fetch from
+ * the others by up to this much: kept short (acks=all latency on partitions
+ * led by different brokers). A thread or poll loop per leader would lift it. */
+#define FOLLOW_MAX_WAIT_MS 20
 #define FOLLOW_PART_MAX_BYTES (1 << 20)
 #define FOLLOW_IO_TIMEOUT_MS 5000
 

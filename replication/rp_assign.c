@@ -136,6 +136,21 @@ void rp_pstate_init(rp_pstate_t *s, const int32_t *replicas, int rf, const int32
     }
 }
 
+int rp_pstate_preferred(const rp_pstate_t *cur, const int32_t *live, int nlive,
+                        int32_t controller_epoch, rp_pstate_t *next)
+{
+    *next = *cur;
+    if (cur->nreplicas < 1)
+        return 0;
+    int32_t pref = cur->replicas[0];
+    if (cur->leader == pref || !rp_id_in(live, nlive, pref) || !rp_id_in(cur->isr, cur->nisr, pref))
+        return 0;
+    next->leader = pref;
+    next->leader_epoch = cur->leader_epoch + 1;
+    next->controller_epoch = controller_epoch;
+    return 1;
+}
+
 int rp_pstate_next(const rp_pstate_t *cur, const int32_t *live, int nlive,
                    int32_t controller_epoch, rp_pstate_t *next)
 {

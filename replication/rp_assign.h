@@ -73,4 +73,12 @@ void rp_pstate_init(rp_pstate_t *s, const int32_t *replicas, int rf, const int32
 int rp_pstate_next(const rp_pstate_t *cur, const int32_t *live, int nlive,
                    int32_t controller_epoch, rp_pstate_t *next);
 
+/*
+ * Preferred-leader election: when cur's leader is not its first replica and
+ * that replica is live and in the ISR, *next leads with it (leader epoch + 1,
+ * controller_epoch set) and 1 is returned; else 0 and *next == *cur.
+ */
+int rp_pstate_preferred(const rp_pstate_t *cur, const int32_t *live, int nlive,
+                        int32_t controller_epoch, rp_pstate_t *next);
+
 #endif

@@ -553,6 +553,19 @@ int rp_zk_register(rp_zk_t *z, const rp_broker_t *self, const char *host, int32_
     return rc;
 }
 
+int rp_zk_deregister(rp_zk_t *z, int32_t id)
+{
+    char path[PATH_MAX_ZK];
+    snprintf(path, sizeof path, "/brokers/ids/%d", id);
+    struct Stat st;
+    int zrc = zoo_exists(z->zh, path, 0, &st);
+    if (zrc == ZNONODE || (zrc == ZOK && st.ephemeralOwner != z->session_id))
+        return SC_ERR_NOT_FOUND;
+    if (zrc == ZOK)
+        zrc = zoo_delete(z->zh, path, st.version);
+    return zrc == ZOK ? 0 : zerr("delete", path, zrc);
+}
+
 int rp_zk_brokers(rp_zk_t *z, rp_zk_broker_t *out, int max, int *n)
 {
     struct String_vector kids = {0};

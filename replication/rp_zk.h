@@ -80,6 +80,11 @@ int rp_meta_open_zk(rp_zk_t *z, const char *cluster_id, rp_meta_t **out);
 int rp_zk_register(rp_zk_t *z, const rp_broker_t *self, const char *host, int32_t port,
                    int wait_ms);
 
+/* Removes this session's registration of broker id (controlled shutdown:
+ * the controller then treats it as gone). 0, SC_ERR_NOT_FOUND (none of
+ * ours), SC_ERR_BROKER_NOT_AVAILABLE. */
+int rp_zk_deregister(rp_zk_t *z, int32_t id);
+
 /* Live brokers (sets a watch on the list). out[0..*n), at most max. */
 int rp_zk_brokers(rp_zk_t *z, rp_zk_broker_t *out, int max, int *n);
 

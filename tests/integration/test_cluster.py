@@ -272,8 +272,10 @@ def body(tmp):
     it.expect("acks=1 to 'strict' is still taken",
               it.produce(c, "strict", 0, it.batch([b"x"]), acks=1)[0], 0)
     c.close()
-    for b in alive.values():
+    for i, b in alive.items():
+        t0 = time.time()
         b.stop_ok()
+        print("  (stopping broker %d: %.1f s)" % (i, time.time() - t0), flush=True)
     zk.stop()
     return 0
 

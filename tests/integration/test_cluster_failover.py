@@ -19,7 +19,10 @@ min.insync.replicas=2.
      for their parked fetches to expire) while the leader takes 5 acks=1 records, the leader is SIGKILLed, a follower takes
      over and takes an acks=all write; the old leader restarts, truncates the
      5 records (its log says so), rejoins the ISR, and all three logs end up
-     byte-identical, without the tail.
+     byte-identical, without the tail;
+  6. controlled shutdown: the leader stopped with SIGTERM first hands its
+     leadership over (its log says so), a survivor names the new leader at
+     once, and acks=all writes go on (ISR of two = min.insync.replicas).
 Skips (77) without java / ZooKeeper or kafka-python. Stopped by pid.
 
 usage: test_cluster_failover.py STRATAD
@@ -171,7 +174,7 @@ def body(tmp):
     followers = [i for i in brokers if i != leader]
     for i in followers:
         os.kill(brokers[i].proc.pid, signal.SIGSTOP)
-    # their fetches parked at the leader expire (max_wait 500 ms) and are
+    # their fetches parked at the leader expire (max_wait 20 ms) and are
     # answered empty; none is sent again while they are stopped
     time.sleep(1.2)
     c = it.Conn(brokers[leader].port)
@@ -209,7 +212,24 @@ def body(tmp):
         it.fail("the never-replicated acks=1 tail is readable after failover")
     it.expect("last record on leader %d" % nl, vals[-1], b"after")
 
-    for b in brokers.values():
+    # 6. controlled shutdown: SIGTERM the leader; it hands the leadership over
+    #    before it exits, so a survivor names a new leader right away
+    t0 = time.time()
+    brokers[nl].stop_ok("broker %d (SIGTERM)" % nl)
+    stopped = time.time() - t0
+    if "controlled shutdown: leadership moved" not in brokers[nl].read_log():
+        it.fail("broker %d stopped without moving its leadership first" % nl)
+    rest = {i: b for i, b in brokers.items() if i != nl}
+    nl2, isr3 = wait_for("a survivor names the new leader",
+                         lambda: (lambda st: st if st and st[0] in rest else None)(state(rest)), 5)
+    it.ok("controlled shutdown of %d took %.1f s; new leader %d, ISR %r (no session timeout "
+          "waited for)" % (nl, stopped, nl2, isr3))
+    c = it.Conn(brokers[nl2].port)
+    it.expect("acks=all to leader %d after the controlled shutdown" % nl2,
+              it.produce(c, TOPIC, 0, it.batch([b"last"]), acks=-1)[0], 0)
+    c.close()
+
+    for b in rest.values():
         b.stop_ok()
     zk.stop()
     return 0

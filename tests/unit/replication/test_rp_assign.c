@@ -144,6 +144,26 @@ START_TEST(failover)
 }
 END_TEST
 
+START_TEST(preferred)
+{
+    int32_t rep[3] = {1, 2, 3}, all[3] = {1, 2, 3}, l23[2] = {2, 3};
+    rp_pstate_t s, n;
+    rp_pstate_init(&s, rep, 3, all, 3, 1);
+    ck_assert_int_eq(rp_pstate_preferred(&s, all, 3, 1, &n), 0); /* already preferred */
+    ck_assert_int_eq(rp_pstate_next(&s, l23, 2, 1, &n), 1);       /* 1 dies */
+    s = n;
+    ck_assert_int_eq(s.leader, 2);
+    ck_assert_int_eq(rp_pstate_preferred(&s, all, 3, 2, &n), 0);  /* 1 back but not in sync */
+    s.isr[s.nisr++] = 1;                                            /* the leader re-admits it */
+    ck_assert_int_eq(rp_pstate_preferred(&s, l23, 2, 2, &n), 0);  /* ... but it is not live */
+    ck_assert_int_eq(rp_pstate_preferred(&s, all, 3, 2, &n), 1);
+    ck_assert_int_eq(n.leader, 1);
+    ck_assert_int_eq(n.leader_epoch, s.leader_epoch + 1);
+    ck_assert_int_eq(n.controller_epoch, 2);
+    ck_assert_int_eq(n.nisr, 3);
+}
+END_TEST
+
 START_TEST(pstate_record)
 {
     int32_t rep[3] = {4, 5, 6}, live[2] = {5, 6};
@@ -171,6 +191,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, rack_aware);
     tcase_add_test(tc, init_with_dead);
     tcase_add_test(tc, failover);
+    tcase_add_test(tc, preferred);
     tcase_add_test(tc, pstate_record);
     suite_add_tcase(s, tc);
     return s;
