@@ -548,6 +548,16 @@ static void refresh(bk_cluster_t *c)
         for (int32_t p = 0; p < parts; p++) {
             rc = rp_zk_pstate_get(c->zk, name, p, &t->st[p], &t->ver[p]);
             t->have[p] = rc == 0;
+            if (rc && rc != SC_ERR_NOT_FOUND) {
+                /* ZooKeeper unreachable for a moment: keep what we knew, so the
+                 * data path does not turn every leader away meanwhile */
+                const bk_ctopic_t *o = ctopic(c, name, strlen(name));
+                if (o && p < o->nparts && o->have[p]) {
+                    t->st[p] = o->st[p];
+                    t->ver[p] = o->ver[p];
+                    t->have[p] = 1;
+                }
+            }
             if (controller && (rc == 0 || rc == SC_ERR_NOT_FOUND)) {
                 control_one(c, name, p, tp ? tp->replication_factor : 1, t->have[p], t->ver[p],
                             &t->st[p], start);

@@ -13,7 +13,8 @@ What is here:
               with SIGTERM, SIGKILL, read/dump the log), run() (temp dir, clean
               up, log on failure), kcat()
   cluster     ZooKeeper (a standalone server on a free port, skip 77 without
-              java), cluster_overrides() (metadata.store=zookeeper keys)
+              java; stop() / start() restart it on the same port and data),
+              cluster_overrides() (metadata.store=zookeeper keys)
   raw wire    frame(), request(), read_response(), Rd, expect_closed(),
               Conn; RecordBatch v2 encode/decode (CRC-32C, varints, gzip
               batches in records()); Produce v7, Fetch v4, ListOffsets v1,
@@ -180,18 +181,23 @@ class ZooKeeper:
         if not java or not os.path.exists("/usr/share/java/zookeeper.jar"):
             skip("needs java and /usr/share/java/zookeeper.jar (Debian's zookeeper package: "
                  "bash scripts/deps.sh)")
+        self.java = java
         self.port = free_port()
         self.dir = os.path.join(tmp, "zk")
         os.makedirs(self.dir, exist_ok=True)
         self.log_path = os.path.join(tmp, "zk.log")
         self.dumped = False
+        self.start()
+        _started.insert(0, self)
+
+    def start(self):
+        """Starts the server (same port and data dir after a stop) and waits for ruok."""
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [java, "-Xmx256m", "-Dzookeeper.admin.enableServer=false",
+            [self.java, "-Xmx256m", "-Dzookeeper.admin.enableServer=false",
              "-Dzookeeper.4lw.commands.whitelist=ruok", "-cp", ZK_CLASSPATH, ZK_MAIN,
              str(self.port), self.dir],
             stdout=self.log, stderr=subprocess.STDOUT)
-        _started.insert(0, self)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -227,6 +233,7 @@ class ZooKeeper:
         return self.proc.poll() is None
 
     def stop(self):
+        """SIGKILL by pid (ZooKeeper's data is fsynced per transaction) and reap."""
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout=15)

@@ -107,6 +107,34 @@ def body(tmp):
     c.close()
     it.expect("records written while %d was down, read from it as leader" % victim,
               [v for v in vals if v.startswith(b"m")], [b"m%d" % k for k in range(10)])
+
+    # 4. ZooKeeper restarted under load: acks=all writes (no client retries)
+    #    keep being acknowledged while it is down and after it is back, and the
+    #    cluster view is intact afterwards
+    from kafka import KafkaProducer
+    producer = KafkaProducer(bootstrap_servers=",".join(b.addr for b in brokers.values()),
+                             acks="all", retries=0, request_timeout_ms=10000)
+    sent = failed = 0
+    t0 = time.time()
+    restarted = False
+    while time.time() - t0 < 8:
+        try:
+            producer.send(TOPIC, b"z%d" % sent).get(timeout=15)
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            print("send failed: %s" % type(e).__name__, flush=True)
+        sent += 1
+        if not restarted and time.time() - t0 > 2:
+            zk.stop()
+            time.sleep(2)
+            zk.start()
+            restarted = True
+            it.ok("ZooKeeper SIGKILLed, down 2 s, started again")
+    producer.close()
+    it.expect("acks=all sends failed across the ZooKeeper restart (of %d)" % sent, failed, 0)
+    wait_for("every partition led by its preferred replica after the restart",
+             preferred_everywhere(brokers))
+
     for b in brokers.values():
         b.stop_ok()
     zk.stop()
