@@ -168,15 +168,19 @@ def nats_server():
         "/usr/sbin/nats-server" if os.access("/usr/sbin/nats-server", os.X_OK) else None)
 
 
-def pids_of(exe_path):
-    """pids whose executable is exe_path (to check compare stopped its servers)."""
+def pids_of(exe_path, marker):
+    """pids whose executable is exe_path and whose command line mentions marker
+    (compare's --dir), so servers of tests running beside this one don't count."""
     out = set()
     real = os.path.realpath(exe_path)
     for d in os.listdir("/proc"):
         if d.isdigit():
             try:
-                if os.path.realpath("/proc/%s/exe" % d) == real:
-                    out.add(int(d))
+                if os.path.realpath("/proc/%s/exe" % d) != real:
+                    continue
+                with open("/proc/%s/cmdline" % d, "rb") as f:
+                    if marker.encode() in f.read():
+                        out.add(int(d))
             except OSError:
                 pass
     return out
@@ -230,10 +234,9 @@ def mode_compare(stratad, exe):
             proc.wait(timeout=20)
             log.close()
 
-        before_s, before_n = pids_of(stratad), pids_of(ns)
+        cmp_dir = os.path.join(tmp, "cmp")
         p = bench(exe, ["compare", "--runs", "1", "--duration", "1", "--rate", "500", "--json",
-                        "--stratad", stratad, "--nats-server", ns, "--dir",
-                        os.path.join(tmp, "cmp")], timeout=240)
+                        "--stratad", stratad, "--nats-server", ns, "--dir", cmp_dir], timeout=240)
         try:
             j = json.loads(p.stdout)
         except ValueError:
@@ -266,7 +269,7 @@ def mode_compare(stratad, exe):
         it.ok("ratios", sorted(j["ratios"]))
         if "goal" not in p.stderr.decode():
             it.fail("compare --json: the table (stderr) lacks the goals")
-        left = (pids_of(stratad) - before_s) | (pids_of(ns) - before_n)
+        left = pids_of(stratad, cmp_dir) | pids_of(ns, cmp_dir)
         it.expect("servers left running by compare", left, set())
         if os.path.exists(os.path.join(tmp, "cmp")):
             it.fail("compare left its data dir")
