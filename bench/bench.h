@@ -60,6 +60,9 @@ typedef struct {
     int json;
     int idempotence;   /* Kafka producers: enable.idempotence (libstrata's default with acks=all) */
     const char *durability; /* what an ack means on the server, as the caller knows it */
+    int replication_factor; /* topic / stream created with this many replicas; 0 = server default
+                               (Kafka) / 1 (JetStream) */
+    int min_insync;         /* Kafka topic min.insync.replicas when created; 0 = broker default */
     int nprops;
     const char *props[BENCH_MAX_PROPS][2]; /* -X key=value for the client */
 } bench_cfg_t;
@@ -127,6 +130,9 @@ const bench_ops_t *bench_ops_nats(void);
 /* Raw Kafka admin (bench_kadmin.c). */
 int bench_kafka_setup_topic(const char *bootstrap, const char *topic, int partitions, int create,
                             char *err, size_t errn);
+/* The same with a replication factor (-1 = default) and min.insync.replicas (0 = default). */
+int bench_kafka_setup_topic_rf(const char *bootstrap, const char *topic, int partitions, int create,
+                               int rf, int min_insync, char *err, size_t errn);
 int bench_kafka_delete_topic(const char *bootstrap, const char *topic, char *err, size_t errn);
 int bench_kafka_end_offsets(const char *bootstrap, const char *topic, int parts, int64_t *ends,
                             char *err, size_t errn);

@@ -33,16 +33,25 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_SRV 3
+#define MAX_SRV 12 /* --cluster: ZooKeeper, N stratad, N nats-server */
 static pid_t g_pids[MAX_SRV];
+static int g_zk_slot = -1; /* stopped after the brokers (their controlled shutdown needs it) */
+
+static void stop_servers_phase(int zk);
 
 static void stop_servers(void)
 {
+    stop_servers_phase(0);
+    stop_servers_phase(1);
+}
+
+static void stop_servers_phase(int zk)
+{
     for (int i = 0; i < MAX_SRV; i++)
-        if (g_pids[i] > 0)
+        if (g_pids[i] > 0 && (i == g_zk_slot) == zk)
             kill(g_pids[i], SIGTERM);
     for (int i = 0; i < MAX_SRV; i++) {
-        if (g_pids[i] <= 0)
+        if (g_pids[i] <= 0 || (i == g_zk_slot) != zk)
             continue;
         for (int k = 0; k < 100; k++) { /* 10 s, then SIGKILL */
             if (waitpid(g_pids[i], NULL, WNOHANG) == g_pids[i])
@@ -92,8 +101,8 @@ static int port_open(int port)
     return ok;
 }
 
-/* Starts argv with stdout/stderr to log; waits until port accepts. */
-static int start_server(int slot, char *const argv[], const char *log, int port)
+/* Starts argv with stdout/stderr to log; waits until port accepts (timeout_s). */
+static int start_server_t(int slot, char *const argv[], const char *log, int port, int timeout_s)
 {
     pid_t pid = fork();
     if (pid < 0)
@@ -111,7 +120,7 @@ static int start_server(int slot, char *const argv[], const char *log, int port)
         _exit(127);
     }
     g_pids[slot] = pid;
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < timeout_s * 20; i++) {
         if (port_open(port))
             return 0;
         if (waitpid(pid, NULL, WNOHANG) == pid) {
@@ -121,16 +130,22 @@ static int start_server(int slot, char *const argv[], const char *log, int port)
         }
         usleep(50000);
     }
-    fprintf(stderr, "strata-bench compare: %s did not listen on %d in 10 s; see %s\n", argv[0],
-            port, log);
+    fprintf(stderr, "strata-bench compare: %s did not listen on %d in %d s; see %s\n", argv[0],
+            port, timeout_s, log);
     return -1;
+}
+
+static int start_server(int slot, char *const argv[], const char *log, int port)
+{
+    return start_server_t(slot, argv, log, port, 10);
 }
 
 typedef struct {
     const char *label;  /* "libstrata -> stratad" */
     const char *server; /* "stratad (fsync)" */
     bench_client_t client;
-    int srv; /* 0 stratad fsync, 1 stratad os, 2 nats */
+    int srv; /* 0 stratad fsync (--cluster: the cluster), 1 stratad os, 2 nats */
+    int rf, min_insync; /* --cluster: topic / stream replicas, min.insync.replicas */
     const char *durability;
     int runs_ok;
     double p_rps[64], p_mbps[64], c_rps[64], c_mbps[64], p50[64], p99[64], p999[64], pmax[64],
@@ -259,6 +274,130 @@ static int fsync_probe(const char *dir, double secs, double *p50, double *p99, d
     return rc;
 }
 
+static const char *DUR_RF1 =
+    "RF=1: one copy; stratad answers acks=all after the leader's fdatasync (group commit)";
+static const char *DUR_RF3 =
+    "RF=N, min.insync.replicas=N/2+1: acks=all answered once every in-sync replica (all N while "
+    "up) has fetched the records, a follower fetching on only after its own flush (fdatasync) "
+    "-- N fsynced copies";
+static const char *DUR_JS3 = "replicas=N stream: ack after a Raft quorum stored it with write(2); "
+                             "nats-server 2.9.10 fsyncs every 2 min, no per-ack sync option";
+
+#define ZK_JAR "/usr/share/java/zookeeper.jar"
+
+/* --cluster N: ZooKeeper (slot 0), stratad brokers 1..N (slots 1..N, one at a
+ * time), nats-server nodes (slots N+1..2N, each routed to the others). kboot
+ * gets the bootstrap list, nurl node 1's URL (the client connects there; the
+ * stream's replicas are spread over the cluster). 0, -1 failure, 3 ZooKeeper
+ * or java missing / not starting. */
+static int start_cluster(int n, const char *dir, const char *stratad, const char *nats,
+                         int have_nats, char *kboot, size_t kn, char *nurl, size_t nn)
+{
+    char java[PATH_MAX] = "";
+    FILE *p = popen("command -v java 2>/dev/null", "r");
+    if (p && fgets(java, sizeof java, p))
+        java[strcspn(java, "\n")] = 0;
+    if (p)
+        pclose(p);
+    if (!java[0] || access(ZK_JAR, R_OK)) {
+        fprintf(stderr, "strata-bench compare: --cluster needs java and %s (Debian's zookeeper "
+                        "package: bash scripts/deps.sh)\n", ZK_JAR);
+        return 3;
+    }
+    char zkdir[PATH_MAX + 16], zklog[PATH_MAX + 16], zkport[16];
+    snprintf(zkdir, sizeof zkdir, "%s/zk", dir);
+    snprintf(zklog, sizeof zklog, "%s/zk.log", dir);
+    bench_mkdir_p(zkdir);
+    int zp = free_port();
+    snprintf(zkport, sizeof zkport, "%d", zp);
+    char *za[] = {java, "-Xmx256m", "-Dzookeeper.admin.enableServer=false", "-cp",
+                  ZK_JAR ":/usr/share/java/*", "org.apache.zookeeper.server.ZooKeeperServerMain",
+                  zkport, zkdir, NULL};
+    g_zk_slot = 0;
+    if (start_server_t(0, za, zklog, zp, 30)) {
+        fprintf(stderr, "strata-bench compare: ZooKeeper did not start (see %s)\n", zklog);
+        return 3;
+    }
+    kboot[0] = nurl[0] = 0;
+    for (int i = 1; i <= n; i++) {
+        int port = free_port();
+        char o[7][PATH_MAX + 48], log[PATH_MAX + 32], bdir[PATH_MAX + 16];
+        snprintf(bdir, sizeof bdir, "%s/stratad-%d", dir, i);
+        snprintf(log, sizeof log, "%s/stratad-%d.log", dir, i);
+        snprintf(o[0], sizeof o[0], "listeners=PLAINTEXT://127.0.0.1:%d", port);
+        snprintf(o[1], sizeof o[1], "log.dirs=%s", bdir);
+        snprintf(o[2], sizeof o[2], "log.level=warn");
+        snprintf(o[3], sizeof o[3], "metadata.store=zookeeper");
+        snprintf(o[4], sizeof o[4], "zookeeper.connect=127.0.0.1:%d/strata", zp);
+        snprintf(o[5], sizeof o[5], "broker.id=%d", i);
+        snprintf(o[6], sizeof o[6], "admin.listener=127.0.0.1:%d", free_port());
+        char *a[] = {(char *)stratad, "--override", o[0], "--override", o[1], "--override", o[2],
+                     "--override", o[3], "--override", o[4], "--override", o[5], "--override",
+                     o[6], NULL};
+        if (start_server_t(i, a, log, port, 30))
+            return -1;
+        size_t l = strlen(kboot);
+        snprintf(kboot + l, kn - l, "%s127.0.0.1:%d", i > 1 ? "," : "", port);
+    }
+    if (!have_nats)
+        return 0;
+    int cp[MAX_SRV], np[MAX_SRV];
+    for (int i = 0; i < n; i++) {
+        cp[i] = free_port();
+        np[i] = free_port();
+    }
+    for (int i = 0; i < n; i++) {
+        char sport[16], name[32], sd[PATH_MAX + 16], clu[64], routes[512] = "", log[PATH_MAX + 32];
+        snprintf(sport, sizeof sport, "%d", np[i]);
+        snprintf(name, sizeof name, "nats-%d", i + 1);
+        snprintf(sd, sizeof sd, "%s/nats-%d", dir, i + 1);
+        snprintf(log, sizeof log, "%s/nats-%d.log", dir, i + 1);
+        snprintf(clu, sizeof clu, "nats://127.0.0.1:%d", cp[i]);
+        for (int j = 0; j < n; j++) {
+            if (j == i)
+                continue;
+            size_t l = strlen(routes);
+            snprintf(routes + l, sizeof routes - l, "%snats://127.0.0.1:%d", l ? "," : "", cp[j]);
+        }
+        char *a[] = {(char *)nats, "-a", "127.0.0.1", "-p", sport, "-n", name, "-js", "-sd", sd,
+                     "--cluster_name", "strata-bench", "--cluster", clu, "--routes", routes, NULL};
+        if (start_server_t(n + 1 + i, a, log, np[i], 30))
+            return -1;
+        if (i == 0)
+            snprintf(nurl, nn, "nats://127.0.0.1:%d", np[i]);
+    }
+    return 0;
+}
+
+/* Waits (up to 60 s) until an RF=rf topic / replicas=rf stream can be created
+ * (every broker registered, the JetStream meta leader elected); removes it. */
+static int cluster_ready(bench_client_t cl, const char *addr, int rf, int misr)
+{
+    char err[256] = "";
+    bench_cfg_t c;
+    bench_cfg_defaults(&c, BW_PRODUCE);
+    c.client = cl;
+    c.brokers = addr;
+    c.create = 1;
+    c.replication_factor = rf;
+    c.min_insync = misr;
+    snprintf(c.topic, sizeof c.topic, "cmp-ready");
+    for (int i = 0; i < 120; i++) {
+        int rc = cl == BC_NATS ? bench_ops_nats()->setup(&c, err, sizeof err)
+                               : bench_kafka_setup_topic_rf(addr, c.topic, 1, 1, rf, misr, err,
+                                                            sizeof err);
+        if (rc > 0) {
+            cl == BC_NATS ? bench_ops_nats()->teardown(&c, err, sizeof err)
+                          : bench_kafka_delete_topic(addr, c.topic, err, sizeof err);
+            return 0;
+        }
+        usleep(500000);
+    }
+    fprintf(stderr, "strata-bench compare: %s cluster not ready after 60 s: %s\n",
+            cl == BC_NATS ? "JetStream" : "stratad", err);
+    return -1;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: strata-bench compare [options]\n"
@@ -274,22 +413,28 @@ static void usage(FILE *f)
                "  --latency-linger-ms N  Kafka producers' linger.ms in the latency runs (default 0;\n"
                "                      the produce runs keep 5)\n"
                "  --no-rdkafka        skip librdkafka\n"
+               "  --cluster N         replication comparison instead: ZooKeeper + N stratad\n"
+               "                      (metadata.store=zookeeper) and an N-node JetStream cluster;\n"
+               "                      stratad RF=1, stratad RF=N (min.insync.replicas N/2+1) and a\n"
+               "                      replicas=N stream (N 2..5; the issue's case is 3)\n"
                "  --json              one JSON object on stdout (the table goes to stderr)\n");
 }
 
 int bench_compare_main(int argc, char **argv)
 {
-    int runs = 3, msg = 1024, max_pending = 4096, json = 0, no_rdkafka = 0, lat_linger = 0;
+    int runs = 3, msg = 1024, max_pending = 4096, json = 0, no_rdkafka = 0, lat_linger = 0,
+        cluster = 0;
     double duration = 5, rate = 5000;
     char stratad[PATH_MAX], nats[PATH_MAX] = "", dir[PATH_MAX] = "bench-data/compare";
     self_dir(stratad, sizeof stratad - 16);
     strcat(stratad, "/stratad");
-    enum { O_RUNS = 256, O_DUR, O_RATE, O_PEND, O_SD, O_NATS, O_DIR, O_NORK, O_JSON, O_LL };
+    enum { O_RUNS = 256, O_DUR, O_RATE, O_PEND, O_SD, O_NATS, O_DIR, O_NORK, O_JSON, O_LL, O_CL };
     static const struct option lo[] = {
         {"runs", 1, 0, O_RUNS},         {"duration", 1, 0, O_DUR},   {"rate", 1, 0, O_RATE},
         {"message-size", 1, 0, 's'},    {"max-pending", 1, 0, O_PEND}, {"stratad", 1, 0, O_SD},
         {"nats-server", 1, 0, O_NATS},  {"dir", 1, 0, O_DIR},        {"no-rdkafka", 0, 0, O_NORK},
         {"json", 0, 0, O_JSON},         {"latency-linger-ms", 1, 0, O_LL},
+        {"cluster", 1, 0, O_CL},
         {"help", 0, 0, 'h'},            {0, 0, 0, 0}};
     int o;
     optind = 1;
@@ -306,13 +451,15 @@ int bench_compare_main(int argc, char **argv)
         case O_NORK: no_rdkafka = 1; break;
         case O_JSON: json = 1; break;
         case O_LL: lat_linger = atoi(optarg); break;
+        case O_CL: cluster = atoi(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (runs < 1 || runs > 64 || duration <= 0 || rate <= 0 || msg < BENCH_HDR) {
+    if (runs < 1 || runs > 64 || duration <= 0 || rate <= 0 || msg < BENCH_HDR ||
+        (cluster && (cluster < 2 || cluster > 5))) {
         fprintf(stderr, "strata-bench compare: --runs 1..64, --duration > 0, --rate > 0, "
-                        "--message-size >= %d\n", BENCH_HDR);
+                        "--message-size >= %d, --cluster 2..5\n", BENCH_HDR);
         return 2;
     }
     if (!nats[0]) {
@@ -332,12 +479,28 @@ int bench_compare_main(int argc, char **argv)
     if (!have_nats)
         fprintf(stderr, "strata-bench compare: %s; JetStream left out\n",
                 bench_ops_nats() ? "nats-server not found" : "built without libnats-dev");
-    int have_rk = bench_ops_rdkafka() && !no_rdkafka;
+    int have_rk = bench_ops_rdkafka() && !no_rdkafka && !cluster;
+    int misr = cluster / 2 + 1;
+    char lab_rf1[32], lab_rfn[32], lab_js[32];
+    snprintf(lab_rf1, sizeof lab_rf1, "stratad RF=1");
+    snprintf(lab_rfn, sizeof lab_rfn, "stratad RF=%d", cluster);
+    snprintf(lab_js, sizeof lab_js, "JetStream R%d", cluster);
     FILE *out = json ? stderr : stdout;
 
     sys_t sys[4];
     int nsys = 0;
     memset(sys, 0, sizeof sys);
+    if (cluster) {
+        sys[nsys++] = (sys_t){.label = "libstrata -> stratad", .server = lab_rf1,
+                              .client = BC_LIBSTRATA, .srv = 0, .durability = DUR_RF1, .rf = 1};
+        sys[nsys++] = (sys_t){.label = "libstrata -> stratad", .server = lab_rfn,
+                              .client = BC_LIBSTRATA, .srv = 0, .durability = DUR_RF3,
+                              .rf = cluster, .min_insync = misr};
+        if (have_nats)
+            sys[nsys++] = (sys_t){.label = "nats.c -> JetStream", .server = lab_js,
+                                  .client = BC_NATS, .srv = 2, .durability = DUR_JS3,
+                                  .rf = cluster};
+    } else {
     sys[nsys++] = (sys_t){.label = "libstrata -> stratad", .server = "stratad (fsync)",
                           .client = BC_LIBSTRATA, .srv = 0, .durability = DUR_FSYNC};
     if (have_rk)
@@ -348,6 +511,7 @@ int bench_compare_main(int argc, char **argv)
     if (have_nats)
         sys[nsys++] = (sys_t){.label = "nats.c -> JetStream", .server = "nats-server (file)",
                               .client = BC_NATS, .srv = 2, .durability = DUR_NATS};
+    }
 
     /* servers */
     char d_fsync[PATH_MAX + 16], d_os[PATH_MAX + 16], d_nats[PATH_MAX + 16], logs[3][PATH_MAX + 32];
@@ -366,9 +530,23 @@ int bench_compare_main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal);
-    int ports[3];
-    char addr[3][64];
-    for (int i = 0; i < 3; i++) {
+    int ports[3] = {0, 0, 0};
+    char addr[3][512];
+    int crc = 0;
+    if (cluster) {
+        crc = start_cluster(cluster, dir, stratad, nats, have_nats, addr[0], sizeof addr[0],
+                            addr[2], sizeof addr[2]);
+        snprintf(addr[1], sizeof addr[1], "%s", addr[0]);
+        if (!crc && (cluster_ready(BC_LIBSTRATA, addr[0], cluster, misr) ||
+                     (have_nats && cluster_ready(BC_NATS, addr[2], cluster, 0))))
+            crc = -1;
+        if (crc) {
+            stop_servers();
+            fprintf(stderr, "strata-bench compare: cluster start failed; logs kept in %s\n", dir);
+            return crc == 3 ? 3 : 1;
+        }
+    }
+    for (int i = 0; i < 3 && !cluster; i++) {
         ports[i] = free_port();
         snprintf(addr[i], sizeof addr[i], i == 2 ? "nats://127.0.0.1:%d" : "127.0.0.1:%d",
                  ports[i]);
@@ -385,8 +563,8 @@ int bench_compare_main(int argc, char **argv)
                   "log.flush.interval.messages=9223372036854775807", NULL};
     snprintf(sport, sizeof sport, "%d", ports[2]);
     char *a2[] = {nats, "-a", "127.0.0.1", "-p", sport, "-js", "-sd", d_nats, NULL};
-    if (start_server(0, a0, logs[0], ports[0]) || start_server(1, a1, logs[1], ports[1]) ||
-        (have_nats && start_server(2, a2, logs[2], ports[2]))) {
+    if (!cluster && (start_server(0, a0, logs[0], ports[0]) || start_server(1, a1, logs[1], ports[1]) ||
+        (have_nats && start_server(2, a2, logs[2], ports[2])))) {
         stop_servers();
         return 1;
     }
@@ -399,8 +577,12 @@ int bench_compare_main(int argc, char **argv)
     double load0 = loadavg();
     if (!json)
         bench_machine_banner(dir);
-    fprintf(out, "servers: %s (fsync) %s, (OS flush) %s; %s %s\n", sver, addr[0], addr[1],
-            have_nats ? nver : "no nats-server", have_nats ? addr[2] : "");
+    if (cluster)
+        fprintf(out, "servers: ZooKeeper + %d x %s %s; %d x %s %s\n", cluster, sver, addr[0],
+                cluster, have_nats ? nver : "no nats-server", have_nats ? addr[2] : "");
+    else
+        fprintf(out, "servers: %s (fsync) %s, (OS flush) %s; %s %s\n", sver, addr[0], addr[1],
+                have_nats ? nver : "no nats-server", have_nats ? addr[2] : "");
     fprintf(out, "workloads: %d B records, acks=all, 1 partition, 1 producer; produce max rate %.0f s; "
                  "consume catch-up; latency at %.0f records/s for %.0f s (first min(1 s, duration/5) excluded, "
                  "Kafka linger.ms %d); %d runs, interleaved\n",
@@ -423,6 +605,8 @@ int bench_compare_main(int argc, char **argv)
             c.max_pending = max_pending;
             c.durability = s->durability;
             c.idempotence = s->client != BC_NATS;
+            c.replication_factor = s->rf;
+            c.min_insync = s->min_insync;
             snprintf(c.topic, sizeof c.topic, "cmp-%d-%d-throughput", r, si);
             sync();
             int ok = bench_run(&c, res) == 0;
@@ -457,6 +641,8 @@ int bench_compare_main(int argc, char **argv)
             c.max_pending = max_pending;
             c.durability = s->durability;
             c.idempotence = s->client != BC_NATS;
+            c.replication_factor = s->rf;
+            c.min_insync = s->min_insync;
             snprintf(c.topic, sizeof c.topic, "cmp-%d-%d-latency", r, si);
             sync();
             int okl = bench_run(&c, res) == 0;
@@ -506,22 +692,42 @@ int bench_compare_main(int argc, char **argv)
     int n;
     sys_t *ls = &sys[0], *rk = have_rk ? &sys[1] : NULL, *los = &sys[have_rk ? 2 : 1],
           *js = have_nats ? &sys[nsys - 1] : NULL;
-    struct {
+    typedef struct {
         const char *what;
         double *x, *y;
         double goal; /* 0 = none */
-    } rows[] = {
-        {"stratad (fsync) / JetStream, produce records/s", ls->p_rps, js ? js->p_rps : NULL, 2},
-        {"stratad (OS flush) / JetStream, produce records/s", los->p_rps, js ? js->p_rps : NULL, 2},
+        const char *key; /* in --json */
+    } row_t;
+    row_t rows_std[] = {
+        {"stratad (fsync) / JetStream, produce records/s", ls->p_rps, js ? js->p_rps : NULL, 2,
+         "stratad_fsync_vs_jetstream_produce"},
+        {"stratad (OS flush) / JetStream, produce records/s", los->p_rps, js ? js->p_rps : NULL, 2,
+         "stratad_os_vs_jetstream_produce"},
         {"JetStream / stratad (fsync), e2e p99 (>= 2: stratad at most half)", js ? js->p99 : NULL,
-         ls->p99, 2},
-        {"JetStream / stratad (OS flush), e2e p99", js ? js->p99 : NULL, los->p99, 2},
+         ls->p99, 2, "jetstream_vs_stratad_fsync_e2e_p99"},
+        {"JetStream / stratad (OS flush), e2e p99", js ? js->p99 : NULL, los->p99, 2,
+         "jetstream_vs_stratad_os_e2e_p99"},
         {"libstrata / librdkafka producer (stratad fsync), records/s", ls->p_rps,
-         rk ? rk->p_rps : NULL, 1},
-        {"stratad (fsync) / JetStream, consume records/s", ls->c_rps, js ? js->c_rps : NULL, 0},
+         rk ? rk->p_rps : NULL, 1, "libstrata_vs_librdkafka_produce"},
+        {"stratad (fsync) / JetStream, consume records/s", ls->c_rps, js ? js->c_rps : NULL, 0,
+         "stratad_fsync_vs_jetstream_consume"},
     };
+    /* --cluster: sys[0] RF=1, sys[1] RF=N, sys[2] JetStream RN */
+    sys_t *c1 = &sys[0], *cn = &sys[1];
+    row_t rows_cl[] = {
+        {"stratad RF=N / RF=1, produce records/s", cn->p_rps, c1->p_rps, 0, "rfn_vs_rf1_produce"},
+        {"stratad RF=N / RF=1, e2e p99", cn->p99, c1->p99, 0, "rfn_vs_rf1_e2e_p99"},
+        {"stratad RF=N / JetStream RN, produce records/s", cn->p_rps, js ? js->p_rps : NULL, 2,
+         "stratad_rfn_vs_jetstream_rn_produce"},
+        {"JetStream RN / stratad RF=N, e2e p99 (>= 2: stratad at most half)",
+         js ? js->p99 : NULL, cn->p99, 2, "jetstream_rn_vs_stratad_rfn_e2e_p99"},
+        {"stratad RF=N / JetStream RN, consume records/s", cn->c_rps, js ? js->c_rps : NULL, 0,
+         "stratad_rfn_vs_jetstream_rn_consume"},
+    };
+    row_t *rows = cluster ? rows_cl : rows_std;
+    size_t nrows = cluster ? sizeof rows_cl / sizeof *rows_cl : sizeof rows_std / sizeof *rows_std;
     fprintf(out, "\nratios (per run, min/median/max):\n");
-    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+    for (size_t i = 0; i < nrows; i++) {
         if (!rows[i].x || !rows[i].y)
             continue;
         n = ratios(rows[i].x, rows[i].y, runs, rv);
@@ -547,8 +753,9 @@ int bench_compare_main(int argc, char **argv)
                 sysconf(_SC_NPROCESSORS_ONLN), load0, load1, fs50, fs99, fsrate);
         fprintf(f, "\"config\":{\"runs\":%d,\"duration_s\":%.3f,\"rate\":%.0f,\"message_size\":%d,"
                    "\"acks\":\"all\",\"partitions\":1,\"producers\":1,\"max_pending\":%d,"
-                   "\"produce_linger_ms\":5,\"latency_linger_ms\":%d},",
-                runs, duration, rate, msg, max_pending, lat_linger);
+                   "\"produce_linger_ms\":5,\"latency_linger_ms\":%d,\"cluster\":%d,"
+                   "\"min_insync_replicas\":%d},",
+                runs, duration, rate, msg, max_pending, lat_linger, cluster, cluster ? misr : 0);
         fprintf(f, "\"servers\":{\"stratad\":\"%s\",\"nats_server\":\"%s\"},\"systems\":[", sver,
                 have_nats ? nver : "");
         for (int i = 0; i < nsys; i++) {
@@ -558,7 +765,7 @@ int bench_compare_main(int argc, char **argv)
             int okr = 0;
             for (int r = 0; r < runs; r++)
                 okr += s->ok[r];
-            fprintf(f, "\"runs_ok\":%d,", okr);
+            fprintf(f, "\"runs_ok\":%d,\"replicas\":%d,", okr, s->rf ? s->rf : 1);
             json_stats(f, "produce_records_per_s", s->p_rps, runs);
             fputc(',', f);
             json_stats(f, "produce_mb_per_s", s->p_mbps, runs);
@@ -580,10 +787,7 @@ int bench_compare_main(int argc, char **argv)
         }
         fprintf(f, "],\"ratios\":{");
         int first = 1;
-        const char *keys[] = {"stratad_fsync_vs_jetstream_produce", "stratad_os_vs_jetstream_produce",
-                              "jetstream_vs_stratad_fsync_e2e_p99", "jetstream_vs_stratad_os_e2e_p99",
-                              "libstrata_vs_librdkafka_produce", "stratad_fsync_vs_jetstream_consume"};
-        for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        for (size_t i = 0; i < nrows; i++) {
             if (!rows[i].x || !rows[i].y)
                 continue;
             n = ratios(rows[i].x, rows[i].y, runs, rv);
@@ -591,7 +795,7 @@ int bench_compare_main(int argc, char **argv)
                 continue;
             bench_stats_t s = bench_stats(rv, n);
             fprintf(f, "%s\"%s\":{\"min\":%.3f,\"median\":%.3f,\"max\":%.3f}", first ? "" : ",",
-                    keys[i], s.min, s.median, s.max);
+                    rows[i].key, s.min, s.median, s.max);
             first = 0;
         }
         fprintf(f, "}}\n");

@@ -54,13 +54,24 @@ static int describe(strata_admin_t *a, const char *topic, int *leaders, char *er
 int bench_kafka_setup_topic(const char *bootstrap, const char *topic, int partitions, int create,
                             char *err, size_t errn)
 {
+    return bench_kafka_setup_topic_rf(bootstrap, topic, partitions, create, -1, 0, err, errn);
+}
+
+int bench_kafka_setup_topic_rf(const char *bootstrap, const char *topic, int partitions, int create,
+                               int rf, int min_insync, char *err, size_t errn)
+{
     strata_admin_t *a = admin(bootstrap, err, errn);
     if (!a)
         return -1;
     int leaders = 0, parts = describe(a, topic, &leaders, err, errn);
     if (parts == 0 && create) {
+        char misr[16];
+        snprintf(misr, sizeof misr, "%d", min_insync);
+        strata_config_entry_t ce = {"min.insync.replicas", misr};
         strata_new_topic_t nt = {.name = topic, .num_partitions = partitions,
-                                 .replication_factor = -1};
+                                 .replication_factor = (int16_t)(rf > 0 ? rf : -1),
+                                 .configs = min_insync > 0 ? &ce : NULL,
+                                 .config_count = min_insync > 0 ? 1 : 0};
         strata_err_t res = 0, rc = strata_admin_create_topics(a, &nt, 1, 30000, &res);
         if (rc || (res && res != STRATA_ERR_TOPIC_ALREADY_EXISTS)) {
             const char *m = rc ? NULL : strata_admin_error_message(a, 0);

@@ -26,7 +26,8 @@
 
 static int k_setup(const bench_cfg_t *c, char *err, size_t n)
 {
-    return bench_kafka_setup_topic(c->brokers, c->topic, c->partitions, c->create, err, n);
+    return bench_kafka_setup_topic_rf(c->brokers, c->topic, c->partitions, c->create,
+                                      c->replication_factor, c->min_insync, err, n);
 }
 
 static int k_end_offsets(const bench_cfg_t *c, int parts, int64_t *ends, char *err, size_t n)

@@ -3,7 +3,8 @@
  * libnats-dev, the NATS C client), built when pkg-config finds libnats.
  *
  * The topic is a subject; its stream is named after it ('.' -> '_') with
- * file storage, one replica, no limits. Producers publish asynchronously
+ * file storage, no limits, one replica (c->replication_factor when set: a
+ * replicas=3 stream on a three-node JetStream cluster). Producers publish asynchronously
  * (js_PublishAsync) with at most max_pending publishes waiting for their
  * JetStream ack — the analogue of Kafka's in-flight window; the ack handler
  * (the client's own thread) reports each one. Consumers are ordered push
@@ -106,7 +107,7 @@ static int n_setup(const bench_cfg_t *c, char *err, size_t n)
         sc.Subjects = subj;
         sc.SubjectsLen = 1;
         sc.Storage = js_FileStorage;
-        sc.Replicas = 1;
+        sc.Replicas = c->replication_factor > 0 ? c->replication_factor : 1;
         st = js_AddStream(&si, b->js, &sc, NULL, &je);
     } else if (st == NATS_NOT_FOUND) {
         snprintf(err, n, "stream %s does not exist (and --no-create)", name);
