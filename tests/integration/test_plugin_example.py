@@ -42,7 +42,8 @@ def main():
         if r.returncode:
             it.fail("cmake --install: " + r.stdout[-1000:] + r.stderr[-1000:])
         inc = os.path.join(prefix, "include")
-        it.expect("installed headers", sorted(os.listdir(os.path.join(inc, "strata"))), ["plugin.h"])
+        it.expect("installed headers", sorted(os.listdir(os.path.join(inc, "strata"))),
+                  ["client.h", "plugin.h"])
         cfile = os.path.join(tmp, "heartbeat.c")
         with open(cfile, "w") as f:
             f.write(code)
