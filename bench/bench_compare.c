@@ -501,16 +501,16 @@ int bench_compare_main(int argc, char **argv)
                                   .client = BC_NATS, .srv = 2, .durability = DUR_JS3,
                                   .rf = cluster};
     } else {
-    sys[nsys++] = (sys_t){.label = "libstrata -> stratad", .server = "stratad (fsync)",
-                          .client = BC_LIBSTRATA, .srv = 0, .durability = DUR_FSYNC};
-    if (have_rk)
-        sys[nsys++] = (sys_t){.label = "librdkafka -> stratad", .server = "stratad (fsync)",
-                              .client = BC_RDKAFKA, .srv = 0, .durability = DUR_FSYNC};
-    sys[nsys++] = (sys_t){.label = "libstrata -> stratad", .server = "stratad (OS flush)",
-                          .client = BC_LIBSTRATA, .srv = 1, .durability = DUR_OS};
-    if (have_nats)
-        sys[nsys++] = (sys_t){.label = "nats.c -> JetStream", .server = "nats-server (file)",
-                              .client = BC_NATS, .srv = 2, .durability = DUR_NATS};
+        sys[nsys++] = (sys_t){.label = "libstrata -> stratad", .server = "stratad (fsync)",
+                              .client = BC_LIBSTRATA, .srv = 0, .durability = DUR_FSYNC};
+        if (have_rk)
+            sys[nsys++] = (sys_t){.label = "librdkafka -> stratad", .server = "stratad (fsync)",
+                                  .client = BC_RDKAFKA, .srv = 0, .durability = DUR_FSYNC};
+        sys[nsys++] = (sys_t){.label = "libstrata -> stratad", .server = "stratad (OS flush)",
+                              .client = BC_LIBSTRATA, .srv = 1, .durability = DUR_OS};
+        if (have_nats)
+            sys[nsys++] = (sys_t){.label = "nats.c -> JetStream", .server = "nats-server (file)",
+                                  .client = BC_NATS, .srv = 2, .durability = DUR_NATS};
     }
 
     /* servers */

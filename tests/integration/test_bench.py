@@ -16,6 +16,13 @@ MODE  kafka    produce / consume / latency --json with libstrata (and librdkafka
                --json`: every system ran, the table's fields and ratios are in
                the JSON, and every server compare started is gone afterwards.
                Exit 77 when nats-server is not installed.
+      cluster  `strata-bench compare --cluster 3 --runs 1 --duration 1 --json`:
+               ZooKeeper + 3 stratad and a 3-node JetStream cluster; the three
+               systems (stratad RF=1, RF=3, JetStream R3) each ran once with
+               replicas 1 / 3 / 3, the RF=3/RF=1 and vs-JetStream ratios are
+               in the JSON, and no ZooKeeper, stratad or nats-server compare
+               started is left. Exit 77 without nats-server, java or
+               ZooKeeper (compare exits 3 when ZooKeeper cannot start).
 """
 import json
 import os
@@ -277,15 +284,66 @@ def mode_compare(stratad, exe):
     return it.run("strata-bench-cmp-", body)
 
 
+def mode_cluster(stratad, exe):
+    ns = nats_server()
+    if not ns:
+        it.skip("nats-server is not installed (scripts/deps.sh installs it)")
+    java = shutil.which("java")
+    if not java or not os.path.exists("/usr/share/java/zookeeper.jar"):
+        it.skip("needs java and /usr/share/java/zookeeper.jar (Debian's zookeeper package: "
+                "bash scripts/deps.sh)")
+
+    def body(tmp):
+        cmp_dir = os.path.join(tmp, "cmp")
+        args = ["compare", "--cluster", "3", "--runs", "1", "--duration", "1", "--rate", "500",
+                "--json", "--stratad", stratad, "--nats-server", ns, "--dir", cmp_dir]
+        p = subprocess.run([exe] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=240)
+        err = p.stderr.decode(errors="replace")
+        if p.returncode == 3:
+            it.skip("compare --cluster: ZooKeeper could not start: %s" % err[-500:])
+        if "built without libnats-dev" in err:
+            it.skip("strata-bench was built without libnats-dev")
+        if p.returncode != 0:
+            it.fail("compare --cluster 3: exit %d\nstderr: %s" % (p.returncode, err[-3000:]))
+        try:
+            j = json.loads(p.stdout)
+        except ValueError:
+            it.fail("compare --cluster --json: not JSON: %r" % p.stdout[:500])
+        got = [(s["server"], s["replicas"], s["runs_ok"]) for s in j["systems"]]
+        it.expect("cluster systems (server, replicas, runs ok)", got,
+                  [("stratad RF=1", 1, 1), ("stratad RF=3", 3, 1), ("JetStream R3", 3, 1)])
+        for s in j["systems"]:
+            for k in ("produce_records_per_s", "consume_records_per_s", "e2e_p50_ms", "e2e_p99_ms"):
+                v = s[k]
+                if set(v) != {"min", "median", "max", "runs"} or len(v["runs"]) != 1 or v["median"] <= 0:
+                    it.fail("%s %s: %r" % (s["server"], k, v))
+            if not s["durability"]:
+                it.fail("durability not stated: %r" % s)
+        it.expect("config", (j["config"]["cluster"], j["config"]["min_insync_replicas"]), (3, 2))
+        want = {"rfn_vs_rf1_produce", "rfn_vs_rf1_e2e_p99", "stratad_rfn_vs_jetstream_rn_produce",
+                "jetstream_rn_vs_stratad_rfn_e2e_p99", "stratad_rfn_vs_jetstream_rn_consume"}
+        it.expect("cluster ratios", set(j["ratios"]), want)
+        if "goal" not in err:
+            it.fail("compare --json: the table (stderr) lacks the goals")
+        left = pids_of(stratad, cmp_dir) | pids_of(ns, cmp_dir) | pids_of(java, cmp_dir)
+        it.expect("servers left running by compare --cluster", left, set())
+        if os.path.exists(cmp_dir):
+            it.fail("compare --cluster left its data dir")
+        it.ok("compare --cluster removed its data dir")
+    return it.run("strata-bench-cl-", body)
+
+
 def main():
-    if len(sys.argv) != 4 or sys.argv[3] not in ("kafka", "compare"):
+    if len(sys.argv) != 4 or sys.argv[3] not in ("kafka", "compare", "cluster"):
         print(USAGE)
         return 2
     stratad = it.stratad_arg(USAGE)
     exe = os.path.abspath(sys.argv[2])
     if not os.access(exe, os.X_OK):
         it.fail("%s is not executable (build first)" % exe)
-    return mode_kafka(stratad, exe) if sys.argv[3] == "kafka" else mode_compare(stratad, exe)
+    return {"kafka": mode_kafka, "compare": mode_compare,
+            "cluster": mode_cluster}[sys.argv[3]](stratad, exe)
 
 
 if __name__ == "__main__":
