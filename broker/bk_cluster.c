@@ -31,7 +31,8 @@
  * Controlled shutdown on stop (controlled_shutdown); preferred-leader
  * election by the controller (control_one, auto.leader.rebalance.enable).
  *
- * Not here yet (docs/replication.md): the group coordinator across brokers.
+ * The group coordinator follows the leaders of __consumer_offsets (bk_group.c
+ * reads bk__cluster_leader; commits wait through bk__cluster_wait_isr_cb).
  */
 #include "bk_int.h"
 
@@ -77,7 +78,8 @@ typedef struct bk_isrwait {
     int32_t partition;
     int64_t end;      /* answered once the high watermark reaches it */
     int64_t deadline; /* monotonic ms: REQUEST_TIMED_OUT after it */
-    void *arg;        /* bk__produce_isr_done's */
+    void *arg;        /* bk__produce_isr_done's, or done's */
+    void (*done)(void *arg, int16_t err); /* NULL = bk__produce_isr_done */
 } bk_isrwait_t;
 
 struct bk_cluster {
@@ -335,8 +337,12 @@ static void check_waits(bk_cluster_t *c, int stopping)
         }
         *pp = w->next;
         void *arg = w->arg;
+        void (*done)(void *, int16_t) = w->done;
         sc_free(w);
-        bk__produce_isr_done(arg, err);
+        if (done)
+            done(arg, err);
+        else
+            bk__produce_isr_done(arg, err);
     }
 }
 
@@ -391,6 +397,30 @@ int bk__cluster_wait_isr(bk_server_t *s, bk_part_t *p, int64_t end, int64_t dead
     w->next = c->waits;
     c->waits = w;
     return 1;
+}
+
+int bk__cluster_wait_isr_cb(bk_server_t *s, bk_part_t *p, int64_t end, int64_t deadline_ms,
+                            void (*done)(void *arg, int16_t err), void *arg)
+{
+    bk_cluster_t *c = s->cluster;
+    if (!bk__cluster_wait_isr(s, p, end, deadline_ms, arg))
+        return 0;
+    c->waits->done = done; /* the wait just pushed */
+    return 1;
+}
+
+int bk__cluster_live_brokers(const bk_server_t *s) { return s->cluster ? s->cluster->nbrokers : 0; }
+
+int bk__cluster_broker_addr(const bk_server_t *s, int32_t id, char *host, size_t cap, int *port)
+{
+    const bk_cluster_t *c = s->cluster;
+    for (int i = 0; c && i < c->nbrokers; i++)
+        if (c->brokers[i].b.id == id) {
+            snprintf(host, cap, "%s", c->brokers[i].host);
+            *port = c->brokers[i].port;
+            return 0;
+        }
+    return -1;
 }
 
 void bk__cluster_follower_fetch(bk_server_t *s, const char *topic, size_t len, int32_t p,

@@ -176,6 +176,11 @@ static const bk_cfg_key_t keys[] = {
      1000, NULL, NULL,
      "Partitions of `__consumer_offsets` when the broker creates it (first start); an existing "
      "topic keeps its count. A group's commits go to partition abs(hash(group id)) % count."},
+    {"offsets.topic.replication.factor", BK_CFG_INT, OFF(offsets_topic_replication_factor), "-1",
+     -1, 32767, NULL, NULL,
+     "Cluster mode: replication factor of `__consumer_offsets` when a broker creates it; -1 = "
+     "min(3, live brokers); a value above the live brokers waits for them (FindCoordinator answers "
+     "COORDINATOR_NOT_AVAILABLE meanwhile)."},
     {"offsets.retention.minutes", BK_CFG_INT, OFF(offsets_retention_minutes), "10080", 1,
      INT32_MAX, NULL, NULL,
      "Committed offsets of a group that has been empty this long expire (Kafka 3.7 rules: "

@@ -75,6 +75,7 @@ typedef struct {
     int32_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms */
     int32_t group_max_size;                  /* group.max.size */
     int32_t offsets_topic_num_partitions;    /* offsets.topic.num.partitions */
+    int32_t offsets_topic_replication_factor; /* offsets.topic.replication.factor (-1 = min(3, live)) */
     int32_t offsets_retention_minutes;       /* offsets.retention.minutes */
     int64_t offsets_retention_check_interval_ms; /* offsets.retention.check.interval.ms */
     char *plugin_dir;                        /* plugin.dir */

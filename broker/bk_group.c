@@ -673,6 +673,26 @@ void bk__group_delete(bk_coord_t *co, bk_group_t *g)
     group_free(g);
 }
 
+void bk__group_drop_partition(bk_coord_t *co, int32_t part)
+{
+    size_t n = 0;
+    for (bk_group_t **e = &co->groups; *e;) {
+        bk_group_t *g = *e;
+        if (bk__offsets_partition(co, g->id, strlen(g->id)) != part) {
+            e = &g->next;
+            continue;
+        }
+        *e = g->next;
+        while (g->members)
+            member_remove(g, g->members, SC_ERR_NOT_COORDINATOR);
+        group_free(g);
+        n++;
+    }
+    if (n)
+        SC_INFO(SUB, "%s-%d: no longer its leader; dropped %zu group(s)", BK_OFFSETS_TOPIC, part,
+                n);
+}
+
 /* ---- the timer ------------------------------------------------------------------- */
 
 /* Removes Empty groups that have nothing left (Kafka: -> Dead). */
@@ -693,6 +713,8 @@ static void remove_empty_groups(bk_coord_t *co)
 static void on_tick(uv_timer_t *t)
 {
     bk_coord_t *co = t->data;
+    if (co->srv->cluster)
+        bk__offsets_cluster_tick(co, 0);
     int64_t now = sc_mono_ms();
     if (now - co->last_expiry >= co->srv->cfg->offsets_retention_check_interval_ms) {
         co->last_expiry = now;
@@ -802,6 +824,7 @@ void bk__group_free(bk_server_t *s)
         co->groups = g->next;
         group_free(g);
     }
+    sc_free(co->loaded);
     sc_free(co);
     s->coord = NULL;
 }
@@ -833,14 +856,24 @@ int bk__h_find_coordinator(bk_req_t *req, sc_kw_t *w)
     }
     char host[256] = "";
     int port = -1;
-    if (!err)
+    int32_t node = req->srv->cfg->node_id;
+    if (!err && req->srv->cluster) {
+        /* The leader of the group's __consumer_offsets partition. */
+        bk__offsets_cluster_tick(co, 1);
+        int32_t part = co->nparts > 0 ? bk__offsets_partition(co, key.p, (size_t)key.len) : -1;
+        node = part < 0 ? -1 : bk__cluster_leader(req->srv, BK_OFFSETS_TOPIC,
+                                                   sizeof BK_OFFSETS_TOPIC - 1, part);
+        if (node < 0 || bk__cluster_broker_addr(req->srv, node, host, sizeof host, &port))
+            err = SC_ERR_COORDINATOR_NOT_AVAILABLE;
+    } else if (!err) {
         bk__advertised_address(req->srv, req->conn, host, sizeof host, &port);
+    }
     if (v >= 1)
         sc_kw_i32(w, 0);
     sc_kw_i16(w, err);
     if (v >= 1)
         sc_kw_cstr(w, 0, msg ? msg : (err ? sc_err_str(err) : NULL));
-    sc_kw_i32(w, err ? -1 : req->srv->cfg->node_id);
+    sc_kw_i32(w, err ? -1 : node);
     sc_kw_cstr(w, 0, host);
     sc_kw_i32(w, port);
     return 0;
@@ -1055,6 +1088,8 @@ int bk__h_join_group(bk_req_t *req, sc_kw_t *w)
         err = SC_ERR_COORDINATOR_NOT_AVAILABLE;
     else if (j.group.len == 0)
         err = SC_ERR_INVALID_GROUP_ID;
+    else if ((err = bk__coord_error(co, j.group.p, j.group.len)) != 0)
+        ;
     else if (j.session_ms < cfg->group_min_session_timeout_ms ||
              j.session_ms > cfg->group_max_session_timeout_ms)
         err = SC_ERR_INVALID_SESSION_TIMEOUT;
@@ -1231,6 +1266,9 @@ static int16_t check_member(bk_coord_t *co, sc_kstr_t gid, sc_kstr_t mid, sc_kst
         return SC_ERR_COORDINATOR_NOT_AVAILABLE;
     if (gid.len == 0)
         return SC_ERR_INVALID_GROUP_ID;
+    int16_t cerr = bk__coord_error(co, gid.p, gid.len);
+    if (cerr)
+        return cerr;
     bk_group_t *g = bk__group_find(co, gid.p, (size_t)gid.len);
     if (!g)
         return SC_ERR_UNKNOWN_MEMBER_ID;
@@ -1403,6 +1441,8 @@ int bk__h_leave_group(bk_req_t *req, sc_kw_t *w)
         top = SC_ERR_COORDINATOR_NOT_AVAILABLE;
     else if (gid.len == 0)
         top = SC_ERR_INVALID_GROUP_ID;
+    else if ((top = bk__coord_error(co, gid.p, gid.len)) != 0)
+        ;
     else if (!(g = bk__group_find(co, gid.p, (size_t)gid.len)) && v <= 2)
         top = SC_ERR_UNKNOWN_MEMBER_ID;
     if (v >= 1)
@@ -1483,8 +1523,9 @@ int bk__h_describe_groups(bk_req_t *req, sc_kw_t *w)
     for (int32_t i = 0; i < n; i++) {
         sc_kstr_t gid;
         sc_kr_string(&names, 0, &gid);
-        bk_group_t *g = co && co->ready ? bk__group_find(co, gid.p, (size_t)gid.len) : NULL;
-        int16_t err = !co || !co->ready ? SC_ERR_COORDINATOR_NOT_AVAILABLE : 0;
+        int16_t err = !co || !co->ready ? SC_ERR_COORDINATOR_NOT_AVAILABLE
+                                        : bk__coord_error(co, gid.p, gid.len);
+        bk_group_t *g = !err ? bk__group_find(co, gid.p, (size_t)gid.len) : NULL;
         int stable = g && g->state == BK_GROUP_STABLE;
         sc_kw_i16(w, err);
         sc_kw_string(w, gid.p, (size_t)gid.len);

@@ -120,7 +120,9 @@ struct bk_coord {
                      * "complete" at once, requests without a response slot are handled
                      * (their parked responses are dropped), member ids are counters */
     uint64_t offline_ids; /* member ids handed out offline (1, 2, ... per server) */
-    int32_t nparts; /* its partition count */
+    int32_t nparts; /* its partition count (cluster mode: 0 until the topic exists) */
+    int32_t *loaded; /* cluster mode, [nparts]: leader epoch + 1 of the partition's groups
+                      * loaded here (this broker leads it), 0 = none held */
     int64_t last_expiry; /* monotonic ms of the last offset expiry check */
 };
 
@@ -141,7 +143,34 @@ int bk__group_subscribed(const bk_group_t *g, const char *topic, size_t len);
  * g is Empty with no commit in flight). */
 void bk__group_delete(bk_coord_t *co, bk_group_t *g);
 
+/* Drops the groups of __consumer_offsets partition part (cluster mode: this
+ * broker no longer leads it); parked JoinGroup / SyncGroup get NOT_COORDINATOR. */
+void bk__group_drop_partition(bk_coord_t *co, int32_t part);
+
+/* bk_cluster.c, used only by the coordinator (declared here, not in bk_int.h). */
+/* bk__cluster_wait_isr with a callback of its own instead of bk__produce_isr_done. */
+int bk__cluster_wait_isr_cb(bk_server_t *s, bk_part_t *p, int64_t end, int64_t deadline_ms,
+                            void (*done)(void *arg, int16_t err), void *arg);
+/* The live (registered) brokers. */
+int bk__cluster_live_brokers(const bk_server_t *s);
+/* The registered host and port of broker id: 0, or -1 when not live. */
+int bk__cluster_broker_addr(const bk_server_t *s, int32_t id, char *host, size_t cap, int *port);
+
+/* Kafka's offsets.commit.timeout.ms default: an OffsetCommit waits this long
+ * for the ISR in cluster mode. */
+#define BK_OFFSETS_COMMIT_TIMEOUT_MS 5000
+
 /* bk_group_offsets.c */
+/* abs(javaHashCode(group)) % nparts. */
+int32_t bk__offsets_partition(const bk_coord_t *co, const char *group, size_t len);
+/* 0 when this broker coordinates the group: always on a single node; in
+ * cluster mode NOT_COORDINATOR unless it leads the group's partition,
+ * COORDINATOR_LOAD_IN_PROGRESS until that partition is loaded. */
+int16_t bk__coord_error(const bk_coord_t *co, const char *gid, int32_t len);
+/* Cluster mode (from the timer and FindCoordinator): picks up (create = 1:
+ * creates) __consumer_offsets, loads the partitions this broker came to lead
+ * and drops the groups of those it no longer leads. */
+void bk__offsets_cluster_tick(bk_coord_t *co, int create);
 /* Creates __consumer_offsets when absent and loads every committed offset
  * from it. 0 or an error (logged). */
 int bk__offsets_start(bk_coord_t *co);

@@ -42,6 +42,17 @@
  * start to its end; the last value per key wins, tombstones delete. Batches
  * that are compressed, transactional/control or unparseable are skipped with
  * a warning (only this file writes the topic: Produce refuses it).
+ *
+ * Cluster mode (metadata.store=zookeeper): the topic is created on the first
+ * FindCoordinator with offsets.topic.replication.factor (-1 = min(3, live
+ * brokers)); a broker coordinates the groups of the partitions it leads
+ * (bk__coord_error: NOT_COORDINATOR elsewhere), loads a partition when it
+ * becomes its leader (COORDINATOR_LOAD_IN_PROGRESS until then) and drops its
+ * groups when it stops leading it (bk__offsets_cluster_tick, every group
+ * tick and on FindCoordinator). An OffsetCommit is answered once the ISR has
+ * the batch (bk__cluster_wait_isr_cb, offsets.commit.timeout.ms = 5 s);
+ * tombstones (expiry, DeleteGroups, OffsetDelete) are answered on the
+ * leader's own append.
  */
 #include "bk_group_int.h"
 
@@ -103,6 +114,33 @@ static int32_t offsets_partition(const bk_coord_t *co, const char *group, size_t
     int32_t h = java_hash(group, len);
     int32_t a = h == INT32_MIN ? 0 : abs(h);
     return a % co->nparts;
+}
+
+int32_t bk__offsets_partition(const bk_coord_t *co, const char *group, size_t len)
+{
+    return offsets_partition(co, group, len);
+}
+
+static int32_t leader_epoch_of(const bk_coord_t *co, int32_t part)
+{
+    return co->srv->cluster ? bk__cluster_leader_epoch(co->srv, BK_OFFSETS_TOPIC,
+                                                        sizeof BK_OFFSETS_TOPIC - 1, part)
+                            : 0;
+}
+
+int16_t bk__coord_error(const bk_coord_t *co, const char *gid, int32_t len)
+{
+    if (!co->srv->cluster || co->offline || len <= 0)
+        return 0;
+    if (co->nparts <= 0 || !co->loaded)
+        return SC_ERR_NOT_COORDINATOR; /* no __consumer_offsets yet: FindCoordinator makes it */
+    int32_t part = offsets_partition(co, gid, (size_t)len);
+    if (bk__cluster_leader(co->srv, BK_OFFSETS_TOPIC, sizeof BK_OFFSETS_TOPIC - 1, part) !=
+        co->srv->cfg->node_id)
+        return SC_ERR_NOT_COORDINATOR;
+    if (co->loaded[part] != leader_epoch_of(co, part) + 1)
+        return SC_ERR_COORDINATOR_LOAD_IN_PROGRESS; /* the next tick loads it */
+    return 0;
 }
 
 /* ---- the cache ---------------------------------------------------------------- */
@@ -347,20 +385,95 @@ out:
     return rc;
 }
 
+static const rp_meta_kv_t offsets_configs[] = {
+    {"cleanup.policy", "compact"},
+    {"segment.bytes", "104857600"},
+};
+
+void bk__offsets_cluster_tick(bk_coord_t *co, int create)
+{
+    bk_server_t *s = co->srv;
+    size_t n = sizeof BK_OFFSETS_TOPIC - 1;
+    if (!s->cluster || !co->ready || co->offline)
+        return;
+    if (!co->loaded) {
+        int32_t parts = 0;
+        if (bk_topics_find(s->topics, BK_OFFSETS_TOPIC, n, &parts)) {
+            if (!create)
+                return;
+            /* Kafka creates it on the first FindCoordinator. */
+            int live = bk__cluster_live_brokers(s);
+            int rf = s->cfg->offsets_topic_replication_factor;
+            if (rf <= 0)
+                rf = live < 3 ? live : 3;
+            if (live <= 0 || rf > live) {
+                SC_WARN(SUB, "%s: replication factor %d but %d live broker(s); not created yet",
+                        BK_OFFSETS_TOPIC, rf, live);
+                return;
+            }
+            int rc = bk_topics_create_ex(s->topics, BK_OFFSETS_TOPIC, n,
+                                         s->cfg->offsets_topic_num_partitions, (int16_t)rf,
+                                         offsets_configs,
+                                         sizeof offsets_configs / sizeof offsets_configs[0]);
+            if (rc && rc != SC_ERR_TOPIC_ALREADY_EXISTS) {
+                SC_WARN(SUB, "creating %s: %s", BK_OFFSETS_TOPIC, sc_err_str(rc));
+                return;
+            }
+            if (!rc)
+                SC_INFO(SUB, "created %s with %d partition(s), replication factor %d",
+                        BK_OFFSETS_TOPIC, s->cfg->offsets_topic_num_partitions, rf);
+            if (bk_topics_find(s->topics, BK_OFFSETS_TOPIC, n, &parts))
+                return;
+        }
+        if (!(co->loaded = sc_calloc((size_t)parts, sizeof co->loaded[0])))
+            return;
+        co->nparts = parts;
+    }
+    for (int32_t i = 0; i < co->nparts; i++) {
+        int32_t leader = bk__cluster_leader(s, BK_OFFSETS_TOPIC, n, i);
+        int32_t want = leader_epoch_of(co, i) + 1;
+        if (leader != s->cfg->node_id) {
+            if (co->loaded[i]) {
+                bk__group_drop_partition(co, i);
+                co->loaded[i] = 0;
+            }
+            continue;
+        }
+        if (co->loaded[i] == want)
+            continue;
+        if (co->loaded[i]) /* lost and regained between two ticks */
+            bk__group_drop_partition(co, i);
+        co->loaded[i] = 0;
+        bk_part_t *p = bk__part_find(s, BK_OFFSETS_TOPIC, n, i);
+        if (!p)
+            continue; /* its log is not open yet: LOAD_IN_PROGRESS until it is */
+        size_t records = 0;
+        int64_t t0 = sc_mono_ms();
+        int rc = load_partition(co, p, &records);
+        if (rc) {
+            SC_ERROR(SUB, "loading %s-%d: %s", BK_OFFSETS_TOPIC, i, sc_err_str(rc));
+            bk__group_drop_partition(co, i);
+            continue;
+        }
+        co->loaded[i] = want;
+        SC_INFO(SUB, "%s-%d: leader (epoch %d); loaded %zu record(s) in %lld ms",
+                BK_OFFSETS_TOPIC, i, want - 1, records, (long long)(sc_mono_ms() - t0));
+    }
+}
+
 int bk__offsets_start(bk_coord_t *co)
 {
     bk_server_t *s = co->srv;
     int32_t parts = 0;
     size_t n = sizeof BK_OFFSETS_TOPIC - 1;
+    if (s->cluster)
+        return 0; /* created on the first FindCoordinator, loaded per leadership (tick) */
     int rc = bk_topics_find(s->topics, BK_OFFSETS_TOPIC, n, &parts);
     if (rc) {
-        static const rp_meta_kv_t configs[] = {
-            {"cleanup.policy", "compact"},
-            {"segment.bytes", "104857600"},
-        };
+        const rp_meta_kv_t *configs = offsets_configs;
         parts = s->cfg->offsets_topic_num_partitions;
         rc = bk_topics_create_ex(s->topics, BK_OFFSETS_TOPIC, n, parts, 1, configs,
-                                 sizeof configs / sizeof configs[0]);
+                                 sizeof offsets_configs / sizeof offsets_configs[0]);
         if (rc) {
             SC_ERROR(SUB, "creating %s: %s", BK_OFFSETS_TOPIC, sc_err_str(rc));
             return rc;
@@ -399,6 +512,7 @@ int bk__offsets_start(bk_coord_t *co)
 
 typedef struct {
     bk_coord_t *co;
+    bk_part_t *part; /* the __consumer_offsets partition appended to */
     bk_slot_t *slot; /* NULL once the connection closed */
     int16_t version;
     char *group;
@@ -502,15 +616,22 @@ static void commit_respond(commit_op_t *op)
     commit_free(op);
 }
 
-static void commit_done(void *arg, int rc, int64_t base, int64_t last)
+/* kerr: 0 once the batch is committed (cluster mode: the ISR has it), else
+ * the error for every entry written. */
+static void commit_finish(commit_op_t *op, int rc, int16_t kerr)
 {
-    commit_op_t *op = arg;
-    (void)base;
-    (void)last;
     bk_group_t *g = bk__group_find(op->co, op->group, op->glen); /* kept while inflight */
     if (g && g->inflight > 0)
         g->inflight--;
-    if (rc == 0) {
+    if (rc == 0 && !kerr && bk__coord_error(op->co, op->group, (int32_t)op->glen))
+        kerr = SC_ERR_NOT_COORDINATOR; /* leadership moved meanwhile: the group is gone here */
+    if (rc == 0 && kerr) {
+        SC_WARN(SUB, "group %s: offsets not committed on the ISR: %s", op->group,
+                sc_err_str(kerr));
+        for (size_t k = 0; k < op->n; k++)
+            if (op->errs[k] == -2)
+                op->errs[k] = kerr;
+    } else if (rc == 0) {
         commit_apply(op);
     } else {
         SC_WARN(SUB, "group %s: appending offsets failed: %s", op->group, sc_err_str(rc));
@@ -521,6 +642,27 @@ static void commit_done(void *arg, int rc, int64_t base, int64_t last)
                 op->errs[k] = e;
     }
     commit_respond(op);
+}
+
+/* Kafka's mapping of the append errors (GroupMetadataManager.storeOffsets). */
+static void commit_isr_done(void *arg, int16_t err)
+{
+    int16_t e = err == 0 ? 0
+                : err == SC_ERR_NOT_LEADER_OR_FOLLOWER ? SC_ERR_NOT_COORDINATOR
+                                                       : SC_ERR_COORDINATOR_NOT_AVAILABLE;
+    commit_finish(arg, 0, e);
+}
+
+static void commit_done(void *arg, int rc, int64_t base, int64_t last)
+{
+    commit_op_t *op = arg;
+    (void)base;
+    bk_server_t *s = op->co->srv;
+    if (rc == 0 && s->cluster && op->part &&
+        bk__cluster_wait_isr_cb(s, op->part, last + 1,
+                                sc_mono_ms() + BK_OFFSETS_COMMIT_TIMEOUT_MS, commit_isr_done, op))
+        return; /* acks=all: answered when the ISR has it */
+    commit_finish(op, rc, 0);
 }
 
 /* Kafka 3.7 validateOffsetCommit (§7.5): 0 to commit, else the error for
@@ -619,6 +761,8 @@ int bk__h_offset_commit(bk_req_t *req, sc_kw_t *w)
     bk_part_t *part = NULL;
     if (!co || !co->ready || (!req->slot && !co->offline))
         gerr = SC_ERR_COORDINATOR_NOT_AVAILABLE;
+    else if ((gerr = bk__coord_error(co, gid.p, gid.len)) != 0)
+        ;
     else if (!(gerr = commit_check(co, gid, gen, mid, inst)) && !co->offline &&
              (!(part = bk__part_find(req->srv, BK_OFFSETS_TOPIC, sizeof BK_OFFSETS_TOPIC - 1,
                                      offsets_partition(co, gid.p, (size_t)gid.len))) ||
@@ -694,8 +838,9 @@ int bk__h_offset_commit(bk_req_t *req, sc_kw_t *w)
         goto out_bufs;
     }
     int64_t base, leo;
-    rc = st_log_append(part->log, op->batch.buf.data, op->batch.buf.len, 0, commit_done, op,
-                       &base, &leo);
+    op->part = part;
+    rc = st_log_append(part->log, op->batch.buf.data, op->batch.buf.len,
+                       leader_epoch_of(co, part->partition), commit_done, op, &base, &leo);
     if (rc) {
         SC_WARN(SUB, "group %.*s: appending offsets to %s-%d: %s", (int)gid.len, gid.p,
                 part->topic, part->partition, sc_err_str(rc));
@@ -823,7 +968,8 @@ static int tomb_write(bk_coord_t *co, bk_group_t *g, const uint8_t *del, size_t 
     }
     sc_recbatch_finish(&op->batch);
     int64_t base, leo;
-    rc = st_log_append(part->log, op->batch.buf.data, op->batch.buf.len, 0, tomb_cb, op, &base,
+    rc = st_log_append(part->log, op->batch.buf.data, op->batch.buf.len,
+                       leader_epoch_of(co, part->partition), tomb_cb, op, &base,
                        &leo);
     if (rc)
         goto out;
@@ -1019,6 +1165,8 @@ int bk__h_delete_groups(bk_req_t *req, sc_kw_t *w)
             e = SC_ERR_COORDINATOR_NOT_AVAILABLE;
         else if (id.len == 0)
             e = SC_ERR_INVALID_GROUP_ID;
+        else if ((e = bk__coord_error(co, id.p, id.len)) != 0)
+            ;
         else if (!(g = bk__group_find(co, id.p, (size_t)id.len)) || g->state == BK_GROUP_DEAD)
             e = BK_ERR_GROUP_ID_NOT_FOUND;
         else if (g->state != BK_GROUP_EMPTY)
@@ -1167,6 +1315,8 @@ int bk__h_offset_delete(bk_req_t *req, sc_kw_t *w)
         op->top = SC_ERR_COORDINATOR_NOT_AVAILABLE;
     else if (gid.len == 0)
         op->top = SC_ERR_INVALID_GROUP_ID;
+    else if ((op->top = bk__coord_error(co, gid.p, gid.len)) != 0)
+        ;
     else if (!(g = bk__group_find(co, gid.p, (size_t)gid.len)) || g->state == BK_GROUP_DEAD)
         op->top = BK_ERR_GROUP_ID_NOT_FOUND;
     else if (g->state != BK_GROUP_EMPTY &&
@@ -1269,7 +1419,8 @@ int bk__h_offset_fetch(bk_req_t *req, sc_kw_t *w)
     if (r->err)
         return r->err;
     bk_coord_t *co = req->srv->coord;
-    int16_t gerr = !co || !co->ready ? SC_ERR_COORDINATOR_NOT_AVAILABLE : 0;
+    int16_t gerr = !co || !co->ready ? SC_ERR_COORDINATOR_NOT_AVAILABLE
+                                     : bk__coord_error(co, gid.p, gid.len);
     bk_group_t *g = gerr ? NULL : bk__group_find(co, gid.p, (size_t)gid.len);
 
     if (v >= 3)
