@@ -715,3 +715,17 @@ def read_all_batches(conn, topic, partition, start=0):
             return out
         if not got:
             raise AssertionError("fetch at %d below hw %d returned nothing" % (off, hw))
+
+
+def would_not_shrink(codec, bb):
+    """kafka-python (DefaultRecordBatchBuilder._maybe_compress) and librdkafka
+    (rd_kafka_msgset_writer_compress) send a batch uncompressed when
+    compressing does not make it smaller. Is that why this stored plain batch
+    is plain? Compressed with kafka-python's encoder, allowing 32 bytes for the
+    writers' different frame options (content size, checksums): a batch worth
+    compressing saves far more (a silent fallback on a real batch still fails)."""
+    import kafka.codec as kcodec
+    fn = {"gzip": kcodec.gzip_encode, "snappy": kcodec.snappy_encode,
+          "lz4": kcodec.lz4_encode, "zstd": kcodec.zstd_encode}[codec]
+    data = bb[61:]
+    return len(fn(data)) + 32 >= len(data)

@@ -713,20 +713,6 @@ def stored_codecs(b, topic):
     return codecs, nb
 
 
-def would_not_shrink(codec, bb):
-    """kafka-python (DefaultRecordBatchBuilder._maybe_compress) and librdkafka
-    (rd_kafka_msgset_writer_compress) send a batch uncompressed when
-    compressing does not make it smaller. Is that why this stored plain batch
-    is plain? Compressed with kafka-python's encoder, allowing 32 bytes for the
-    writers' different frame options (content size, checksums): a batch worth
-    compressing saves far more (a silent fallback on a real batch still fails)."""
-    import kafka.codec as kcodec
-    fn = {"gzip": kcodec.gzip_encode, "snappy": kcodec.snappy_encode,
-          "lz4": kcodec.lz4_encode, "zstd": kcodec.zstd_encode}[codec]
-    data = bb[61:]
-    return len(fn(data)) + 32 >= len(data)
-
-
 def expect_codec(b, topic, codec, who, xerial=None, fallback=False):
     """Every stored batch of topic has codec; xerial True/False: every snappy
     payload is / is not in snappy-java's xerial framing. fallback: a plain
@@ -738,7 +724,7 @@ def expect_codec(b, topic, codec, who, xerial=None, fallback=False):
         plain = [bb for part in range(PARTS) for _, bb in it.read_all_batches(c, topic, part)
                  if it.batch_header(bb)["attributes"] & 7 == 0]
         c.close()
-        if all(would_not_shrink(codec, bb) for bb in plain):
+        if all(it.would_not_shrink(codec, bb) for bb in plain):
             it.ok("%s: %d of %d batches plain (%s records): the writer skips compression "
                   "when it does not shrink the batch (checked for each)" %
                   (who, len(plain), nb, [it.batch_header(bb)["count"] for bb in plain]))
