@@ -21,8 +21,10 @@
  * thread, st_log_truncate_to on shard 0) before it is fetched. The leader's
  * side (follower offsets, ISR, high watermark) is in bk_cluster.c.
  *
- * Not here: compacted leaders (an offset gap stops the copy of that
- * partition, logged), fetch sessions, several fetches in flight per leader.
+ * Batches are appended with ST_APPEND_KEEP_OFFSETS: a compacted leader's
+ * offset gaps are copied as they are.
+ *
+ * Not here: fetch sessions, several fetches in flight per leader.
  */
 #include "bk_int.h"
 
@@ -173,7 +175,9 @@ static int append_one(void *arg, const uint8_t *batch, size_t len, int64_t base,
     fa->tr = a->tr;
     memcpy(fa->data, batch, len);
     int64_t b, e;
-    int rc = st_log_append(a->p->log, fa->data, len, epoch, append_done, fa, &b, &e);
+    /* the leader's offsets and epoch kept, gaps of a compacted leader too */
+    int rc = st_log_append_ex(a->p->log, fa->data, len, epoch, ST_APPEND_KEEP_OFFSETS,
+                              append_done, fa, &b, &e);
     if (rc) {
         sc_free(fa);
         return rc;

@@ -29,10 +29,12 @@ int rp_follow_walk(const uint8_t *d, size_t n, int64_t leo, rp_follow_batch_fn f
             off += size;
             continue;
         }
-        if (base != expect) { /* gap (base > expect) or divergence (base < expect <= last) */
+        if (base < expect) { /* straddles the log end: the logs diverged */
             rc = SC_ERR_OFFSET_OUT_OF_RANGE;
             break;
         }
+        /* base > expect: offsets a compacted leader no longer has; the
+         * append keeps the batch's own offsets (ST_APPEND_KEEP_OFFSETS) */
         if ((rc = fn(arg, b, size, base, epoch)) != 0)
             break;
         expect = last + 1;

@@ -5,11 +5,12 @@
  *
  * A Fetch answer holds whole batches and maybe a cut last one (the leader
  * stops at max_bytes). Batches that end below `leo` are already here
- * (a repeated answer) and are skipped; the batch starting exactly at `leo`
- * is appended, and the next one must start right after it. A batch that
- * starts above the expected offset (a gap: a compacted leader) or straddles
- * it (the logs diverged) stops the copy: the follower cannot keep the
- * leader's offsets with an append that assigns them from its own log end.
+ * (a repeated answer) and are skipped; the others are appended in order with
+ * their own offsets (the caller appends with ST_APPEND_KEEP_OFFSETS). A batch
+ * may start above the offset the previous one ended at: a compacted leader
+ * has dropped the records between, and the follower's copy has the same
+ * gap. A batch that straddles the follower's log end (starts below it, ends
+ * at or above it) means the logs diverged: the walk stops there.
  */
 #ifndef RP_FOLLOW_H
 #define RP_FOLLOW_H
@@ -25,7 +26,7 @@ typedef int (*rp_follow_batch_fn)(void *arg, const uint8_t *batch, size_t len, i
 /*
  * Walks d[0..n) from a follower whose log ends at leo. *next = the log end
  * after the appended batches. Returns 0 (a cut trailing batch is fine),
- * SC_ERR_OFFSET_OUT_OF_RANGE (gap or divergence at *next; nothing after it
+ * SC_ERR_OFFSET_OUT_OF_RANGE (divergence at *next; nothing after it
  * was handed to fn), SC_ERR_CORRUPT_MESSAGE (a batch header that cannot be),
  * or fn's error.
  */

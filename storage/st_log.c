@@ -570,13 +570,14 @@ static int check_segment(st_log_t *log, unsigned i, int missing, uint8_t *buf, s
 
 /* The cleaner checkpoint must not lie past the log end (a truncated log, or
  * a deleted and recreated partition of the same name): data written there
- * later would count as already cleaned. It is set back to the first
- * segment's base. 0 or -errno. */
+ * later would count as already cleaned. It is set back to the log end, so
+ * the compacted (gapped) segments below keep their gap tolerance in later
+ * recoveries. 0 or -errno. */
 static int clamp_clean_upto(st_log_t *log)
 {
     if (log->clean_upto <= log->leo || log->nsegs == 0)
         return 0;
-    int64_t to = log->segs[0]->base;
+    int64_t to = log->leo;
     int rc = st_cleaner_checkpoint_set(log->dir, to);
     if (rc == 0)
         log->clean_upto = to;

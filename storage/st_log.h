@@ -131,6 +131,18 @@ enum {
      * callbacks still complete in offset order, so such an append queued
      * behind one that waits for durability completes after it. */
     ST_APPEND_ACK_WRITTEN = 1,
+    /* A follower copying its leader: the batches keep their own baseOffset
+     * and partitionLeaderEpoch instead of being given the next offsets and
+     * leader_epoch (which is ignored). They must be in ascending order,
+     * start at or after the log end (else SC_ERR_OFFSET_OUT_OF_RANGE) and
+     * carry epochs that never go back (else SC_ERR_FENCED_LEADER_EPOCH); a
+     * newer epoch is recorded as starting at its first batch's base offset.
+     * Offset gaps before, between or inside the batches are allowed (a
+     * compacted leader): the log end moves to the last batch's last offset
+     * + 1, and before such a buffer is written the cleaner checkpoint is
+     * raised past it (those records count as cleaned, as on the leader) so
+     * that recovery accepts the gaps. */
+    ST_APPEND_KEEP_OFFSETS = 2,
 };
 
 /* st_log_append with flags (ST_APPEND_*). */

@@ -38,6 +38,8 @@
  */
 #include "st_log_int.h"
 
+#include "st_cleaner.h"
+
 #include "sc_endian.h"
 #include "sc_err.h"
 #include "sc_log.h"
@@ -394,48 +396,131 @@ int64_t st_log_committed_offset(const st_log_t *log)
     return log->cfg.flush_messages <= 1 ? st_log_durable_offset(log) : st_log_written_offset(log);
 }
 
+/* For ST_APPEND_KEEP_OFFSETS: checks that the batches of buf[0..len) (each
+ * validated with gaps allowed: a compacted leader's batches may hold fewer
+ * records than their offset range) continue the log at or after leo, in
+ * ascending order, with leader epochs that never go back. *first / *end =
+ * the first batch's base / last offset + 1; *gapped = offsets are skipped
+ * somewhere (before, between or inside the batches). */
+static int keep_check(const st_log_t *log, const uint8_t *p, size_t len, int *nbatches,
+                      int64_t *first, int64_t *end, int *gapped)
+{
+    int64_t next = log->leo;
+    int32_t epoch = st__epochs_latest(&log->epochs);
+    int n = 0, rc;
+
+    *gapped = 0;
+    for (size_t pos = 0; pos < len;) {
+        st_batch_hdr_t h;
+        if ((rc = st_batch_validate(p + pos, len - pos, 1, &h)))
+            return rc;
+        if (h.base_offset < next)
+            return SC_ERR_OFFSET_OUT_OF_RANGE; /* overlaps what the log has */
+        if (h.base_offset > ST_OFFSET_MAX - h.last_offset_delta - 1)
+            return SC_ERR_OFFSET_OUT_OF_RANGE;
+        if (h.leader_epoch < epoch)
+            return SC_ERR_FENCED_LEADER_EPOCH;
+        if (h.base_offset > next || h.records_count != (int64_t)h.last_offset_delta + 1)
+            *gapped = 1;
+        if (n == 0)
+            *first = h.base_offset;
+        epoch = h.leader_epoch;
+        next = st_batch_last_offset(&h) + 1;
+        pos += (size_t)h.length + ST_BATCH_LOG_OVERHEAD;
+        n++;
+    }
+    *nbatches = n;
+    *end = next;
+    return 0;
+}
+
+/* Records the leader epochs of a KEEP_OFFSETS buffer: each epoch newer than
+ * the history's latest starts at the base offset of its first batch. */
+static int keep_epochs(st_log_t *log, const uint8_t *p, size_t len)
+{
+    for (size_t pos = 0; pos < len;) {
+        st_batch_hdr_t h;
+        st_batch_hdr_decode(p + pos, len - pos, &h);
+        if (h.leader_epoch >= 0 &&
+            h.leader_epoch > st__epochs_latest(&log->epochs)) {
+            int rc = st__epochs_assign(&log->epochs, h.leader_epoch, h.base_offset);
+            if (rc < 0)
+                return rc;
+            if (rc > 0)
+                log->epochs_dirty = 1;
+        }
+        pos += (size_t)h.length + ST_BATCH_LOG_OVERHEAD;
+    }
+    return 0;
+}
+
 int st_log_append_ex(st_log_t *log, void *buf, size_t len, int32_t leader_epoch, int flags,
                      st_append_cb cb, void *arg, int64_t *base_offset, int64_t *leo)
 {
     uint8_t *p = buf;
     st__append_t *a = NULL;
     st_segment_t *seg;
-    int nbatches, rc;
-    int64_t noffsets, off, now = sc_now_ms();
+    int nbatches, rc, keep = (flags & ST_APPEND_KEEP_OFFSETS) != 0, gapped = 0;
+    int64_t noffsets, off, first, end, now = sc_now_ms();
     size_t pos;
 
     if (log->failed)
         return SC_ERR_LOG_FAILED;
     if (!buf || len == 0)
         return SC_ERR_CORRUPT_MESSAGE;
-    if ((rc = st_batch_validate_all(buf, len, &nbatches, &noffsets)))
-        return rc;
+    if (keep) {
+        if ((rc = keep_check(log, p, len, &nbatches, &first, &end, &gapped)))
+            return rc;
+        noffsets = end - log->leo; /* the span the log end moves over */
+    } else {
+        if ((rc = st_batch_validate_all(buf, len, &nbatches, &noffsets)))
+            return rc;
+        if (log->leo > ST_OFFSET_MAX - noffsets)
+            return SC_ERR_OFFSET_OUT_OF_RANGE;
+        first = log->leo;
+        end = log->leo + noffsets;
+    }
     if (len > (uint64_t)log->cfg.segment_bytes)
         return SC_ERR_MESSAGE_TOO_LARGE;
-    if (noffsets - 1 > INT32_MAX)
+    if (noffsets - 1 > INT32_MAX && !keep)
         return SC_ERR_MESSAGE_TOO_LARGE;
-    if (log->leo > ST_OFFSET_MAX - noffsets)
-        return SC_ERR_OFFSET_OUT_OF_RANGE;
     if (should_roll(log, len, nbatches, noffsets, now) && (rc = st__log_roll(log, now)))
         return rc;
-    if (leader_epoch < st__epochs_latest(&log->epochs))
-        return SC_ERR_FENCED_LEADER_EPOCH; /* epochs never go back along the log */
-    /* a new epoch is durable in leader-epoch-checkpoint before any data
-     * carrying it is queued (recovery relies on it; see st_log.c) */
-    if (leader_epoch >= 0 && leader_epoch > st__epochs_latest(&log->epochs)) {
-        rc = st__epochs_assign(&log->epochs, leader_epoch, log->leo);
-        if (rc < 0)
+    if (end - 1 - log->segs[log->nsegs - 1]->base > INT32_MAX)
+        return SC_ERR_OFFSET_OUT_OF_RANGE; /* a gap too wide for relative index offsets */
+    if (keep) {
+        if ((rc = keep_epochs(log, p, len)))
             return rc;
-        if (rc > 0)
-            log->epochs_dirty = 1;
+    } else {
+        if (leader_epoch < st__epochs_latest(&log->epochs))
+            return SC_ERR_FENCED_LEADER_EPOCH; /* epochs never go back along the log */
+        /* a new epoch is durable in leader-epoch-checkpoint before any data
+         * carrying it is queued (recovery relies on it; see st_log.c) */
+        if (leader_epoch >= 0 && leader_epoch > st__epochs_latest(&log->epochs)) {
+            rc = st__epochs_assign(&log->epochs, leader_epoch, log->leo);
+            if (rc < 0)
+                return rc;
+            if (rc > 0)
+                log->epochs_dirty = 1;
+        }
     }
     if (log->epochs_dirty && (rc = st__log_store_epochs(log)))
         return rc;
+    /* Offsets skipped by a copied compacted log: recovery accepts gaps only
+     * below the cleaner checkpoint, so it covers these batches on disk before
+     * they are written (as a new epoch does). The records count as cleaned
+     * here, as they were on the leader. */
+    if (gapped && log->clean_upto < end) {
+        if ((rc = st_cleaner_checkpoint_set(log->dir, end)))
+            return rc;
+        log->clean_upto = end;
+        log->segs[log->nsegs - 1]->allow_gaps = 1;
+    }
     if (!(a = sc_calloc(1, sizeof *a)))
         return SC_ERR_NO_MEMORY;
     /* offsets go into the buffer before the write is queued */
     off = log->leo;
-    for (pos = 0; pos < len;) {
+    for (pos = 0; !keep && pos < len;) {
         int32_t blen = (int32_t)sc_load_be32(p + pos + ST_BATCH_OFF_LENGTH);
         int32_t delta = (int32_t)sc_load_be32(p + pos + ST_BATCH_OFF_LAST_OFFSET_DELTA);
         st_batch_set_offset(p + pos, off, leader_epoch);
@@ -448,8 +533,8 @@ int st_log_append_ex(st_log_t *log, void *buf, size_t len, int32_t leader_epoch,
     a->cb = cb;
     a->arg = arg;
     a->ack_written = (flags & ST_APPEND_ACK_WRITTEN) != 0;
-    a->base = log->leo;
-    a->end = log->leo + noffsets;
+    a->base = first;
+    a->end = end;
     a->pos = seg->size;
     a->len = len;
     if ((rc = st_io_write(log->io, seg->fd, buf, len, seg->size, write_done, a))) {
@@ -467,7 +552,7 @@ int st_log_append_ex(st_log_t *log, void *buf, size_t len, int32_t leader_epoch,
     seg->size += len;
     log->size_bytes += len;
     log->leo = a->end;
-    log->unsynced_msgs += noffsets;
+    log->unsynced_msgs += end - first;
     if (log->tail)
         log->tail->next = a;
     else

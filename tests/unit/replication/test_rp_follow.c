@@ -1,7 +1,8 @@
 /* Unit tests for replication/rp_follow: the follower's step over a leader's
  * Fetch answer, with synthetic answers (the fake transport): appends from the
  * log end in order with each batch's leader epoch, skips what is already
- * there, stops at a cut trailing batch, refuses gaps and divergence, passes
+ * there, stops at a cut trailing batch, keeps a compacted leader's offset
+ * gaps, refuses divergence, passes
  * the callback's error through. */
 #include "rp_follow.h"
 #include "sc_endian.h"
@@ -99,9 +100,16 @@ START_TEST(gap_and_divergence)
     n += put_batch(d + n, 5, 0, 0); /* gap: 2..4 missing (compacted leader) */
     rec_t r = {.fail_at = -1};
     int64_t next;
-    ck_assert_int_eq(rp_follow_walk(d, n, 0, record_fn, &r, &next), SC_ERR_OFFSET_OUT_OF_RANGE);
-    ck_assert_int_eq(r.n, 1);
-    ck_assert_int_eq(next, 2);
+    ck_assert_int_eq(rp_follow_walk(d, n, 0, record_fn, &r, &next), 0);
+    ck_assert_int_eq(r.n, 2);
+    ck_assert_int_eq(r.base[1], 5); /* its own offset: the gap is kept */
+    ck_assert_int_eq(next, 6);
+    /* a gap right at the follower's log end (it fetched at 2) */
+    rec_t r1 = {.fail_at = -1};
+    ck_assert_int_eq(rp_follow_walk(d + 61, 61, 2, record_fn, &r1, &next), 0);
+    ck_assert_int_eq(r1.n, 1);
+    ck_assert_int_eq(r1.base[0], 5);
+    ck_assert_int_eq(next, 6);
     /* a batch straddling the follower's log end: the logs diverged */
     uint8_t e[61];
     put_batch(e, 3, 4, 2); /* 3..7 while the follower ends at 5 */

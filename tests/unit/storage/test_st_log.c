@@ -9,7 +9,9 @@
 #include "sc_err.h"
 #include "sc_log.h"
 #include "sc_time.h"
+#include "sc_crc32c.h"
 #include "st_batch.h"
+#include "st_cleaner.h"
 #include "st_io.h"
 #include "st_log.h"
 #include "t_util.h"
@@ -1294,6 +1296,113 @@ START_TEST(test_st_log_checkpoint_persists_hw_and_start)
 }
 END_TEST
 
+/* A batch of n records, made as a leader would have stored it: base offset,
+ * leader epoch, and `extra` offsets dropped after its records (a compacted
+ * batch: lastOffsetDelta = n - 1 + extra, CRC recomputed). Kept in owned[]. */
+static uint8_t *leader_batch(int n, int64_t base, int32_t epoch, int extra, size_t *len)
+{
+    uint8_t *p = make_batch(n, 20, (uint32_t)(base + 7), T0, len);
+    ck_assert_int_lt(nowned, MAXB);
+    owned[nowned++] = p;
+    if (extra) {
+        sc_store_be32(p + ST_BATCH_OFF_LAST_OFFSET_DELTA, (uint32_t)(n - 1 + extra));
+        sc_store_be32(p + ST_BATCH_OFF_CRC,
+                      sc_crc32c(0, p + ST_BATCH_OFF_ATTRIBUTES, *len - ST_BATCH_OFF_ATTRIBUTES));
+    }
+    st_batch_set_offset(p, base, epoch);
+    return p;
+}
+
+/* ST_APPEND_KEEP_OFFSETS (a follower copying a compacted leader): the
+ * batches keep their offsets and epochs, offset gaps included, the cleaner
+ * checkpoint covers the gaps before they are written, and a crash recovery
+ * keeps every copied batch; overlaps and epochs going back are refused with
+ * nothing written. */
+START_TEST(test_st_log_keep_offsets_copies_gaps_and_survives_recovery)
+{
+    st_log_config_t c;
+    st_log_t *log;
+    size_t l0, l1, l2, l3;
+    int64_t base, leo, ck;
+    int32_t e;
+    int64_t end;
+
+    io = new_io(ST_IO_FAULT);
+    cfg_small(&c, 4096, 300);
+    log = open_log(&c);
+    /* contiguous first: no gap, the checkpoint stays */
+    uint8_t *b0 = leader_batch(3, 0, 1, 0, &l0);
+    ck_assert_int_eq(st_log_append_ex(log, b0, l0, 99, ST_APPEND_KEEP_OFFSETS, on_done, NULL,
+                                      &base, &leo), 0);
+    ck_assert_int_eq(base, 0);
+    ck_assert_int_eq(leo, 3);
+    ck_assert_int_eq(st_cleaner_checkpoint_get(pdir, &ck), 0);
+    ck_assert_int_eq(ck, 0);
+    sc_buf_append(&stored, b0, l0);
+    /* one buffer: a gap 3..9 before a batch, then a compacted batch (2 records
+     * over offsets 12..16) under a newer epoch */
+    uint8_t *b1 = leader_batch(2, 10, 1, 0, &l1);
+    uint8_t *b2 = leader_batch(2, 12, 4, 3, &l2);
+    uint8_t *two = malloc(l1 + l2);
+    owned[nowned++] = two;
+    memcpy(two, b1, l1);
+    memcpy(two + l1, b2, l2);
+    ck_assert_int_eq(st_log_append_ex(log, two, l1 + l2, 0, ST_APPEND_KEEP_OFFSETS, on_done,
+                                      NULL, &base, &leo), 0);
+    ck_assert_int_eq(base, 10);
+    ck_assert_int_eq(leo, 17);
+    ck_assert_int_eq(st_cleaner_checkpoint_get(pdir, &ck), 0);
+    ck_assert_int_eq(ck, 17);
+    ck_assert_int_eq(st_log_epoch_latest(log), 4);
+    ck_assert_int_eq(st_log_epoch_end_offset(log, 1, &e, &end), 0);
+    ck_assert_int_eq(end, 12); /* epoch 4 starts at its first batch, not at the gap */
+    sc_buf_append(&stored, two, l1 + l2);
+    /* refused, nothing written: overlapping the log, an epoch going back */
+    uint8_t *bad = leader_batch(1, 16, 4, 0, &l3);
+    ck_assert_int_eq(st_log_append_ex(log, bad, l3, 4, ST_APPEND_KEEP_OFFSETS, on_done, NULL,
+                                      &base, &leo), SC_ERR_OFFSET_OUT_OF_RANGE);
+    bad = leader_batch(1, 20, 2, 0, &l3);
+    ck_assert_int_eq(st_log_append_ex(log, bad, l3, 2, ST_APPEND_KEEP_OFFSETS, on_done, NULL,
+                                      &base, &leo), SC_ERR_FENCED_LEADER_EPOCH);
+    ck_assert_int_eq(st_log_end_offset(log), 17);
+    /* many more with gaps, across several segment rolls */
+    int64_t next = 17;
+    for (int i = 0; i < 60; i++) {
+        size_t l;
+        uint8_t *b = leader_batch(1 + i % 4, next + i % 3, 4, i % 2, &l);
+        ck_assert_int_eq(st_log_append_ex(log, b, l, 4, ST_APPEND_KEEP_OFFSETS, on_done, NULL,
+                                          &base, &leo), 0);
+        ck_assert_int_eq(base, next + i % 3);
+        next = leo;
+        sc_buf_append(&stored, b, l);
+    }
+    commit_drain(log);
+    ck_assert_int_eq(CB.n, 62);
+    for (int i = 0; i < CB.n; i++)
+        ck_assert_int_eq(CB.rc[i], 0);
+    ck_assert_uint_gt(st_log_segment_count(log), 2);
+    ck_assert_int_eq(st_log_durable_offset(log), next);
+    assert_log_holds(log, stored.data, stored.len);
+    /* a crash: recovery scans the gapped segments and keeps them all */
+    ck_assert_int_eq(st_log_abandon(log), 0);
+    log_capture_start();
+    log = open_log(&c);
+    char *text = log_capture_stop();
+    ck_assert_ptr_null(strstr(text, "truncated"));
+    ck_assert_int_eq(st_log_end_offset(log), next);
+    assert_log_holds(log, stored.data, stored.len);
+    /* a truncation keeps the checkpoint at the new end (gaps below stay accepted) */
+    ck_assert_int_eq(st_log_truncate_to(log, 12), 0);
+    ck_assert_int_eq(st_cleaner_checkpoint_get(pdir, &ck), 0);
+    ck_assert_int_eq(ck, 12);
+    ck_assert_int_eq(st_log_abandon(log), 0);
+    log = open_log(&c);
+    ck_assert_int_eq(st_log_end_offset(log), 12);
+    assert_log_holds(log, stored.data, l0 + l1);
+    ck_assert_int_eq(st_log_close(log), 0);
+}
+END_TEST
+
 START_TEST(test_st_log_epoch_history_round_trip_and_end_offsets)
 {
     st_log_config_t c;
@@ -1884,6 +1993,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_st_log_enospc_fails_log_and_reopen_drops_torn_batch);
     tcase_add_test(tc, test_st_log_short_writes_still_round_trip);
     tcase_add_test(tc, test_st_log_config_set_parses_and_rejects);
+    tcase_add_test(tc, test_st_log_keep_offsets_copies_gaps_and_survives_recovery);
     suite_add_tcase(s, tc);
     return s;
 }
