@@ -65,6 +65,24 @@ static const bk_cfg_key_t keys[] = {
      NULL, NULL,
      "Cluster mode: a follower that has not caught up with the leader's log end for this long "
      "leaves the ISR; it is re-admitted once it has caught up."},
+    {"replica.fetch.wait.max.ms", BK_CFG_INT, OFF(replica_fetch_wait_max_ms), "500", 0,
+     INT32_MAX, NULL, NULL,
+     "Cluster mode: how long a leader may park a follower's Fetch that has nothing new (each "
+     "leader has its own fetch in flight, so this does not delay the others). At most "
+     "`replica.lag.time.max.ms`."},
+    {"replica.fetch.max.bytes", BK_CFG_INT, OFF(replica_fetch_max_bytes), "1048576", 1,
+     INT32_MAX, NULL, NULL,
+     "Cluster mode: bytes a follower asks for per partition in one Fetch (a larger first batch "
+     "still comes whole)."},
+    {"replica.fetch.min.bytes", BK_CFG_INT, OFF(replica_fetch_min_bytes), "1", 1, INT32_MAX,
+     NULL, NULL,
+     "Cluster mode: bytes a leader waits for (up to `replica.fetch.wait.max.ms`) before it "
+     "answers a follower's Fetch."},
+    {"replica.fetch.backoff.ms", BK_CFG_INT, OFF(replica_fetch_backoff_ms), "1000", 0,
+     INT32_MAX, NULL, NULL,
+     "Cluster mode: how long a follower leaves a partition alone after its leader answered it "
+     "with an error, and the longest wait between attempts to reconnect to a leader (at least "
+     "50 ms)."},
     {"controlled.shutdown.enable", BK_CFG_BOOL, OFF(controlled_shutdown_enable), "true", 0, 0,
      NULL, NULL,
      "Cluster mode: on SIGTERM, give up the registration first and wait (up to 10 s) until "
@@ -840,6 +858,11 @@ int bk_config_validate(const bk_config_t *cfg, char *err, size_t errlen)
     if (cfg->group_min_session_timeout_ms > cfg->group_max_session_timeout_ms) {
         errf(err, errlen, "group.min.session.timeout.ms=%d is above group.max.session.timeout.ms=%d",
              cfg->group_min_session_timeout_ms, cfg->group_max_session_timeout_ms);
+        return SC_ERR_BAD_CONFIG;
+    }
+    if (cfg->replica_fetch_wait_max_ms > cfg->replica_lag_time_max_ms) {
+        errf(err, errlen, "replica.fetch.wait.max.ms=%d is above replica.lag.time.max.ms=%lld",
+             cfg->replica_fetch_wait_max_ms, (long long)cfg->replica_lag_time_max_ms);
         return SC_ERR_BAD_CONFIG;
     }
     int zk = strcmp(cfg->metadata_store, "zookeeper") == 0;

@@ -36,6 +36,10 @@ typedef struct {
     char *zookeeper_connect;                 /* zookeeper.connect */
     int32_t zookeeper_session_timeout_ms;    /* zookeeper.session.timeout.ms */
     int64_t replica_lag_time_max_ms;         /* replica.lag.time.max.ms */
+    int32_t replica_fetch_wait_max_ms;       /* replica.fetch.wait.max.ms */
+    int32_t replica_fetch_max_bytes;         /* replica.fetch.max.bytes (per partition) */
+    int32_t replica_fetch_min_bytes;         /* replica.fetch.min.bytes */
+    int32_t replica_fetch_backoff_ms;        /* replica.fetch.backoff.ms */
     int controlled_shutdown_enable;          /* controlled.shutdown.enable */
     int auto_leader_rebalance_enable;        /* auto.leader.rebalance.enable */
     int64_t leader_imbalance_check_interval_seconds; /* leader.imbalance.check.interval.seconds */
