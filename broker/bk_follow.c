@@ -22,13 +22,16 @@
  * drops the connection.
  *
  * The log belongs to shard 0, so fetched bytes travel there through a
- * queue + uv_async; shard 0 appends the batches that continue its log
- * (rp_follow_walk; st_log_append with each batch's own partitionLeaderEpoch,
- * so the follower's offsets and leader-epoch history are the leader's), and
- * a connection sends its next request only once every append
- * of its previous answer is durable (the follower's flush policy) -- so the
- * offset a follower reports to its leader (its next fetch offset) is
- * durable here. Shard 0 publishes the set of followed partitions after
+ * queue + uv_async; shard 0 appends the batches past its log end
+ * (rp_follow_walk; st_log_append_ex with ST_APPEND_KEEP_OFFSETS, so every
+ * batch keeps the leader's baseOffset and partitionLeaderEpoch: the
+ * follower's offsets and leader-epoch history are the leader's, and the
+ * offset gaps of a compacted leader are copied as they are; a batch that
+ * straddles the local log end -- diverged logs -- stops the copy of that
+ * partition, logged). A connection sends its next request only once every
+ * append of its previous answer is durable (the follower's flush policy),
+ * so the offset a follower reports to its leader (its next fetch offset)
+ * is durable here. Shard 0 publishes the set of followed partitions after
  * every cluster refresh (bk__follow_publish); a connection whose fetch is in
  * flight while one of its leader's partitions became ready to fetch (new,
  * new epoch, back from a backoff) is dropped and opened again at once rather
@@ -46,8 +49,7 @@
  * `replica.fetch.backoff.ms` or until the next publish moves it. The
  * leader's side (follower offsets, ISR, high watermark) is in bk_cluster.c.
  *
- * Not here: compacted leaders (an offset gap stops the copy of that
- * partition, logged), fetch sessions (KIP-227: every fetch names all partitions),
+ * Not here: fetch sessions (KIP-227: every fetch names all partitions),
  * several fetches in flight per leader, a per-request response size key
  * (replica.fetch.response.max.bytes: fixed 64 MiB).
  */
@@ -266,7 +268,9 @@ static int append_one(void *arg, const uint8_t *batch, size_t len, int64_t base,
     fa->tr = a->tr;
     memcpy(fa->data, batch, len);
     int64_t b, e;
-    int rc = st_log_append(a->p->log, fa->data, len, epoch, append_done, fa, &b, &e);
+    /* the leader's offsets and epoch kept, gaps of a compacted leader too */
+    int rc = st_log_append_ex(a->p->log, fa->data, len, epoch, ST_APPEND_KEEP_OFFSETS,
+                              append_done, fa, &b, &e);
     if (rc) {
         sc_free(fa);
         return rc;
@@ -276,7 +280,7 @@ static int append_one(void *arg, const uint8_t *batch, size_t len, int64_t base,
     return 0;
 }
 
-/* Appends the batches of it that continue the local log (rp_follow_walk);
+/* Appends the batches of it past the local log end (rp_follow_walk);
  * tr learns the outcome (stop on divergence or a refused append; logged). */
 static void apply(bk_server_t *s, const fitem_t *it, ftrack_t *tr)
 {
