@@ -35,8 +35,10 @@
  * batch with producerId >= 0 is checked against that producer's state on the
  * partition (bk_pstate_t: epoch + last 5 batches). An older epoch is 47; a
  * batch equal to a cached one (same epoch, first and last sequence) is a
- * retry: not appended, answered 0 with the original base offset (possibly
- * before the original is durable -- the same request's retry); a sequence
+ * retry: not appended, answered 0 with the original base offset (on a
+ * single node possibly before the original is durable -- the same request's
+ * retry; in cluster mode an acks=all retry waits, like the original, until
+ * the ISR has the original's last offset); a sequence
  * gap is 45; a new epoch must start at sequence 0; an unknown producer is
  * accepted at any sequence. The state is updated when the append is queued,
  * so pipelined batches (up to 5 in flight) see their predecessors. It is
@@ -239,9 +241,9 @@ static void pid_record(bk_part_t *p, const st_batch_hdr_t *h, int64_t base)
     st->last_used = ++p->pid_clock;
 }
 
-/* Checks an idempotent batch. 0 to append, -1 for a duplicate (*dup_base =
- * its original base offset), or a Kafka error. */
-static int pid_check(bk_part_t *p, const st_batch_hdr_t *h, int64_t *dup_base)
+/* Checks an idempotent batch. 0 to append, -1 for a duplicate (*dup_base,
+ * *dup_last = the original's first and last offsets), or a Kafka error. */
+static int pid_check(bk_part_t *p, const st_batch_hdr_t *h, int64_t *dup_base, int64_t *dup_last)
 {
     bk_pstate_t *st = pid_find(p, h->producer_id);
     if (!st || st->n == 0)
@@ -254,6 +256,7 @@ static int pid_check(bk_part_t *p, const st_batch_hdr_t *h, int64_t *dup_base)
     for (unsigned i = 0; i < st->n; i++) {
         if (st->b[i].first_seq == h->base_sequence && st->b[i].last_seq == last) {
             *dup_base = st->b[i].base;
+            *dup_last = st->b[i].last;
             return -1;
         }
     }
@@ -382,13 +385,19 @@ static void produce_one(bk_req_t *req, bk_produce_t *op, pres_t *x, sc_kstr_t to
         x->err = SC_ERR_MESSAGE_TOO_LARGE;
         return;
     }
-    int64_t dup_base = -1;
-    if (h.producer_id >= 0 && (rc = pid_check(p, &h, &dup_base)) != 0) {
+    int64_t dup_base = -1, dup_last = -1;
+    if (h.producer_id >= 0 && (rc = pid_check(p, &h, &dup_base, &dup_last)) != 0) {
         if (rc == -1) {
             SC_DEBUG(SUB, "%s-%d: duplicate batch of producer %lld (seq %d) -> offset %lld",
                      p->topic, p->partition, (long long)h.producer_id, h.base_sequence,
                      (long long)dup_base);
             x->base = dup_base;
+            /* cluster mode, acks=all: answered as the original would be, once
+             * the ISR has it (Kafka's DelayedProduce waits for the original's
+             * last offset + 1 too) -- not before, or a retry could be
+             * acknowledged while only this broker holds the batch */
+            if (op->acks == -1 && bk__cluster_wait_isr(srv, p, dup_last + 1, op->deadline, x))
+                op->pending++;
         } else {
             x->err = (int16_t)rc;
         }

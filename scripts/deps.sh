@@ -22,6 +22,8 @@ PKGS=(
     python3-pymodbus python3-serial python3-serial-asyncio mbpoll libmodbus-dev  # pymodbus 3.0.0 imports both
     # cluster mode: the zookeeper metadata store (C client) and a ZooKeeper server for tests
     libzookeeper-mt-dev zookeeper
+    # cluster tests: an idempotent producer across a failover (librdkafka's Python binding)
+    python3-confluent-kafka
 )
 
 missing=()

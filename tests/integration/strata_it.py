@@ -14,7 +14,9 @@ What is here:
               up, log on failure), kcat()
   cluster     ZooKeeper (a standalone server on a free port, skip 77 without
               java; stop() / start() restart it on the same port and data),
-              cluster_overrides() (metadata.store=zookeeper keys)
+              cluster_overrides() (metadata.store=zookeeper keys), start_cluster(),
+              bootstrap(), create_topic_rf(), partition_states(), wait_until(),
+              partition_log_bytes()
   raw wire    frame(), request(), read_response(), Rd, expect_closed(),
               Conn; RecordBatch v2 encode/decode (CRC-32C, varints, gzip
               batches in records()); Produce v7, Fetch v4, ListOffsets v1,
@@ -248,6 +250,89 @@ def cluster_overrides(zk, node_id, rack=None, chroot="", extra=()):
     if rack:
         o.append(("broker.rack", rack))
     return o + list(extra)
+
+
+def start_cluster(exe, tmp, zk, chroot, ids=(1, 2, 3), extra=()):
+    """Brokers with the given ids in <tmp>/b<id> (data in <tmp>/b<id>/data),
+    cluster_overrides() + extra; returns {id: Broker}."""
+    brokers = {}
+    for i in ids:
+        d = os.path.join(tmp, "b%d" % i)
+        os.makedirs(d, exist_ok=True)
+        brokers[i] = Broker(exe, d, cluster_overrides(zk, i, chroot=chroot, extra=extra))
+    return brokers
+
+
+def bootstrap(brokers):
+    """"host:port,..." of every broker of {id: Broker}."""
+    return ",".join(b.addr for b in brokers.values())
+
+
+def create_topic_rf(b, name, partitions, rf, configs=()):
+    """CreateTopics v0 on broker b with a replication factor and (key, value)
+    configs; returns the topic's error code."""
+    body = (struct.pack(">i", 1) + kstr(name) + struct.pack(">ihi", partitions, rf, 0) +
+            struct.pack(">i", len(configs)) +
+            b"".join(kstr(k) + kstr(v) for k, v in configs) + struct.pack(">i", 20000))
+    c = Conn(b.port)
+    try:
+        r = Rd(c.call(19, 0, body))
+    finally:
+        c.close()
+    if r.i32() != 1:
+        fail("CreateTopics v0: not one topic in the answer")
+    r.string()
+    return r.i16()
+
+
+def partition_states(brokers, topic):
+    """{partition: (leader, sorted ISR, replicas in assignment order)} of
+    topic as the first answering live broker of {id: Broker} sees it
+    (Metadata v5), or None when none answers with the topic."""
+    for b in brokers.values():
+        if not b.running():
+            continue
+        try:
+            s = b.connect()
+            try:
+                t = metadata(s, 5, 1, [topic], allow_auto=False)["topics"].get(topic)
+            finally:
+                s.close()
+        except OSError:
+            continue
+        if t and t[0] == 0 and t[1]:
+            return {p[1]: (p[2], sorted(p[4]), p[3]) for p in t[1]}
+    return None
+
+
+def wait_until(what, fn, timeout=40, step=0.2):
+    """Calls fn() every step s until it returns something true (an OSError
+    counts as not yet); returns that and prints how long it took. fail()s
+    after timeout s."""
+    t0 = time.time()
+    last = None
+    while time.time() - t0 < timeout:
+        try:
+            last = fn()
+        except OSError as e:
+            last = e
+        if last and not isinstance(last, OSError):
+            print("  (%s: %.1f s)" % (what, time.time() - t0), flush=True)
+            return last
+        time.sleep(step)
+    fail("%s: not within %d s (last: %r)" % (what, timeout, last))
+
+
+def partition_log_bytes(tmp, broker_id, topic, partition=0):
+    """The concatenated segment files (.log) of topic-partition on the broker
+    start_cluster() made in <tmp>/b<broker_id>."""
+    d = os.path.join(tmp, "b%d" % broker_id, "data", "%s-%d" % (topic, partition))
+    out = b""
+    for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+        if name.endswith(".log"):
+            with open(os.path.join(d, name), "rb") as f:
+                out += f.read()
+    return out
 
 
 def run(prefix, body, keep_tmp_on_fail=False):
