@@ -585,7 +585,7 @@ static void member_remove(bk_group_t *g, bk_member_t *m, int16_t err)
 }
 
 /* The join phase is over: generation + 1 and every waiting member answered. */
-static void complete_join(bk_group_t *g, cur_t *cur)
+static void complete_join(bk_coord_t *co, bk_group_t *g, cur_t *cur)
 {
     /* dynamic members that did not rejoin in time are out; static ones stay
      * until their session timeout (Kafka's onCompleteJoin) */
@@ -621,6 +621,9 @@ static void complete_join(bk_group_t *g, cur_t *cur)
         g->leader = NULL;
         subs_free(g);
         SC_INFO(SUB, "group %s: empty at generation %d", g->id, g->generation);
+        /* Kafka's onCompleteJoin stores the Empty group (errors only logged) */
+        int16_t e;
+        bk__offsets_store_group(co, g, 0, NULL, NULL, &e);
         return;
     }
     const char *sel = select_protocol(g);
@@ -638,7 +641,7 @@ static void complete_join(bk_group_t *g, cur_t *cur)
 
 /* PreparingRebalance: completes the join phase when every member rejoined
  * (after the initial delay) or the rebalance timeout passed. */
-static void try_complete_join(bk_group_t *g, cur_t *cur)
+static void try_complete_join(bk_coord_t *co, bk_group_t *g, cur_t *cur)
 {
     if (g->state != BK_GROUP_PREPARING)
         return;
@@ -650,7 +653,7 @@ static void try_complete_join(bk_group_t *g, cur_t *cur)
         all = m->joined;
     if (!all && now < g->join_deadline)
         return;
-    complete_join(g, cur);
+    complete_join(co, g, cur);
 }
 
 /* After members left or were removed: the state change Kafka makes. */
@@ -658,7 +661,7 @@ static void after_remove(bk_coord_t *co, bk_group_t *g, const char *why)
 {
     if (g->state == BK_GROUP_STABLE || g->state == BK_GROUP_COMPLETING)
         prepare_rebalance(co, g, why);
-    try_complete_join(g, NULL);
+    try_complete_join(co, g, NULL);
 }
 
 void bk__group_delete(bk_coord_t *co, bk_group_t *g)
@@ -693,19 +696,199 @@ void bk__group_drop_partition(bk_coord_t *co, int32_t part)
                 n);
 }
 
+/* ---- GroupMetadata records (__consumer_offsets key version 2) ------------------- */
+
+void bk__group_write_value(const bk_group_t *g, sc_kw_t *w, int64_t now)
+{
+    int live = g->state != BK_GROUP_EMPTY && g->state != BK_GROUP_DEAD && g->members;
+    sc_kw_i16(w, 3);
+    sc_kw_cstr(w, 0, g->protocol_type ? g->protocol_type : "");
+    sc_kw_i32(w, g->generation);
+    sc_kw_cstr(w, 0, live ? g->protocol : NULL);
+    sc_kw_cstr(w, 0, live && g->leader ? g->leader->id : NULL);
+    sc_kw_i64(w, !live && g->empty_since > 0 ? g->empty_since : now); /* currentStateTimestamp */
+    sc_kw_array_len(w, live ? g->nmembers : 0);
+    for (const bk_member_t *m = live ? g->members : NULL; m; m = m->next) {
+        const bk_gproto_t *p = member_proto(m, g->protocol);
+        sc_kw_cstr(w, 0, m->id);
+        sc_kw_cstr(w, 0, m->instance_id); /* NULL: null */
+        sc_kw_cstr(w, 0, m->client_id);
+        sc_kw_cstr(w, 0, m->client_host);
+        sc_kw_i32(w, m->rebalance_ms);
+        sc_kw_i32(w, m->session_ms);
+        sc_kw_bytes(w, p ? (const void *)p->meta : "", p ? (size_t)p->len : 0);
+        sc_kw_bytes(w, m->assign ? (const void *)m->assign : "",
+                    m->assign ? (size_t)m->assign_len : 0);
+    }
+}
+
+static char *kstr_dup(sc_kstr_t k) { return k.len < 0 ? NULL : bk__group_strdup(k.p, (size_t)k.len); }
+
+static uint8_t *kbytes_dup(sc_kbytes_t b)
+{
+    uint8_t *p = sc_malloc(b.len > 0 ? (size_t)b.len : 1);
+    if (p && b.len > 0)
+        memcpy(p, b.p, (size_t)b.len);
+    return p;
+}
+
+/* One MemberMetadata of a GroupMetadataValue of version ver into a new member
+ * (protocol proto). NULL with *rc set. */
+static bk_member_t *load_member(sc_rd_t *r, int ver, const char *proto, int64_t now, int *rc)
+{
+    int flex = ver >= 4;
+    sc_kstr_t id, inst = {NULL, -1}, cid, host;
+    sc_kbytes_t sub, asg;
+    int32_t rebalance = -1, session;
+    sc_kr_str(r, flex, 0, &id);
+    if (ver >= 3)
+        sc_kr_str(r, flex, 1, &inst);
+    sc_kr_str(r, flex, 0, &cid);
+    sc_kr_str(r, flex, 0, &host);
+    if (ver >= 1)
+        rebalance = sc_kr_i32(r);
+    session = sc_kr_i32(r);
+    if (flex) {
+        sc_kr_compact_bytes(r, 0, &sub);
+        sc_kr_compact_bytes(r, 0, &asg);
+        sc_kr_tags_skip(r);
+    } else {
+        sc_kr_bytes(r, 0, &sub);
+        sc_kr_bytes(r, 0, &asg);
+    }
+    *rc = SC_ERR_CORRUPT_MESSAGE;
+    if (r->err || id.len <= 0 || session <= 0)
+        return NULL;
+    *rc = SC_ERR_NO_MEMORY;
+    bk_member_t *m = sc_calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->id = kstr_dup(id);
+    m->instance_id = kstr_dup(inst);
+    m->client_id = kstr_dup(cid);
+    m->client_host = kstr_dup(host);
+    m->session_ms = session;
+    m->rebalance_ms = rebalance > 0 ? rebalance : session;
+    m->protos = sc_calloc(1, sizeof *m->protos);
+    if (m->protos) {
+        m->nprotos = 1;
+        m->protos[0].name = bk__group_strdup(proto, strlen(proto));
+        m->protos[0].meta = kbytes_dup(sub);
+        m->protos[0].len = sub.len;
+    }
+    if (asg.len > 0) {
+        m->assign = kbytes_dup(asg);
+        m->assign_len = asg.len;
+    }
+    if (!m->id || (inst.len >= 0 && !m->instance_id) || !m->client_id || !m->client_host ||
+        !m->protos || !m->protos[0].name || !m->protos[0].meta || (asg.len > 0 && !m->assign)) {
+        member_free(m);
+        return NULL;
+    }
+    m->deadline = now + session; /* Kafka's onGroupLoaded: every member's heartbeat restarts */
+    *rc = 0;
+    return m;
+}
+
+int bk__group_load(bk_coord_t *co, const char *id, size_t len, const uint8_t *v, int64_t vlen)
+{
+    bk_group_t *g = bk__group_get(co, id, len);
+    if (!g)
+        return SC_ERR_NO_MEMORY;
+    /* the record replaces whatever membership an earlier one gave */
+    while (g->members)
+        member_remove(g, g->members, SC_ERR_NOT_COORDINATOR);
+    g->leader = NULL;
+    subs_free(g);
+    sc_free(g->protocol_type);
+    sc_free(g->protocol);
+    g->protocol_type = g->protocol = NULL;
+    g->state = BK_GROUP_EMPTY;
+    g->generation = 0;
+    g->empty_since = 0;
+    if (!v)
+        return 0; /* tombstone: the group was deleted (its offsets have their own) */
+
+    sc_rd_t r;
+    sc_rd_init(&r, v, vlen > 0 ? (size_t)vlen : 0);
+    int16_t ver = sc_kr_i16(&r);
+    if (r.err || ver < 0 || ver > 4)
+        return SC_ERR_CORRUPT_MESSAGE;
+    int flex = ver >= 4;
+    sc_kstr_t ptype, proto, leader;
+    int64_t ts = -1;
+    int32_t n;
+    sc_kr_str(&r, flex, 0, &ptype);
+    int32_t gen = sc_kr_i32(&r);
+    sc_kr_str(&r, flex, 1, &proto);
+    sc_kr_str(&r, flex, 1, &leader);
+    if (ver >= 2)
+        ts = sc_kr_i64(&r);
+    if (r.err || sc_kr_arr(&r, flex, 0, 8, &n) || gen < 0)
+        return SC_ERR_CORRUPT_MESSAGE;
+    if (ptype.len > 0 && !(g->protocol_type = kstr_dup(ptype)))
+        return SC_ERR_NO_MEMORY;
+    g->generation = gen;
+    char *pname = proto.len >= 0 ? kstr_dup(proto) : bk__group_strdup("", 0);
+    if (!pname)
+        return SC_ERR_NO_MEMORY;
+    int64_t now = sc_mono_ms();
+    bk_member_t **tail = &g->members;
+    int rc = 0;
+    for (int32_t i = 0; i < n; i++) {
+        bk_member_t *m = load_member(&r, ver, pname, now, &rc);
+        if (!m)
+            break;
+        *tail = m;
+        tail = &m->next;
+        g->nmembers++;
+        if (leader.len >= 0 && str_eq(m->id, leader.p, (size_t)leader.len))
+            g->leader = m;
+    }
+    if (!rc && flex && sc_kr_tags_skip(&r))
+        rc = SC_ERR_CORRUPT_MESSAGE;
+    if (rc) {
+        sc_free(pname);
+        while (g->members)
+            member_remove(g, g->members, SC_ERR_NOT_COORDINATOR);
+        g->leader = NULL;
+        return rc;
+    }
+    if (!g->members) {
+        sc_free(pname);
+        g->empty_since = ts > 0 ? ts : 0; /* 0: offsets expire from their commit */
+        return 0;
+    }
+    g->protocol = pname;
+    if (!g->leader)
+        g->leader = g->members;
+    g->state = BK_GROUP_STABLE;
+    compute_subs(g);
+    return 0;
+}
+
 /* ---- the timer ------------------------------------------------------------------- */
 
-/* Removes Empty groups that have nothing left (Kafka: -> Dead). */
-static void remove_empty_groups(bk_coord_t *co)
+/* Removes Empty groups that have nothing left (Kafka: -> Dead); one that had
+ * a generation gets a tombstone for its GroupMetadata record (Kafka's
+ * cleanupGroupMetadata). At start (at_start) only groups whose offsets all
+ * ended in tombstones and that never had a generation go; the others wait
+ * for the timer (nothing is appended before the loop runs). */
+static void remove_empty_groups(bk_coord_t *co, int at_start)
 {
     for (bk_group_t **e = &co->groups; *e;) {
         bk_group_t *g = *e;
-        if (g->state != BK_GROUP_EMPTY || g->members || g->pending || g->noffs || g->inflight) {
+        if (g->state != BK_GROUP_EMPTY || g->members || g->pending || g->noffs || g->inflight ||
+            (at_start && g->generation > 0)) {
             e = &g->next;
             continue;
         }
         *e = g->next;
         SC_DEBUG(SUB, "group %s: empty with no committed offsets; removed", g->id);
+        if (g->generation > 0) {
+            int16_t kerr;
+            bk__offsets_store_group(co, g, 1, NULL, NULL, &kerr);
+        }
         group_free(g);
     }
 }
@@ -719,7 +902,7 @@ static void on_tick(uv_timer_t *t)
     if (now - co->last_expiry >= co->srv->cfg->offsets_retention_check_interval_ms) {
         co->last_expiry = now;
         bk__offsets_expire(co, sc_now_ms());
-        remove_empty_groups(co);
+        remove_empty_groups(co, 0);
     }
     for (bk_group_t *g = co->groups; g; g = g->next) {
         for (bk_pending_t **e = &g->pending; *e;) {
@@ -756,7 +939,7 @@ static void on_tick(uv_timer_t *t)
         if (removed)
             after_remove(co, g, "member(s) timed out");
         else
-            try_complete_join(g, NULL);
+            try_complete_join(co, g, NULL);
     }
 }
 
@@ -789,7 +972,7 @@ int bk__group_start(bk_server_t *s)
     int rc = bk__offsets_start(co);
     if (rc)
         return rc;
-    remove_empty_groups(co); /* groups whose every offset ended in a tombstone */
+    remove_empty_groups(co, 1); /* groups whose every offset ended in a tombstone */
     uv_timer_init(&s->shard0.loop, &co->timer);
     co->timer.data = co;
     co->timer_live = 1;
@@ -1211,6 +1394,10 @@ int bk__h_join_group(bk_req_t *req, sc_kw_t *w)
             SC_INFO(SUB, "group %s: static member %s rejoined a Stable group with the same "
                          "subscription; no rebalance (generation %d)", g->id, m->id,
                     g->generation);
+            /* the new member id goes to __consumer_offsets (Kafka stores the
+             * group here too; Strata does not wait for it) */
+            int16_t kerr;
+            bk__offsets_store_group(co, g, 0, NULL, NULL, &kerr);
             write_join(w, v, 0, g->generation, g->protocol, old_leader, m->id, strlen(m->id),
                        NULL);
             sc_free(old_leader);
@@ -1249,7 +1436,7 @@ int bk__h_join_group(bk_req_t *req, sc_kw_t *w)
     m->joined = 1;
     m->join_ver = (int16_t)v;
     park(m, &m->join_slot, req->slot);
-    try_complete_join(g, &cur);
+    try_complete_join(co, g, &cur);
     if (!cur.answered)
         req->async = 1;
     return 0;
@@ -1285,6 +1472,43 @@ static int16_t check_member(bk_coord_t *co, sc_kstr_t gid, sc_kstr_t mid, sc_kst
     *gp = g;
     *mp = m;
     return 0;
+}
+
+/* The leader's SyncGroup was stored (err 0: the group is Stable, every
+ * member gets its assignment) or not (Kafka's resetAndPropagateAssignmentError:
+ * every waiting member gets err, the assignments go, a rebalance starts). */
+static void sync_complete(bk_coord_t *co, bk_group_t *g, int16_t err, cur_t *cur)
+{
+    if (!err) {
+        g->state = BK_GROUP_STABLE;
+        SC_INFO(SUB, "group %s: stable at generation %d", g->id, g->generation);
+        for (bk_member_t *x = g->members; x; x = x->next)
+            answer_sync(x, 0, cur);
+        return;
+    }
+    SC_WARN(SUB, "group %s: generation %d not stored (error %d); rebalancing", g->id,
+            g->generation, err);
+    for (bk_member_t *x = g->members; x; x = x->next)
+        answer_sync(x, err, cur);
+    clear_assignments(g);
+    prepare_rebalance(co, g, "storing the group's assignments failed");
+}
+
+typedef struct {
+    bk_coord_t *co;
+    char *group;
+    int32_t generation;
+} sync_store_t;
+
+static void sync_stored(void *arg, int16_t kerr)
+{
+    sync_store_t *st = arg;
+    bk_group_t *g = bk__group_find(st->co, st->group, strlen(st->group));
+    /* a rebalance or a lost leadership meanwhile: nothing is waiting any more */
+    if (g && g->state == BK_GROUP_COMPLETING && g->generation == st->generation)
+        sync_complete(st->co, g, kerr, NULL);
+    sc_free(st->group);
+    sc_free(st);
 }
 
 int bk__h_sync_group(bk_req_t *req, sc_kw_t *w)
@@ -1355,10 +1579,25 @@ int bk__h_sync_group(bk_req_t *req, sc_kw_t *w)
             x->assign = copy;
             x->assign_len = b.len;
         }
-        g->state = BK_GROUP_STABLE;
-        SC_INFO(SUB, "group %s: stable at generation %d", g->id, g->generation);
-        for (bk_member_t *x = g->members; x; x = x->next)
-            answer_sync(x, 0, &cur);
+        /* Kafka's doSyncGroup: the group (with the assignments) is written
+         * to __consumer_offsets and the members are answered once the ISR
+         * has it */
+        sync_store_t *st = sc_calloc(1, sizeof *st);
+        int16_t kerr = 0;
+        int pending = 0;
+        if (!st || !(st->group = bk__group_strdup(g->id, strlen(g->id)))) {
+            sc_free(st);
+            kerr = sc_err_to_kafka(SC_ERR_NO_MEMORY);
+        } else {
+            st->co = co;
+            st->generation = g->generation;
+            if (!(pending = bk__offsets_store_group(co, g, 0, sync_stored, st, &kerr))) {
+                sc_free(st->group);
+                sc_free(st);
+            }
+        }
+        if (!pending)
+            sync_complete(co, g, kerr, &cur);
     }
     if (!cur.answered)
         req->async = 1;

@@ -146,6 +146,18 @@ void bk__group_delete(bk_coord_t *co, bk_group_t *g);
 /* Drops the groups of __consumer_offsets partition part (cluster mode: this
  * broker no longer leads it); parked JoinGroup / SyncGroup get NOT_COORDINATOR. */
 void bk__group_drop_partition(bk_coord_t *co, int32_t part);
+/* g's GroupMetadataValue, version 3 (Kafka's schema: protocol type,
+ * generation, protocol, leader, current state timestamp, members with their
+ * instance id, client id and host, timeouts, subscription for the selected
+ * protocol and assignment); an Empty group has a null protocol and leader
+ * and no members. now: wall ms. */
+void bk__group_write_value(const bk_group_t *g, sc_kw_t *w, int64_t now);
+/* At load: applies group id's GroupMetadata record (value versions 0-4; v NULL =
+ * tombstone: the membership is forgotten, offsets stay). The group becomes
+ * Stable with the recorded generation, protocol, leader, members and
+ * assignments (each member's session timer restarts now), or Empty. 0,
+ * SC_ERR_CORRUPT_MESSAGE or SC_ERR_NO_MEMORY. */
+int bk__group_load(bk_coord_t *co, const char *id, size_t len, const uint8_t *v, int64_t vlen);
 
 /* bk_cluster.c, used only by the coordinator (declared here, not in bk_int.h). */
 /* bk__cluster_wait_isr with a callback of its own instead of bk__produce_isr_done. */
@@ -174,6 +186,18 @@ void bk__offsets_cluster_tick(bk_coord_t *co, int create);
 /* Creates __consumer_offsets when absent and loads every committed offset
  * from it. 0 or an error (logged). */
 int bk__offsets_start(bk_coord_t *co);
+/* kerr: 0 or the Kafka error of a GroupMetadata write (GroupMetadataManager.storeGroup's
+ * mapping: NOT_ENOUGH_REPLICAS(_AFTER_APPEND) -> COORDINATOR_NOT_AVAILABLE,
+ * lost leadership -> NOT_COORDINATOR, timeout -> REBALANCE_IN_PROGRESS). */
+typedef void (*bk_store_cb_t)(void *arg, int16_t kerr);
+/* Appends g's GroupMetadata record (key version 2, value from
+ * bk__group_write_value), or its tombstone when tomb, to g's
+ * __consumer_offsets partition like a commit (acks=all; refused when the ISR
+ * is below min.insync.replicas). 1: done(arg, kerr) runs later (done may be
+ * NULL); 0: finished now with *kerr (0 on an offline coordinator: nothing
+ * written), done not called. */
+int bk__offsets_store_group(bk_coord_t *co, bk_group_t *g, int tomb, bk_store_cb_t done,
+                            void *arg, int16_t *kerr);
 /* Frees g's committed offsets. */
 void bk__offsets_free(bk_group_t *g);
 /* Expires committed offsets (Kafka 3.7 GroupMetadata.removeExpiredOffsets)

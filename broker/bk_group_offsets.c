@@ -128,6 +128,15 @@ static int32_t leader_epoch_of(const bk_coord_t *co, int32_t part)
                             : 0;
 }
 
+/* Cluster mode: 1 when partition part of __consumer_offsets has fewer ISR
+ * members than its min.insync.replicas (an acks=all append would get
+ * NOT_ENOUGH_REPLICAS). */
+static int isr_short(const bk_coord_t *co, int32_t part)
+{
+    return co->srv->cluster &&
+           bk__cluster_isr_short(co->srv, BK_OFFSETS_TOPIC, sizeof BK_OFFSETS_TOPIC - 1, part);
+}
+
 int16_t bk__coord_error(const bk_coord_t *co, const char *gid, int32_t len)
 {
     if (!co->srv->cluster || co->offline || len <= 0)
@@ -263,8 +272,13 @@ static int apply_record(bk_coord_t *co, const uint8_t *k, int64_t klen, const ui
         return SC_ERR_CORRUPT_MESSAGE;
     sc_rd_init(&r, k, (size_t)klen);
     int16_t kv = sc_kr_i16(&r);
+    if (kv == 2) { /* GroupMetadataKey: the group's membership (or its tombstone) */
+        if (sc_kr_string(&r, 0, &group))
+            return SC_ERR_CORRUPT_MESSAGE;
+        return bk__group_load(co, group.p, (size_t)group.len, v, vlen);
+    }
     if (kv != 0 && kv != 1)
-        return 0; /* group metadata (2) or newer: not kept */
+        return 0; /* newer: not kept */
     sc_kr_string(&r, 0, &group);
     sc_kr_string(&r, 0, &topic);
     int32_t partition = sc_kr_i32(&r);
@@ -498,13 +512,15 @@ int bk__offsets_start(bk_coord_t *co)
             return rc;
         }
     }
-    size_t groups = 0, offsets = 0;
+    size_t groups = 0, offsets = 0, members = 0;
     for (bk_group_t *g = co->groups; g; g = g->next) {
         groups += g->noffs > 0; /* the others (all tombstoned) are dropped by the caller */
         offsets += g->noffs;
+        members += g->nmembers > 0;
     }
-    SC_INFO(SUB, "loaded %zu committed offset(s) of %zu group(s) from %zu record(s) in %lld ms",
-            offsets, groups, records, (long long)(sc_mono_ms() - t0));
+    SC_INFO(SUB, "loaded %zu committed offset(s) of %zu group(s) from %zu record(s) in %lld ms; "
+                 "%zu group(s) Stable with their members",
+            offsets, groups, records, (long long)(sc_mono_ms() - t0), members);
     return 0;
 }
 
@@ -768,6 +784,11 @@ int bk__h_offset_commit(bk_req_t *req, sc_kw_t *w)
                                      offsets_partition(co, gid.p, (size_t)gid.len))) ||
               part->shard != req->conn->shard))
         gerr = SC_ERR_COORDINATOR_NOT_AVAILABLE;
+    else if (!gerr && part && isr_short(co, part->partition))
+        /* acks=all on an ISR below min.insync.replicas: NOT_ENOUGH_REPLICAS
+         * before the append, which Kafka's storeOffsets answers as
+         * COORDINATOR_NOT_AVAILABLE; nothing is written */
+        gerr = SC_ERR_COORDINATOR_NOT_AVAILABLE;
 
     /* per partition: check, then one record each into the batch */
     sc_rd_t pr;
@@ -869,38 +890,131 @@ out:
     return rc;
 }
 
+/* ---- appends answered once replicated ----------------------------------------------- */
+
+/* err: 0 once the batch is committed and (cluster mode) every ISR member has
+ * it; else the append's error, or NOT_LEADER_OR_FOLLOWER / REQUEST_TIMED_OUT
+ * / NOT_ENOUGH_REPLICAS_AFTER_APPEND from the ISR wait. */
+typedef void (*acked_cb_t)(void *arg, int err);
+
+typedef struct {
+    bk_server_t *srv;
+    bk_part_t *part;
+    sc_recbatch_t batch; /* built by the caller; the log's until the append callback */
+    acked_cb_t cb;
+    void *arg;
+} acked_t;
+
+static acked_t *acked_new(bk_coord_t *co)
+{
+    acked_t *a = sc_calloc(1, sizeof *a);
+    if (a) {
+        a->srv = co->srv;
+        sc_recbatch_init(&a->batch);
+    }
+    return a;
+}
+
+static void acked_free(acked_t *a)
+{
+    sc_recbatch_fini(&a->batch);
+    sc_free(a);
+}
+
+static void acked_isr_done(void *arg, int16_t err)
+{
+    acked_t *a = arg;
+    a->cb(a->arg, err);
+    acked_free(a);
+}
+
+static void acked_appended(void *arg, int rc, int64_t base, int64_t last)
+{
+    acked_t *a = arg;
+    (void)base;
+    if (rc == 0 && a->srv->cluster &&
+        bk__cluster_wait_isr_cb(a->srv, a->part, last + 1,
+                                sc_mono_ms() + BK_OFFSETS_COMMIT_TIMEOUT_MS, acked_isr_done, a))
+        return;
+    a->cb(a->arg, rc);
+    acked_free(a);
+}
+
+/* Appends a's finished batch to part with acks=all semantics, as Kafka's
+ * coordinator writes (offsets.commit.required.acks -1, offsets.commit.timeout.ms):
+ * refused before the append with NOT_ENOUGH_REPLICAS when the ISR is below
+ * min.insync.replicas. 0: cb(arg, err) runs later and a belongs to it; else
+ * the error, a freed, cb not called. */
+static int acked_append(bk_coord_t *co, acked_t *a, bk_part_t *part, acked_cb_t cb, void *arg)
+{
+    int64_t base, leo;
+    int rc = isr_short(co, part->partition) ? SC_ERR_NOT_ENOUGH_REPLICAS : 0;
+    a->part = part;
+    a->cb = cb;
+    a->arg = arg;
+    if (!rc)
+        rc = st_log_append(part->log, a->batch.buf.data, a->batch.buf.len,
+                           leader_epoch_of(co, part->partition), acked_appended, a, &base, &leo);
+    if (rc) {
+        acked_free(a);
+        return rc;
+    }
+    bk__part_dirty(part);
+    return 0;
+}
+
+/* The new group coordinator's normalisation of a write's error (Kafka
+ * GroupCoordinatorService: NOT_ENOUGH_REPLICAS, NOT_ENOUGH_REPLICAS_AFTER_APPEND
+ * and REQUEST_TIMED_OUT are COORDINATOR_NOT_AVAILABLE; a lost leadership is
+ * NOT_COORDINATOR); other append errors as sc_err_to_kafka. */
+static int16_t write_error(int err)
+{
+    switch (err) {
+    case 0:
+        return 0;
+    case SC_ERR_NOT_ENOUGH_REPLICAS:
+    case SC_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+    case SC_ERR_REQUEST_TIMED_OUT:
+    case SC_ERR_UNKNOWN_TOPIC_OR_PARTITION:
+        return SC_ERR_COORDINATOR_NOT_AVAILABLE;
+    case SC_ERR_NOT_LEADER_OR_FOLLOWER:
+        return SC_ERR_NOT_COORDINATOR;
+    default:
+        return sc_err_to_kafka(err);
+    }
+}
+
 /* ---- tombstones ------------------------------------------------------------------ */
 
-typedef void (*tomb_done_t)(void *arg, int rc);
+/* kerr: 0, or the Kafka error for the client (write_error). */
+typedef void (*tomb_done_t)(void *arg, int16_t kerr);
 
 typedef struct {
     char *group;
     size_t n;
     const char *why;
-    sc_recbatch_t batch;
     tomb_done_t done;
     void *arg;
 } tomb_op_t;
 
 static void tomb_free(tomb_op_t *op)
 {
-    sc_recbatch_fini(&op->batch);
     sc_free(op->group);
     sc_free(op);
 }
 
-static void tomb_cb(void *arg, int rc, int64_t base, int64_t last)
+static void tomb_cb(void *arg, int err)
 {
     tomb_op_t *op = arg;
-    (void)last;
-    if (rc)
-        SC_WARN(SUB, "group %s: writing %zu %s tombstone(s) failed: %s (those offsets come "
-                     "back after a restart)", op->group, op->n, op->why, sc_err_str(rc));
+    if (err)
+        SC_WARN(SUB, "group %s: %zu %s tombstone(s) not acknowledged by the ISR: %s (the "
+                     "offsets stay deleted here; a coordinator that takes over before the "
+                     "followers have them still has them)",
+                op->group, op->n, op->why, sc_err_str(err));
     else
-        SC_DEBUG(SUB, "group %s: %zu %s tombstone(s) at offset %lld", op->group, op->n, op->why,
-                 (long long)base);
+        SC_DEBUG(SUB, "group %s: %zu %s tombstone(s) written", op->group, op->n, op->why);
     if (op->done)
-        op->done(op->arg, rc);
+        op->done(op->arg, write_error(err));
     tomb_free(op);
 }
 
@@ -916,72 +1030,198 @@ static void offs_remove(bk_group_t *g, const uint8_t *del)
     }
 }
 
+static void write_group_key(sc_kw_t *w, const char *group, size_t glen)
+{
+    sc_kw_i16(w, 2);
+    sc_kw_string(w, group, glen);
+}
+
 /* Appends one batch holding a tombstone for each of g's offsets marked in
- * del[] (g->noffs entries, n marked) to g's __consumer_offsets partition and
- * removes them from the cache at once, as Kafka does (a commit arriving
- * meanwhile is appended after the tombstones, so it wins at the next load
- * too). 0 with *pending = 1: done(arg, rc) runs when the append completes
- * (done may be NULL); 0 with *pending = 0 (offline coordinator): removed,
- * nothing written, done not called; else the error, with the cache unchanged
- * and done not called. */
-static int tomb_write(bk_coord_t *co, bk_group_t *g, const uint8_t *del, size_t n, int64_t now,
-                      const char *why, tomb_done_t done, void *arg, int *pending)
+ * del[] (g->noffs entries, n marked; del may be NULL when n is 0) and, when
+ * group_tomb, one for g's GroupMetadata record, to g's __consumer_offsets
+ * partition, and removes the offsets from the cache at once, as Kafka does
+ * (a commit arriving meanwhile is appended after the tombstones, so it wins
+ * at the next load too). Written like a commit (acks=all, acked_append):
+ * refused before the append with NOT_ENOUGH_REPLICAS when the ISR is short.
+ * 0 with *pending = 1: done(arg, kerr) runs once the ISR has the batch (done
+ * may be NULL); 0 with *pending = 0 (offline coordinator): removed, nothing
+ * written, done not called; else the error, with the cache unchanged and
+ * done not called. */
+static int tomb_write(bk_coord_t *co, bk_group_t *g, const uint8_t *del, size_t n,
+                      int group_tomb, int64_t now, const char *why, tomb_done_t done, void *arg,
+                      int *pending)
 {
     size_t glen = strlen(g->id);
     bk_part_t *part = bk__part_find(co->srv, BK_OFFSETS_TOPIC, sizeof BK_OFFSETS_TOPIC - 1,
                                     offsets_partition(co, g->id, glen));
     *pending = 0;
     if (co->offline) {
-        offs_remove(g, del);
+        if (n)
+            offs_remove(g, del);
         return 0;
     }
     if (!part)
         return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     tomb_op_t *op = sc_calloc(1, sizeof *op);
-    if (!op)
-        return SC_ERR_NO_MEMORY;
-    sc_recbatch_init(&op->batch);
+    acked_t *a = acked_new(co);
     sc_buf_t kb;
     sc_buf_init(&kb);
     int rc = SC_ERR_NO_MEMORY;
+    if (!op || !a)
+        goto out;
     op->n = n;
     op->why = why;
     op->done = done;
     op->arg = arg;
     if (!(op->group = bk__group_strdup(g->id, glen)))
         goto out;
-    if ((rc = sc_recbatch_begin(&op->batch, now, -1, -1, -1)) != 0)
+    if ((rc = sc_recbatch_begin(&a->batch, now, -1, -1, -1)) != 0)
         goto out;
-    for (size_t i = 0; i < g->noffs; i++) {
-        const bk_offset_t *o = &g->offs[i];
-        if (!del[i])
+    for (size_t i = 0; i < g->noffs + (group_tomb ? 1 : 0); i++) {
+        if (i < g->noffs && (!del || !del[i]))
             continue;
         sc_kw_t kw;
         sc_buf_reset(&kb);
         sc_kw_init(&kw, &kb);
-        write_key(&kw, g->id, glen, o->topic, strlen(o->topic), o->partition);
+        if (i < g->noffs)
+            write_key(&kw, g->id, glen, g->offs[i].topic, strlen(g->offs[i].topic),
+                      g->offs[i].partition);
+        else
+            write_group_key(&kw, g->id, glen);
         if (kw.err ||
-            sc_recbatch_add(&op->batch, now, kb.data, (int32_t)kb.len, NULL, -1, NULL, 0)) {
+            sc_recbatch_add(&a->batch, now, kb.data, (int32_t)kb.len, NULL, -1, NULL, 0)) {
             rc = SC_ERR_NO_MEMORY;
             goto out;
         }
     }
-    sc_recbatch_finish(&op->batch);
-    int64_t base, leo;
-    rc = st_log_append(part->log, op->batch.buf.data, op->batch.buf.len,
-                       leader_epoch_of(co, part->partition), tomb_cb, op, &base,
-                       &leo);
+    sc_recbatch_finish(&a->batch);
+    rc = acked_append(co, a, part, tomb_cb, op);
+    a = NULL; /* acked_append owns it either way */
     if (rc)
         goto out;
-    bk__part_dirty(part);
     op = NULL; /* the append callback owns it */
     *pending = 1;
-    offs_remove(g, del);
+    if (n)
+        offs_remove(g, del);
 out:
+    if (a)
+        acked_free(a);
     if (op)
         tomb_free(op);
     sc_buf_fini(&kb);
     return rc;
+}
+
+/* ---- GroupMetadata records ----------------------------------------------------- */
+
+typedef struct {
+    char *group;
+    int32_t generation;
+    int tomb;
+    bk_store_cb_t done;
+    void *arg;
+} gstore_op_t;
+
+/* Kafka's GroupMetadataManager.storeGroup mapping of the append error. */
+static int16_t store_error(int err)
+{
+    switch (err) {
+    case 0:
+        return 0;
+    case SC_ERR_UNKNOWN_TOPIC_OR_PARTITION:
+    case SC_ERR_NOT_ENOUGH_REPLICAS:
+    case SC_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+        return SC_ERR_COORDINATOR_NOT_AVAILABLE;
+    case SC_ERR_NOT_LEADER_OR_FOLLOWER:
+        return SC_ERR_NOT_COORDINATOR;
+    case SC_ERR_REQUEST_TIMED_OUT:
+        return SC_ERR_REBALANCE_IN_PROGRESS;
+    case SC_ERR_MESSAGE_TOO_LARGE:
+        return -1; /* UNKNOWN_SERVER_ERROR, as Kafka */
+    default:
+        return sc_err_to_kafka(err);
+    }
+}
+
+static void gstore_free(gstore_op_t *op)
+{
+    sc_free(op->group);
+    sc_free(op);
+}
+
+static void gstore_cb(void *arg, int err)
+{
+    gstore_op_t *op = arg;
+    if (err)
+        SC_WARN(SUB, "group %s: writing its %s (generation %d) failed: %s", op->group,
+                op->tomb ? "GroupMetadata tombstone" : "GroupMetadata record", op->generation,
+                sc_err_str(err));
+    else
+        SC_DEBUG(SUB, "group %s: %s of generation %d written", op->group,
+                 op->tomb ? "GroupMetadata tombstone" : "GroupMetadata record", op->generation);
+    if (op->done)
+        op->done(op->arg, store_error(err));
+    gstore_free(op);
+}
+
+int bk__offsets_store_group(bk_coord_t *co, bk_group_t *g, int tomb, bk_store_cb_t done,
+                            void *arg, int16_t *kerr)
+{
+    size_t glen = strlen(g->id);
+    *kerr = 0;
+    if (co->offline)
+        return 0;
+    bk_part_t *part = bk__part_find(co->srv, BK_OFFSETS_TOPIC, sizeof BK_OFFSETS_TOPIC - 1,
+                                    offsets_partition(co, g->id, glen));
+    if (!part) {
+        *kerr = store_error(SC_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+        return 0;
+    }
+    int64_t now = sc_now_ms();
+    gstore_op_t *op = sc_calloc(1, sizeof *op);
+    acked_t *a = acked_new(co);
+    sc_buf_t kb, vb;
+    sc_buf_init(&kb);
+    sc_buf_init(&vb);
+    int rc = SC_ERR_NO_MEMORY;
+    if (!op || !a || !(op->group = bk__group_strdup(g->id, glen)))
+        goto out;
+    op->generation = g->generation;
+    op->tomb = tomb;
+    op->done = done;
+    op->arg = arg;
+    sc_kw_t kw, vw;
+    sc_kw_init(&kw, &kb);
+    sc_kw_init(&vw, &vb);
+    write_group_key(&kw, g->id, glen);
+    if (!tomb)
+        bk__group_write_value(g, &vw, now);
+    if (kw.err || vw.err || (rc = sc_recbatch_begin(&a->batch, now, -1, -1, -1)) != 0 ||
+        (rc = sc_recbatch_add(&a->batch, now, kb.data, (int32_t)kb.len,
+                              tomb ? NULL : vb.data, tomb ? -1 : (int32_t)vb.len, NULL, 0)) !=
+            0) {
+        rc = rc ? rc : SC_ERR_NO_MEMORY;
+        goto out;
+    }
+    sc_recbatch_finish(&a->batch);
+    rc = acked_append(co, a, part, gstore_cb, op);
+    a = NULL; /* acked_append owns it either way */
+    if (!rc)
+        op = NULL; /* the append callback owns it */
+out:
+    sc_buf_fini(&kb);
+    sc_buf_fini(&vb);
+    if (a)
+        acked_free(a);
+    if (op)
+        gstore_free(op);
+    if (rc) {
+        SC_WARN(SUB, "group %s: appending its GroupMetadata %s: %s", g->id,
+                tomb ? "tombstone" : "record", sc_err_str(rc));
+        *kerr = store_error(rc);
+        return 0;
+    }
+    return 1;
 }
 
 /* ---- expiry ------------------------------------------------------------------------ */
@@ -1019,7 +1259,7 @@ static void expire_group(bk_coord_t *co, bk_group_t *g, int64_t now, int64_t ret
         n += del[i] = (uint8_t)off_expired(g, &g->offs[i], now, retention);
     if (n) {
         int pending;
-        int rc = tomb_write(co, g, del, n, now, "expiry", NULL, NULL, &pending);
+        int rc = tomb_write(co, g, del, n, 0, now, "expiry", NULL, NULL, &pending);
         if (rc)
             SC_WARN(SUB, "group %s: expiring %zu offset(s): %s; kept until the next check", g->id,
                     n, sc_err_str(rc));
@@ -1108,12 +1348,12 @@ static void delgrp_detach(bk_slot_t *s)
     op->slot = NULL;
 }
 
-static void delgrp_done(void *arg, int rc)
+static void delgrp_done(void *arg, int16_t kerr)
 {
     delgrp_ctx_t *c = arg;
     delgrp_op_t *op = c->op;
-    if (rc)
-        op->errs[c->idx] = sc_err_to_kafka(rc);
+    if (kerr)
+        op->errs[c->idx] = kerr;
     if (--op->pending > 0)
         return;
     if (op->slot)
@@ -1173,19 +1413,21 @@ int bk__h_delete_groups(bk_req_t *req, sc_kw_t *w)
             e = BK_ERR_NON_EMPTY_GROUP;
         else if (g->inflight)
             e = SC_ERR_COORDINATOR_LOAD_IN_PROGRESS;
-        if (!e && g->noffs) {
-            uint8_t *del = sc_malloc(g->noffs);
+        if (!e && (g->noffs || g->generation > 0)) {
+            /* tombstones for the offsets and for the GroupMetadata record a
+             * group that ever had a generation may have */
+            uint8_t *del = sc_malloc(g->noffs ? g->noffs : 1);
             if (!del) {
                 e = sc_err_to_kafka(SC_ERR_NO_MEMORY);
             } else {
-                memset(del, 1, g->noffs);
+                memset(del, 1, g->noffs ? g->noffs : 1);
                 op->ctx[i] = (delgrp_ctx_t){op, i};
                 int pending;
-                int rc = tomb_write(co, g, del, g->noffs, now, "DeleteGroups", delgrp_done,
-                                    &op->ctx[i], &pending);
+                int rc = tomb_write(co, g, del, g->noffs, g->generation > 0, now,
+                                    "DeleteGroups", delgrp_done, &op->ctx[i], &pending);
                 sc_free(del);
                 if (rc)
-                    e = sc_err_to_kafka(rc);
+                    e = write_error(rc);
                 else
                     op->pending += pending;
             }
@@ -1260,13 +1502,13 @@ static void offdel_free(offdel_op_t *op)
     sc_free(op);
 }
 
-static void offdel_done(void *arg, int rc)
+static void offdel_done(void *arg, int16_t kerr)
 {
     offdel_op_t *op = arg;
-    if (rc)
+    if (kerr)
         for (size_t k = 0; k < op->n; k++)
             if (op->errs[k] == 0)
-                op->errs[k] = sc_err_to_kafka(rc);
+                op->errs[k] = kerr;
     if (op->slot)
         slot_respond(op->slot, offdel_write, op);
     offdel_free(op);
@@ -1361,13 +1603,18 @@ int bk__h_offset_delete(bk_req_t *req, sc_kw_t *w)
     }
     int rc = 0, pending = 0;
     if (ndel) {
-        rc = tomb_write(co, g, del, ndel, sc_now_ms(), "OffsetDelete", offdel_done, op, &pending);
+        /* Kafka: an Empty group left without offsets is Dead: its
+         * GroupMetadata record gets a tombstone in the same batch */
+        int dies = g->state == BK_GROUP_EMPTY && ndel == g->noffs && !g->pending &&
+                   !g->inflight && g->generation > 0;
+        rc = tomb_write(co, g, del, ndel, dies, sc_now_ms(), "OffsetDelete", offdel_done, op,
+                        &pending);
         if (rc) {
             SC_WARN(SUB, "group %s: OffsetDelete of %zu offset(s): %s", g->id, ndel,
                     sc_err_str(rc));
             for (size_t x = 0; x < n; x++)
                 if (op->errs[x] == 0)
-                    op->errs[x] = sc_err_to_kafka(rc);
+                    op->errs[x] = write_error(rc);
         }
     }
     sc_free(del);

@@ -842,6 +842,11 @@ def mode_restart(b):
     last = {}
     for r in recs:
         k = Rd(r["key"])
+        if struct.unpack(">h", r["key"][:2])[0] == 2:  # GroupMetadata (membership)
+            kv, grp = k.i16(), k.string()
+            if grp != "gr":
+                fail("GroupMetadata record of group %r" % grp)
+            continue
         kv, grp, top, pn = k.i16(), k.string(), k.string(), k.i32()
         v = Rd(r["value"])
         vv, off = v.i16(), v.i64()
