@@ -23,10 +23,13 @@
  * The partitions this broker follows go to the follower fetcher
  * (bk_follow.c) after every refresh.
  *
- * The leader keeps the ISR of the partitions it leads (leader_isr: shrink
- * after replica.lag.time.max.ms behind, re-admit when caught up).
- *
- * High watermark over the ISR and acks=all waits: update_hw / check_waits.
+ * The leader's side of replication is rp_isr (replication/rp_isr.h, pure,
+ * unit-tested with a fake transport in test_rp_sm): one rp_isr_t per
+ * partition this broker leads (bk_lpart_t) holds its followers' fetch
+ * offsets, their last caught-up times and the acks=all waits. Here it is
+ * wired to the logs and ZooKeeper: isr_duty writes the ISR rp_isr_next
+ * decides, update_hw sets rp_isr_hw's high watermark and answers the waits
+ * it completes, and a timer (wtimer) answers waits at their deadline.
  *
  * Controlled shutdown on stop (controlled_shutdown); preferred-leader
  * election by the controller (control_one, auto.leader.rebalance.enable).
@@ -36,6 +39,7 @@
  */
 #include "bk_int.h"
 
+#include "rp_isr.h"
 #include "rp_zk.h"
 #include "sc_err.h"
 #include "sc_log.h"
@@ -59,37 +63,23 @@ typedef struct {
     int *ver;        /* [nparts]: its znode version */
 } bk_ctopic_t;
 
-/* What the leader knows of one follower of one partition it leads. */
-typedef struct bk_freplica {
-    struct bk_freplica *next;
-    char topic[BK_TOPIC_NAME_MAX + 1];
-    int32_t partition, replica;
-    int64_t leo;            /* its last fetch offset */
-    int64_t prev_hw;        /* our high watermark when its previous fetch came */
-    int64_t caught_up_ms;   /* last fetch that reached prev_hw (it has all it could have) */
-    int caught_now;         /* the latest fetch was caught up */
-    int32_t epoch;          /* the leader epoch this entry belongs to */
-} bk_freplica_t;
-
-/* An acks=all append waiting for the high watermark. */
-typedef struct bk_isrwait {
-    struct bk_isrwait *next;
+/* A partition this broker leads (or led): the leader's state of it. */
+typedef struct bk_lpart {
+    struct bk_lpart *next;
     char topic[BK_TOPIC_NAME_MAX + 1];
     int32_t partition;
-    int64_t end;      /* answered once the high watermark reaches it */
-    int64_t deadline; /* monotonic ms: REQUEST_TIMED_OUT after it */
-    void *arg;        /* bk__produce_isr_done's, or done's */
-    void (*done)(void *arg, int16_t err); /* NULL = bk__produce_isr_done */
-} bk_isrwait_t;
+    rp_isr_t isr; /* followers, acks=all waits; isr.leader_epoch = the epoch led */
+} bk_lpart_t;
 
 struct bk_cluster {
     bk_server_t *srv;
-    bk_freplica_t *followers; /* partitions this broker leads: their followers */
-    bk_isrwait_t *waits;
+    bk_lpart_t *led; /* partitions this broker leads or led */
     rp_zk_t *zk;
     uv_async_t async;
     uv_timer_t timer;
-    int handles; /* async + timer initialised */
+    uv_timer_t wtimer;  /* the earliest acks=all deadline */
+    int64_t wtimer_at;  /* when it fires (monotonic ms), INT64_MAX = not armed */
+    int handles; /* async + timer + wtimer initialised */
     int stopped;
     atomic_int poked;
     rp_zk_broker_t brokers[BK_CLUSTER_MAX_BROKERS];
@@ -161,21 +151,38 @@ static int is_live(const bk_cluster_t *c, int32_t id)
     return 0;
 }
 
+/* The ids of the live brokers into live[BK_CLUSTER_MAX_BROKERS]; their count. */
+static int live_ids(const bk_cluster_t *c, int32_t *live)
+{
+    for (int i = 0; i < c->nbrokers; i++)
+        live[i] = c->brokers[i].b.id;
+    return c->nbrokers;
+}
+
+/* A topic's setting of a boolean key (its override, else the broker's). */
+static int topic_bool(const bk_server_t *s, const char *topic, const char *key, int dflt)
+{
+    const rp_meta_topic_t *tp = bk_topics_lookup(s->topics, topic, strlen(topic));
+    const char *v = tp ? rp_meta_topic_config(tp, key) : NULL;
+    return v ? strcmp(v, "true") == 0 : dflt;
+}
+
 /* The controller's work on one partition (state as read: have/ver/st). */
 static void control_one(bk_cluster_t *c, const char *topic, int32_t p, int16_t rf, int have,
                         int ver, const rp_pstate_t *cur, int32_t start)
 {
     int32_t live[BK_CLUSTER_MAX_BROKERS];
     rp_broker_t bs[BK_CLUSTER_MAX_BROKERS];
-    for (int i = 0; i < c->nbrokers; i++) {
-        live[i] = c->brokers[i].b.id;
+    live_ids(c, live);
+    for (int i = 0; i < c->nbrokers; i++)
         bs[i] = c->brokers[i].b;
-    }
+    int unclean = topic_bool(c->srv, topic, "unclean.leader.election.enable",
+                             c->srv->cfg->unclean_leader_election_enable);
     rp_pstate_t next;
-    int rc;
+    int rc, how = 1;
     if (have && c->preferred_due) { /* preferred-leader election (auto.leader.rebalance) */
         rp_pstate_t n1;
-        if (rp_pstate_next(cur, live, c->nbrokers, c->controller_epoch, &n1) == 0 &&
+        if (rp_pstate_next(cur, live, c->nbrokers, c->controller_epoch, unclean, &n1) == 0 &&
             rp_pstate_preferred(cur, live, c->nbrokers, c->controller_epoch, &next)) {
             if ((rc = rp_zk_pstate_write(c->zk, topic, p, &next, ver)) == 0)
                 SC_INFO(SUB, "%s-%d: back to its preferred leader %d (epoch %d)", topic, p,
@@ -195,12 +202,17 @@ static void control_one(bk_cluster_t *c, const char *topic, int32_t p, int16_t r
         rp_pstate_init(&next, rep, rf, live, c->nbrokers, c->controller_epoch);
         rc = rp_zk_pstate_write(c->zk, topic, p, &next, -1);
     } else {
-        if (!rp_pstate_next(cur, live, c->nbrokers, c->controller_epoch, &next))
+        if (!(how = rp_pstate_next(cur, live, c->nbrokers, c->controller_epoch, unclean, &next)))
             return;
         rc = rp_zk_pstate_write(c->zk, topic, p, &next, ver);
     }
     if (rc)
         SC_WARN(SUB, "%s-%d: state write: %s", topic, p, sc_err_str(rc));
+    else if (how == 2)
+        SC_WARN(SUB, "%s-%d: unclean leader election (unclean.leader.election.enable): no "
+                     "in-sync replica is alive, so replica %d, not in the ISR, leads at epoch "
+                     "%d; records only the old ISR had may be lost", topic, p, next.leader,
+                next.leader_epoch);
     else
         SC_INFO(SUB, "%s-%d: leader %d epoch %d, isr of %d", topic, p, next.leader,
                 next.leader_epoch, next.nisr);
@@ -208,96 +220,62 @@ static void control_one(bk_cluster_t *c, const char *topic, int32_t p, int16_t r
 
 static const bk_ctopic_t *ctopic(const bk_cluster_t *c, const char *name, size_t len);
 
-static bk_freplica_t *freplica(bk_cluster_t *c, const char *topic, size_t len, int32_t p,
-                               int32_t replica, int32_t epoch, int create)
+/* The leader's entry of topic-p (created when asked and missing), or NULL. */
+static bk_lpart_t *lpart(bk_cluster_t *c, const char *topic, size_t len, int32_t p, int create)
 {
-    for (bk_freplica_t *f = c->followers; f; f = f->next)
-        if (f->partition == p && f->replica == replica && strlen(f->topic) == len &&
-            memcmp(f->topic, topic, len) == 0) {
-            if (f->epoch != epoch) { /* we lead it anew: start over with a grace period */
-                f->epoch = epoch;
-                f->leo = -1;
-                f->caught_now = 0;
-                f->caught_up_ms = sc_mono_ms();
-            }
-            return f;
-        }
+    for (bk_lpart_t *l = c->led; l; l = l->next)
+        if (l->partition == p && strlen(l->topic) == len && memcmp(l->topic, topic, len) == 0)
+            return l;
     if (!create || len > BK_TOPIC_NAME_MAX)
         return NULL;
-    bk_freplica_t *f = sc_calloc(1, sizeof *f);
-    if (!f)
+    bk_lpart_t *l = sc_calloc(1, sizeof *l);
+    if (!l)
         return NULL;
-    memcpy(f->topic, topic, len);
-    f->partition = p;
-    f->replica = replica;
-    f->epoch = epoch;
-    f->leo = -1;
-    f->caught_up_ms = sc_mono_ms(); /* a grace period from when we started leading */
-    f->next = c->followers;
-    c->followers = f;
-    return f;
+    memcpy(l->topic, topic, len);
+    l->partition = p;
+    rp_isr_init(&l->isr);
+    l->next = c->led;
+    c->led = l;
+    return l;
 }
 
-/* The leader's ISR duty on partitions it leads (Kafka's
- * maybeExpandIsr / maybeShrinkIsr): a live replica whose fetch reached our
- * log end joins the ISR; an ISR member not caught up for
- * replica.lag.time.max.ms leaves it. Written with a versioned set; a clash
- * with the controller is retried on the next refresh. */
-static void leader_isr(bk_cluster_t *c)
+/* topic-p's partition state, or NULL when there is none. */
+static const rp_pstate_t *pstate(const bk_cluster_t *c, const char *topic, size_t len, int32_t p)
+{
+    const bk_ctopic_t *t = ctopic(c, topic, len);
+    return t && p >= 0 && p < t->nparts && t->have[p] ? &t->st[p] : NULL;
+}
+
+/* The leader's ISR duty on partition p of t if this broker leads it
+ * (rp_isr_next: shrink after replica.lag.time.max.ms behind, re-admit when
+ * caught up). Written with a versioned set; a clash with the controller is
+ * retried on the next refresh. */
+static void isr_duty(bk_cluster_t *c, bk_ctopic_t *t, int32_t p)
 {
     bk_server_t *s = c->srv;
     int32_t me = s->cfg->node_id;
-    int64_t now = sc_mono_ms();
-    for (size_t i = 0; i < c->ntopics; i++) {
-        bk_ctopic_t *t = &c->topics[i];
-        for (int32_t p = 0; p < t->nparts; p++) {
-            rp_pstate_t *st = &t->st[p];
-            if (!t->have[p] || st->leader != me)
-                continue;
-            rp_pstate_t n = *st;
-            n.nisr = 0;
-            int changed = 0;
-            for (int k = 0; k < st->nisr; k++) {
-                int32_t r = st->isr[k];
-                bk_freplica_t *f =
-                    r == me ? NULL
-                            : freplica(c, t->name, strlen(t->name), p, r, st->leader_epoch, 1);
-                if (f && now - f->caught_up_ms > s->cfg->replica_lag_time_max_ms) {
-                    changed = 1; /* logged once written */
-                    continue;
-                }
-                n.isr[n.nisr++] = r;
-            }
-            for (int k = 0; k < st->nreplicas; k++) {
-                int32_t r = st->replicas[k];
-                if (r == me || rp_id_in(n.isr, n.nisr, r) || !is_live(c, r))
-                    continue;
-                bk_freplica_t *f =
-                    freplica(c, t->name, strlen(t->name), p, r, st->leader_epoch, 0);
-                if (f && f->caught_now) {
-                    n.isr[n.nisr++] = r;
-                    changed = 1;
-                }
-            }
-            if (!changed)
-                continue;
-            int rc = rp_zk_pstate_write_leader(c->zk, t->name, p, &n, t->ver[p]);
-            if (rc == 0) {
-                for (int k = 0; k < st->nisr; k++)
-                    if (!rp_id_in(n.isr, n.nisr, st->isr[k]))
-                        SC_INFO(SUB, "%s-%d: replica %d not caught up for over %lld ms: out of "
-                                     "the ISR", t->name, p, st->isr[k],
-                                (long long)s->cfg->replica_lag_time_max_ms);
-                for (int k = 0; k < n.nisr; k++)
-                    if (!rp_id_in(st->isr, st->nisr, n.isr[k]))
-                        SC_INFO(SUB, "%s-%d: replica %d caught up: back in the ISR", t->name, p,
-                                n.isr[k]);
-                *st = n;
-                t->ver[p]++;
-            } else
-                SC_DEBUG(SUB, "%s-%d: ISR write: %s (retried)", t->name, p, sc_err_str(rc));
-        }
+    rp_pstate_t *st = &t->st[p];
+    bk_lpart_t *lp = t->have[p] && st->leader == me ? lpart(c, t->name, strlen(t->name), p, 0)
+                                                    : NULL;
+    int32_t live[BK_CLUSTER_MAX_BROKERS];
+    rp_pstate_t n;
+    if (!lp || !rp_isr_next(&lp->isr, st, me, live, live_ids(c, live),
+                            s->cfg->replica_lag_time_max_ms, sc_mono_ms(), &n))
+        return;
+    int rc = rp_zk_pstate_write_leader(c->zk, t->name, p, &n, t->ver[p]);
+    if (rc) {
+        SC_DEBUG(SUB, "%s-%d: ISR write: %s (retried)", t->name, p, sc_err_str(rc));
+        return;
     }
+    for (int k = 0; k < st->nisr; k++)
+        if (!rp_id_in(n.isr, n.nisr, st->isr[k]))
+            SC_INFO(SUB, "%s-%d: replica %d not caught up for over %lld ms: out of the ISR",
+                    t->name, p, st->isr[k], (long long)s->cfg->replica_lag_time_max_ms);
+    for (int k = 0; k < n.nisr; k++)
+        if (!rp_id_in(st->isr, st->nisr, n.isr[k]))
+            SC_INFO(SUB, "%s-%d: replica %d caught up: back in the ISR", t->name, p, n.isr[k]);
+    *st = n;
+    t->ver[p]++;
 }
 
 static int64_t min_insync(const bk_server_t *s, const char *topic, size_t len)
@@ -310,103 +288,99 @@ static int64_t min_insync(const bk_server_t *s, const char *topic, size_t len)
     return min;
 }
 
-/* Answers the waits that are over (all of them when stopping). */
-static void check_waits(bk_cluster_t *c, int stopping)
+static void on_wtimer(uv_timer_t *h);
+
+/* Makes the wait timer fire by `at` (monotonic ms). */
+static void wtimer_arm(bk_cluster_t *c, int64_t at)
 {
-    bk_server_t *s = c->srv;
+    if (!c->handles || c->stopped || at >= c->wtimer_at)
+        return;
     int64_t now = sc_mono_ms();
-    bk_isrwait_t **pp = &c->waits;
-    while (*pp) {
-        bk_isrwait_t *w = *pp;
-        size_t len = strlen(w->topic);
-        const bk_ctopic_t *t = ctopic(c, w->topic, len);
-        bk_part_t *bp = bk__part_find(s, w->topic, len, w->partition);
-        const rp_pstate_t *st =
-            t && w->partition < t->nparts && t->have[w->partition] ? &t->st[w->partition] : NULL;
-        int16_t err = -1; /* still waiting */
-        if (stopping || !bp || !st || st->leader != s->cfg->node_id)
-            err = SC_ERR_NOT_LEADER_OR_FOLLOWER;
-        else if (st_log_high_watermark(bp->log) >= w->end)
-            err = st->nisr < min_insync(s, w->topic, len) ? SC_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND
-                                                          : 0;
-        else if (now >= w->deadline)
-            err = SC_ERR_REQUEST_TIMED_OUT;
-        if (err < 0) {
-            pp = &w->next;
-            continue;
-        }
-        *pp = w->next;
-        void *arg = w->arg;
-        void (*done)(void *, int16_t) = w->done;
-        sc_free(w);
-        if (done)
-            done(arg, err);
-        else
-            bk__produce_isr_done(arg, err);
-    }
+    c->wtimer_at = at;
+    uv_timer_start(&c->wtimer, on_wtimer, at > now ? (uint64_t)(at - now) : 0, 0);
 }
 
-/* The high watermark of p: on a partition this broker leads, the committed
- * offset capped by every other ISR member's fetch offset (one that has not
- * fetched since we lead holds it where it is); elsewhere the committed
- * offset. Only ever raised. Parked fetches are woken (followers read up to
- * the committed offset, which may have moved), waits are checked. */
+/* Answers lp's acks=all waits that are over (all of them once stopped or
+ * no longer leading: NOT_LEADER_OR_FOLLOWER). */
+static void check_waits(bk_cluster_t *c, bk_lpart_t *lp)
+{
+    if (!lp->isr.waits)
+        return;
+    bk_server_t *s = c->srv;
+    size_t len = strlen(lp->topic);
+    const rp_pstate_t *st = pstate(c, lp->topic, len, lp->partition);
+    bk_part_t *bp = bk__part_find(s, lp->topic, len, lp->partition);
+    int leading = !c->stopped && bp && st && st->leader == s->cfg->node_id;
+    rp_isr_waits_check(&lp->isr, leading, bp ? st_log_high_watermark(bp->log) : 0,
+                       st ? st->nisr : 0, min_insync(s, lp->topic, len), sc_mono_ms());
+}
+
+static void check_all_waits(bk_cluster_t *c)
+{
+    for (bk_lpart_t *l = c->led; l; l = l->next)
+        check_waits(c, l);
+}
+
+/* The earliest deadline has come: answer what timed out, re-arm for the next. */
+static void on_wtimer(uv_timer_t *h)
+{
+    bk_cluster_t *c = h->data;
+    c->wtimer_at = INT64_MAX;
+    check_all_waits(c);
+    int64_t next = INT64_MAX;
+    for (bk_lpart_t *l = c->led; l; l = l->next) {
+        int64_t d = rp_isr_waits_deadline(&l->isr);
+        if (d < next)
+            next = d;
+    }
+    if (next < INT64_MAX)
+        wtimer_arm(c, next);
+}
+
+/* The high watermark of p: on a partition this broker leads, rp_isr_hw (the
+ * committed offset capped by every other ISR member's fetch offset); elsewhere
+ * the committed offset. Only ever raised. Parked fetches are woken (followers
+ * read up to the committed offset, which may have moved), p's waits are
+ * checked. */
 static void update_hw(bk_cluster_t *c, bk_part_t *p, int wake)
 {
     bk_server_t *s = c->srv;
+    size_t len = strlen(p->topic);
     int64_t hw = st_log_committed_offset(p->log), cur = st_log_high_watermark(p->log);
-    const bk_ctopic_t *t = ctopic(c, p->topic, strlen(p->topic));
-    const rp_pstate_t *st =
-        t && p->partition < t->nparts && t->have[p->partition] ? &t->st[p->partition] : NULL;
+    const rp_pstate_t *st = pstate(c, p->topic, len, p->partition);
+    bk_lpart_t *lp = lpart(c, p->topic, len, p->partition, 0);
     if (st && st->leader == s->cfg->node_id) {
-        for (int k = 0; k < st->nisr; k++) {
-            if (st->isr[k] == s->cfg->node_id)
-                continue;
-            bk_freplica_t *f = freplica(c, p->topic, strlen(p->topic), p->partition, st->isr[k],
-                                        st->leader_epoch, 0);
-            int64_t leo = f && f->leo >= 0 ? f->leo : cur;
-            if (leo < hw)
-                hw = leo;
-        }
+        static const rp_isr_t none = {.leader_epoch = -1}; /* no entry: nobody has fetched */
+        hw = rp_isr_hw(lp ? &lp->isr : &none, st, s->cfg->node_id, hw, cur);
     }
     if (hw > cur)
         st_log_set_high_watermark(p->log, hw);
     p->shard->hw_moved = 1;
-    if (c->waits)
-        check_waits(c, 0);
+    if (lp)
+        check_waits(c, lp);
     if (wake)
         bk__fetch_wake(p->shard);
 }
 
 void bk__cluster_progress(bk_server_t *s, bk_part_t *p) { update_hw(s->cluster, p, 0); }
 
-int bk__cluster_wait_isr(bk_server_t *s, bk_part_t *p, int64_t end, int64_t deadline_ms,
-                         void *arg)
-{
-    bk_cluster_t *c = s->cluster;
-    if (!c || st_log_high_watermark(p->log) >= end)
-        return 0;
-    bk_isrwait_t *w = sc_calloc(1, sizeof *w);
-    if (!w)
-        return 0; /* answered without waiting rather than lost */
-    snprintf(w->topic, sizeof w->topic, "%s", p->topic);
-    w->partition = p->partition;
-    w->end = end;
-    w->deadline = deadline_ms;
-    w->arg = arg;
-    w->next = c->waits;
-    c->waits = w;
-    return 1;
-}
-
 int bk__cluster_wait_isr_cb(bk_server_t *s, bk_part_t *p, int64_t end, int64_t deadline_ms,
                             void (*done)(void *arg, int16_t err), void *arg)
 {
     bk_cluster_t *c = s->cluster;
-    if (!bk__cluster_wait_isr(s, p, end, deadline_ms, arg))
+    if (!c || st_log_high_watermark(p->log) >= end)
         return 0;
-    c->waits->done = done; /* the wait just pushed */
+    bk_lpart_t *lp = lpart(c, p->topic, strlen(p->topic), p->partition, 1);
+    if (!lp || rp_isr_wait_add(&lp->isr, end, deadline_ms, done, arg) != 0)
+        return 0; /* answered without waiting rather than lost */
+    wtimer_arm(c, deadline_ms);
     return 1;
+}
+
+int bk__cluster_wait_isr(bk_server_t *s, bk_part_t *p, int64_t end, int64_t deadline_ms,
+                         void *arg)
+{
+    return bk__cluster_wait_isr_cb(s, p, end, deadline_ms, bk__produce_isr_done, arg);
 }
 
 int bk__cluster_live_brokers(const bk_server_t *s) { return s->cluster ? s->cluster->nbrokers : 0; }
@@ -427,46 +401,21 @@ void bk__cluster_follower_fetch(bk_server_t *s, const char *topic, size_t len, i
                                 int32_t replica, int64_t offset)
 {
     bk_cluster_t *c = s->cluster;
-    const bk_ctopic_t *t = ctopic(c, topic, len);
-    if (!t || p < 0 || p >= t->nparts || !t->have[p] || t->st[p].leader != s->cfg->node_id ||
-        !rp_id_in(t->st[p].replicas, t->st[p].nreplicas, replica))
+    bk_ctopic_t *t = (bk_ctopic_t *)ctopic(c, topic, len);
+    const rp_pstate_t *st = pstate(c, topic, len, p);
+    if (!st || st->leader != s->cfg->node_id)
         return;
-    bk_freplica_t *f = freplica(c, topic, len, p, replica, t->st[p].leader_epoch, 1);
+    bk_lpart_t *lp = lpart(c, topic, len, p, 0); /* made by refresh when it saw us lead */
     bk_part_t *bp = bk__part_find(s, topic, len, p);
-    if (!f || !bp)
+    if (!lp || !bp || lp->isr.leader_epoch != st->leader_epoch)
         return;
-    /* Caught up = it fetches from where our high watermark (all a follower can
-     * get) was at its previous fetch: Kafka's lastFetchLeaderLogEndOffset rule,
-     * so a follower under steady load does not look behind by one round trip. */
-    int64_t hw = st_log_high_watermark(bp->log);
-    int was = f->leo >= 0;
-    f->leo = offset;
-    int caught = was && offset >= f->prev_hw;
-    f->prev_hw = hw;
-    f->caught_now = caught || offset >= hw;
-    if (f->caught_now) {
-        f->caught_up_ms = sc_mono_ms();
-        if (!rp_id_in(t->st[p].isr, t->st[p].nisr, replica))
-            leader_isr(c); /* re-admit now rather than at the next refresh */
-    }
+    int in_sync = rp_isr_fetch(&lp->isr, replica, offset, st_log_high_watermark(bp->log),
+                              sc_mono_ms());
+    if (in_sync < 0)
+        return; /* not a replica of it */
+    if (in_sync && !rp_id_in(st->isr, st->nisr, replica))
+        isr_duty(c, t, p); /* re-admit now rather than at the next refresh */
     update_hw(c, bp, 1); /* its fetch offset may raise the high watermark */
-}
-
-/* 1 the first time this broker sees itself leading topic-p at leader epoch
- * `epoch` (an entry with replica -1 in the followers list remembers it). */
-static int leader_epoch_seen(bk_cluster_t *c, const char *topic, int32_t p, int32_t epoch)
-{
-    size_t len = strlen(topic);
-    for (bk_freplica_t *f = c->followers; f; f = f->next)
-        if (f->replica == -1 && f->partition == p && strlen(f->topic) == len &&
-            memcmp(f->topic, topic, len) == 0) {
-            if (f->epoch == epoch)
-                return 0;
-            f->epoch = epoch;
-            return 1;
-        }
-    bk_freplica_t *f = freplica(c, topic, len, p, -1, epoch, 1);
-    return f != NULL;
 }
 
 /* The partitions this broker replicates but does not lead, to the fetcher. */
@@ -600,24 +549,27 @@ static void refresh(bk_cluster_t *c)
     topics_free(c);
     c->topics = ts;
     c->ntopics = nt;
-    leader_isr(c);
-    /* leadership or ISR may have changed: high watermarks, producer state, waits */
+    /* leadership or ISR may have changed: the leader's state, producer state,
+     * ISR, high watermarks, waits */
+    int64_t now = sc_mono_ms();
     for (size_t i = 0; i < c->ntopics; i++) {
         bk_ctopic_t *t = &c->topics[i];
         for (int32_t p = 0; p < t->nparts; p++) {
             bk_part_t *bp = bk__part_find(s, t->name, strlen(t->name), p);
             if (!bp)
                 continue;
-            if (t->have[p] && t->st[p].leader == s->cfg->node_id &&
-                leader_epoch_seen(c, t->name, p, t->st[p].leader_epoch))
-            {
+            bk_lpart_t *lp = t->have[p] && t->st[p].leader == s->cfg->node_id
+                                 ? lpart(c, t->name, strlen(t->name), p, 1)
+                                 : NULL;
+            if (lp && rp_isr_lead(&lp->isr, &t->st[p], s->cfg->node_id, now)) {
                 bp->npids = 0; /* we lead it anew: the producers' state from the log */
                 bk__pids_rebuild(bp);
             }
+            isr_duty(c, t, p);
             update_hw(c, bp, 0);
         }
     }
-    check_waits(c, 0);
+    check_all_waits(c);
     bk__fetch_wake(&s->shard0);
     publish_follow(c);
 }
@@ -657,6 +609,9 @@ int bk__cluster_start(bk_server_t *s)
     c->async.data = c;
     uv_timer_init(&s->shard0.loop, &c->timer);
     c->timer.data = c;
+    uv_timer_init(&s->shard0.loop, &c->wtimer);
+    c->wtimer.data = c;
+    c->wtimer_at = INT64_MAX;
     c->handles = 1;
     if ((rc = bk__follow_start(s)) != 0)
         return rc;
@@ -721,9 +676,10 @@ void bk__cluster_stop(bk_server_t *s)
     if (c->handles) {
         uv_close((uv_handle_t *)&c->async, NULL);
         uv_close((uv_handle_t *)&c->timer, NULL);
+        uv_close((uv_handle_t *)&c->wtimer, NULL);
     }
     rp_zk_resign(c->zk);
-    check_waits(c, 1); /* acks=all still waiting: NOT_LEADER_OR_FOLLOWER */
+    check_all_waits(c); /* stopped: acks=all still waiting get NOT_LEADER_OR_FOLLOWER */
     if (s->cfg->controlled_shutdown_enable && c->registered)
         controlled_shutdown(c);
     bk__follow_stop(s);
@@ -738,10 +694,11 @@ void bk__cluster_free(bk_server_t *s)
     rp_zk_set_notify(c->zk, NULL, NULL);
     rp_zk_close(c->zk); /* ephemeral nodes (registration) go with the session */
     topics_free(c);
-    while (c->followers) {
-        bk_freplica_t *f = c->followers;
-        c->followers = f->next;
-        sc_free(f);
+    while (c->led) {
+        bk_lpart_t *l = c->led;
+        c->led = l->next;
+        rp_isr_fini(&l->isr); /* answered at stop */
+        sc_free(l);
     }
     sc_free(c);
     s->cluster = NULL;
@@ -782,16 +739,9 @@ int bk__cluster_not_leader(const bk_server_t *s, const char *topic, size_t len, 
 
 int bk__cluster_isr_short(const bk_server_t *s, const char *topic, size_t len, int32_t p)
 {
-    const bk_cluster_t *c = s->cluster;
-    const bk_ctopic_t *t = c ? ctopic(c, topic, len) : NULL;
-    if (!t || p < 0 || p >= t->nparts || !t->have[p])
-        return 0; /* not cluster mode, or no state: answered elsewhere */
-    int64_t min = s->cfg->min_insync_replicas;
-    const rp_meta_topic_t *tp = bk_topics_lookup(s->topics, topic, len);
-    const char *v = tp ? rp_meta_topic_config(tp, "min.insync.replicas") : NULL;
-    if (v)
-        min = strtoll(v, NULL, 10);
-    return t->st[p].nisr < min;
+    const rp_pstate_t *st = s->cluster ? pstate(s->cluster, topic, len, p) : NULL;
+    /* no state (or not cluster mode): answered elsewhere */
+    return st && st->nisr < min_insync(s, topic, len);
 }
 
 void bk__cluster_write_brokers(bk_server_t *s, sc_kw_t *w, int v)

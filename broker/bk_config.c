@@ -97,6 +97,12 @@ static const bk_cfg_key_t keys[] = {
     {"leader.imbalance.check.interval.seconds", BK_CFG_LONG,
      OFF(leader_imbalance_check_interval_seconds), "300", 1, 86400, NULL, NULL,
      "How often the controller runs the preferred-leader election."},
+    {"unclean.leader.election.enable", BK_CFG_BOOL, OFF(unclean_leader_election_enable), "false",
+     0, 0, NULL, NULL,
+     "Cluster mode: when no in-sync replica of a partition is alive, let the controller make a "
+     "live replica outside the ISR its leader (a WARN is logged; records only the old ISR had "
+     "are lost). False keeps the partition without a leader (LEADER_NOT_AVAILABLE) until an "
+     "in-sync replica returns. Topic-level key of the same name."},
     {"log.dirs", BK_CFG_LIST, OFF(log_dirs), "./data", 0, 0, NULL, check_nonempty,
      "Directories that hold partition data, comma-separated; new partitions go to the one "
      "holding the fewest. The first also holds the cluster metadata."},

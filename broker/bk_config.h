@@ -43,6 +43,7 @@ typedef struct {
     int controlled_shutdown_enable;          /* controlled.shutdown.enable */
     int auto_leader_rebalance_enable;        /* auto.leader.rebalance.enable */
     int64_t leader_imbalance_check_interval_seconds; /* leader.imbalance.check.interval.seconds */
+    int unclean_leader_election_enable;      /* unclean.leader.election.enable */
     char *log_dirs;                          /* log.dirs */
     int32_t num_partitions;                  /* num.partitions */
     int32_t default_replication_factor;      /* default.replication.factor */

@@ -11,6 +11,7 @@
 
 static const char *const cleanup_policies[] = {"delete", "compact", NULL};
 static const char *const timestamp_types[] = {"CreateTime", "LogAppendTime", NULL};
+static const char *const booleans[] = {"true", "false", NULL};
 static const char *const compression_types[] = {"uncompressed", "zstd",   "lz4",      "snappy",
                                                 "gzip",         "producer", NULL};
 
@@ -54,6 +55,10 @@ static const bk_topic_key_t keys[] = {
      "Maximum size of a segment's offset or time index."},
     {"segment.ms", BK_TCFG_LONG, 1, INT64_MAX, NULL, "log.roll.ms",
      "Roll to a new segment when the active one's first record is this old."},
+    {"unclean.leader.election.enable", BK_TCFG_ENUM, 0, 0, booleans,
+     "unclean.leader.election.enable",
+     "Cluster mode: with no in-sync replica alive, a live replica outside the ISR may lead "
+     "(records only the old ISR had are lost)."},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

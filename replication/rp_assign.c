@@ -152,21 +152,32 @@ int rp_pstate_preferred(const rp_pstate_t *cur, const int32_t *live, int nlive,
 }
 
 int rp_pstate_next(const rp_pstate_t *cur, const int32_t *live, int nlive,
-                   int32_t controller_epoch, rp_pstate_t *next)
+                   int32_t controller_epoch, int unclean, rp_pstate_t *next)
 {
+    int dirty = 0;
     *next = *cur;
     /* ISR minus dead brokers; but never empty it (the last in-sync replica
-     * is remembered so that it alone may lead again: no unclean election). */
+     * is remembered so that it alone may lead again), unless unclean election
+     * is allowed and a replica out of sync is live. */
     rp_pstate_t n = *cur;
     n.nisr = 0;
     for (int i = 0; i < cur->nisr; i++)
         if (rp_id_in(live, nlive, cur->isr[i]))
             n.isr[n.nisr++] = cur->isr[i];
+    for (int i = 0; n.nisr == 0 && unclean && i < cur->nreplicas; i++)
+        if (rp_id_in(live, nlive, cur->replicas[i])) {
+            /* unclean.leader.election.enable: a live replica out of sync leads */
+            n.leader = cur->replicas[i];
+            n.isr[n.nisr++] = n.leader;
+            dirty = 1;
+        }
     if (n.nisr == 0) {
         /* nobody in sync is alive: offline until one of them returns */
         n.nisr = cur->nisr;
         memcpy(n.isr, cur->isr, sizeof n.isr);
         n.leader = -1;
+    } else if (dirty) {
+        /* elected above */
     } else if (cur->leader < 0 || !rp_id_in(n.isr, n.nisr, cur->leader)) {
         n.leader = -1;
         for (int i = 0; i < cur->nreplicas && n.leader < 0; i++)
@@ -183,5 +194,5 @@ int rp_pstate_next(const rp_pstate_t *cur, const int32_t *live, int nlive,
         n.leader_epoch = cur->leader_epoch + 1;
     n.controller_epoch = controller_epoch;
     *next = n;
-    return 1;
+    return dirty && leader_changed ? 2 : 1;
 }

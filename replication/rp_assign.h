@@ -12,13 +12,15 @@
  * yet by that partition while one remains. replicas[0] is the preferred
  * leader.
  *
- * Election (unclean.leader.election.enable=false): a partition keeps its
- * leader while the leader is live; dead brokers leave the ISR; a new leader
- * is the first replica (assignment order) that is live and in the ISR; when
- * none is, leader = -1 and the ISR keeps its last member(s), so only a
- * broker that was in sync can become leader again. Every leader change
- * bumps leader_epoch. The ISR never grows here (a follower rejoins once it
- * has caught up: the replication stage).
+ * Election: a partition keeps its leader while the leader is live; dead
+ * brokers leave the ISR; a new leader is the first replica (assignment
+ * order) that is live and in the ISR. When none is, with
+ * unclean.leader.election.enable=false (Kafka's default) leader = -1 and the
+ * ISR keeps its last member(s), so only a broker that was in sync can become
+ * leader again; with it true, the first live replica outside the ISR leads
+ * and the ISR becomes just it (records the old ISR had and it lacks are
+ * lost). Every leader change bumps leader_epoch. The ISR never grows here
+ * otherwise (a follower rejoins once it has caught up: rp_isr.h).
  */
 #ifndef RP_ASSIGN_H
 #define RP_ASSIGN_H
@@ -65,13 +67,16 @@ void rp_pstate_init(rp_pstate_t *s, const int32_t *replicas, int rf, const int32
                     int nlive, int32_t controller_epoch);
 
 /*
- * What cur becomes with live[0..nlive) the live brokers. Writes the new
+ * What cur becomes with live[0..nlive) the live brokers; unclean =
+ * unclean.leader.election.enable of the partition's topic. Writes the new
  * state to *next and returns 1 when something changed (leader, ISR; the
  * leader epoch is bumped on a leader change, controller_epoch is set to
- * controller_epoch), 0 when cur stands (then *next == *cur).
+ * controller_epoch), 2 when that change is an unclean election (a replica
+ * outside the ISR now leads: the caller warns of possible data loss), 0 when
+ * cur stands (then *next == *cur).
  */
 int rp_pstate_next(const rp_pstate_t *cur, const int32_t *live, int nlive,
-                   int32_t controller_epoch, rp_pstate_t *next);
+                   int32_t controller_epoch, int unclean, rp_pstate_t *next);
 
 /*
  * Preferred-leader election: when cur's leader is not its first replica and

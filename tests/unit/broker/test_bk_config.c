@@ -273,7 +273,7 @@ START_TEST(test_bk_topic_config_table_and_checks)
     const bk_topic_key_t *k = bk_topic_config_keys(&n);
     bk_config_t c;
     char why[256], buf[256];
-    ck_assert_int_eq(n, 16);
+    ck_assert_int_eq(n, 17);
     ck_assert_int_eq(bk_config_init(&c), 0);
     for (size_t i = 0; i < n; i++) {
         ck_assert_msg(bk_config_value_str(&c, k[i].broker_key, buf, sizeof buf) == 0, "%s",
@@ -297,7 +297,8 @@ START_TEST(test_bk_topic_config_table_and_checks)
                              {"segment.bytes", "14"},         {"segment.ms", "1"},
                              {"flush.ms", "0"},               {"compression.type", "zstd"},
                              {"message.timestamp.type", "LogAppendTime"},
-                             {"min.insync.replicas", "2"},    {"max.message.bytes", "0"}};
+                             {"min.insync.replicas", "2"},    {"max.message.bytes", "0"},
+                             {"unclean.leader.election.enable", "true"}};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         ck_assert_msg(bk_topic_config_check(good[i][0], good[i][1], why, sizeof why) == 0,
                       "%s=%s: %s", good[i][0], good[i][1], why);
@@ -308,7 +309,8 @@ START_TEST(test_bk_topic_config_table_and_checks)
                             {"flush.messages", "0"},       {"compression.type", "ZSTD"},
                             {"message.timestamp.type", "createtime"},
                             {"min.insync.replicas", "0"},  {"no.such.key", "1"},
-                            {"log.retention.ms", "1"}};
+                            {"log.retention.ms", "1"},
+                            {"unclean.leader.election.enable", "yes"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(bk_topic_config_check(bad[i][0], bad[i][1], why, sizeof why) ==
                           SC_ERR_INVALID_CONFIG,

@@ -105,11 +105,11 @@ START_TEST(failover)
     rp_pstate_init(&s, rep, 3, all, 3, 1);
     ck_assert_int_eq(s.leader, 1);
     /* nothing changed */
-    ck_assert_int_eq(rp_pstate_next(&s, all, 3, 2, &n), 0);
+    ck_assert_int_eq(rp_pstate_next(&s, all, 3, 2, 0, &n), 0);
     ck_assert_int_eq(memcmp(&s, &n, sizeof s), 0);
     /* a follower dies: ISR shrinks, same leader and epoch */
     int32_t l12[2] = {1, 2};
-    ck_assert_int_eq(rp_pstate_next(&s, l12, 2, 2, &n), 1);
+    ck_assert_int_eq(rp_pstate_next(&s, l12, 2, 2, 0, &n), 1);
     ck_assert_int_eq(n.leader, 1);
     ck_assert_int_eq(n.leader_epoch, 0);
     ck_assert_int_eq(n.nisr, 2);
@@ -117,7 +117,7 @@ START_TEST(failover)
     s = n;
     /* the leader dies: next replica in the ISR, epoch + 1 */
     int32_t l2[1] = {2};
-    ck_assert_int_eq(rp_pstate_next(&s, l2, 1, 2, &n), 1);
+    ck_assert_int_eq(rp_pstate_next(&s, l2, 1, 2, 0, &n), 1);
     ck_assert_int_eq(n.leader, 2);
     ck_assert_int_eq(n.leader_epoch, 1);
     ck_assert_int_eq(n.nisr, 1);
@@ -125,22 +125,68 @@ START_TEST(failover)
     s = n;
     /* broker 3 (out of sync) returns: it does not rejoin the ISR here */
     int32_t l23[2] = {2, 3};
-    ck_assert_int_eq(rp_pstate_next(&s, l23, 2, 2, &n), 0);
+    ck_assert_int_eq(rp_pstate_next(&s, l23, 2, 2, 0, &n), 0);
     /* the last in-sync replica dies: offline, ISR remembered, epoch + 1 */
     int32_t l3[1] = {3};
-    ck_assert_int_eq(rp_pstate_next(&s, l3, 1, 3, &n), 1);
+    ck_assert_int_eq(rp_pstate_next(&s, l3, 1, 3, 0, &n), 1);
     ck_assert_int_eq(n.leader, -1);
     ck_assert_int_eq(n.nisr, 1);
     ck_assert_int_eq(n.isr[0], 2);
     ck_assert_int_eq(n.leader_epoch, 2);
     s = n;
     /* only the out-of-sync replica is alive: stays offline (no unclean election) */
-    ck_assert_int_eq(rp_pstate_next(&s, l3, 1, 3, &n), 0);
+    ck_assert_int_eq(rp_pstate_next(&s, l3, 1, 3, 0, &n), 0);
     ck_assert_int_eq(n.leader, -1);
     /* the in-sync one returns: leader again */
-    ck_assert_int_eq(rp_pstate_next(&s, l23, 2, 3, &n), 1);
+    ck_assert_int_eq(rp_pstate_next(&s, l23, 2, 3, 0, &n), 1);
     ck_assert_int_eq(n.leader, 2);
     ck_assert_int_eq(n.leader_epoch, 3);
+}
+END_TEST
+
+/* unclean.leader.election.enable: with no in-sync replica alive, only the
+ * flag lets a live replica outside the ISR lead (ISR = just it, epoch + 1,
+ * returned as 2); without it the partition stays leaderless until an ISR
+ * member returns. */
+START_TEST(unclean_election)
+{
+    int32_t rep[3] = {1, 2, 3}, all[3] = {1, 2, 3}, l1[1] = {1}, l3[1] = {3}, l23[2] = {2, 3};
+    int32_t none[1] = {0};
+    rp_pstate_t s, n;
+    rp_pstate_init(&s, rep, 3, all, 3, 1);
+    s.nisr = 1; /* the leader alone in sync (the followers fell behind) */
+    ck_assert_int_eq(s.leader, 1);
+    /* the leader dies, only out-of-sync replicas are alive */
+    ck_assert_int_eq(rp_pstate_next(&s, l23, 2, 2, 0, &n), 1);
+    ck_assert_int_eq(n.leader, -1);
+    ck_assert_int_eq(n.nisr, 1);
+    ck_assert_int_eq(n.isr[0], 1);
+    ck_assert_int_eq(n.leader_epoch, 1);
+    rp_pstate_t off = n;
+    /* clean: stays offline while only 2 and 3 live */
+    ck_assert_int_eq(rp_pstate_next(&off, l23, 2, 2, 0, &n), 0);
+    ck_assert_int_eq(n.leader, -1);
+    /* unclean: the first live replica in assignment order leads, alone in the ISR */
+    ck_assert_int_eq(rp_pstate_next(&off, l23, 2, 3, 1, &n), 2);
+    ck_assert_int_eq(n.leader, 2);
+    ck_assert_int_eq(n.nisr, 1);
+    ck_assert_int_eq(n.isr[0], 2);
+    ck_assert_int_eq(n.leader_epoch, 2);
+    ck_assert_int_eq(n.controller_epoch, 3);
+    ck_assert_int_eq(n.nreplicas, 3);
+    /* the same straight from the live leader's death */
+    ck_assert_int_eq(rp_pstate_next(&s, l3, 1, 2, 1, &n), 2);
+    ck_assert_int_eq(n.leader, 3);
+    ck_assert_int_eq(n.isr[0], 3);
+    ck_assert_int_eq(n.nisr, 1);
+    ck_assert_int_eq(n.leader_epoch, 1);
+    /* the flag changes nothing while an in-sync replica is alive ... */
+    ck_assert_int_eq(rp_pstate_next(&off, l1, 1, 3, 1, &n), 1);
+    ck_assert_int_eq(n.leader, 1);
+    ck_assert_int_eq(rp_pstate_next(&s, all, 3, 3, 1, &n), 0);
+    /* ... nor when no replica at all is alive */
+    ck_assert_int_eq(rp_pstate_next(&off, none, 1, 3, 1, &n), 0);
+    ck_assert_int_eq(n.leader, -1);
 }
 END_TEST
 
@@ -150,7 +196,7 @@ START_TEST(preferred)
     rp_pstate_t s, n;
     rp_pstate_init(&s, rep, 3, all, 3, 1);
     ck_assert_int_eq(rp_pstate_preferred(&s, all, 3, 1, &n), 0); /* already preferred */
-    ck_assert_int_eq(rp_pstate_next(&s, l23, 2, 1, &n), 1);       /* 1 dies */
+    ck_assert_int_eq(rp_pstate_next(&s, l23, 2, 1, 0, &n), 1);       /* 1 dies */
     s = n;
     ck_assert_int_eq(s.leader, 2);
     ck_assert_int_eq(rp_pstate_preferred(&s, all, 3, 2, &n), 0);  /* 1 back but not in sync */
@@ -191,6 +237,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, rack_aware);
     tcase_add_test(tc, init_with_dead);
     tcase_add_test(tc, failover);
+    tcase_add_test(tc, unclean_election);
     tcase_add_test(tc, preferred);
     tcase_add_test(tc, pstate_record);
     suite_add_tcase(s, tc);
