@@ -42,6 +42,15 @@
  * Static members that do not rejoin a rebalance stay until their session
  * timeout. group.max.size follows Kafka's acceptJoiningMember.
  *
+ * Persistence (Kafka's GroupMetadataManager.storeGroup): the leader's
+ * SyncGroup writes the group (GroupMetadata record, bk__group_write_value)
+ * to __consumer_offsets and the members are answered once it is committed
+ * (cluster mode: on the ISR); a failed write answers them with Kafka's
+ * storeGroup error and starts a rebalance. An Empty group, a static rejoin
+ * without rebalance are written too (not waited for), a removed group gets
+ * a tombstone. bk__group_load rebuilds a Stable group (or an Empty one)
+ * from the record at load, restarting each member's session timer.
+ *
  * Offline (bk__group_start_offline, the request fuzz harness): no timer, no
  * log; requests without a response slot are handled and their parked
  * responses dropped, as for a client whose connection closed.

@@ -30,8 +30,14 @@
  *             int64 commit_timestamp              (written otherwise)
  *         v4: v3 with compact strings and a trailing tag buffer (read only)
  *   null value = tombstone: the offset is deleted.
- * Keys of version 2 (group metadata) are skipped at load: group membership is
- * not persisted, as members rejoin after a restart anyway.
+ * Key version 2 (GroupMetadataKey: int16 2, string group) holds the group
+ * itself, value GroupMetadataValue v3 (bk__group_write_value; v0-v4 read by
+ * bk__group_load): written when the leader's SyncGroup completes a
+ * generation (the members are answered once it is committed), when the
+ * group becomes Empty and when a static member rejoins without a rebalance;
+ * a tombstone when the group is deleted or removed. At load a group with
+ * members comes back Stable, so members keep their generation across a
+ * restart or a coordinator move.
  *
  * Durability: the commit is answered from the append callback, i.e. once
  * the batch is committed under the topic's flush policy (durable with the
@@ -51,8 +57,10 @@
  * groups when it stops leading it (bk__offsets_cluster_tick, every group
  * tick and on FindCoordinator). An OffsetCommit is answered once the ISR has
  * the batch (bk__cluster_wait_isr_cb, offsets.commit.timeout.ms = 5 s);
- * tombstones (expiry, DeleteGroups, OffsetDelete) are answered on the
- * leader's own append.
+ * tombstones (expiry, DeleteGroups, OffsetDelete) and GroupMetadata records
+ * likewise (acked_append). Every write is refused before the append when the
+ * partition's ISR is below min.insync.replicas (Kafka appends with acks=-1:
+ * NOT_ENOUGH_REPLICAS, answered as COORDINATOR_NOT_AVAILABLE).
  */
 #include "bk_group_int.h"
 
@@ -1229,9 +1237,10 @@ out:
 /* Kafka 3.7 GroupMetadata.removeExpiredOffsets. An offset with an expire
  * timestamp (value v1) expires at it; otherwise after offsets.retention
  * counted from
- *   - Empty: when the group became Empty, or from the commit when the group
- *     has had no member since start (Kafka's "no protocol type" case:
- *     membership is not persisted, so after a restart every group is in it);
+ *   - Empty: when the group became Empty (its GroupMetadata record's
+ *     timestamp after a load), or from the commit when the group never had
+ *     members or its record has no timestamp (Kafka's "no protocol type" and
+ *     old-schema cases);
  *   - Stable "consumer" group with known subscriptions: the commit, and only
  *     for topics no member subscribes to any more (subscribed ones never
  *     expire while the group is Stable). */
