@@ -257,7 +257,11 @@ def single_node(exe, tmp):
     it.expect("LeaveGroup", leave(c, group, mid), 0)
     err, state, _, _ = describe(c, group)
     it.expect("the group after LeaveGroup", (err, state), (0, "Empty"))
-    empty = parse_group_value(group_records(b.port, group, 1)[-1])
+    # the Empty record is not waited for (as in Kafka): poll until it is readable
+    empty = parse_group_value(wait_for("the Empty group's record", lambda: (
+        lambda v: v[-1] if v and v[-1] is not None and
+        parse_group_value(v[-1])["generation"] == gen + 1 else None)(
+            group_records(b.port, group, 1)), 20))
     it.expect("its Empty record (generation, protocol, leader, members)",
               (empty["generation"], empty["protocol"], empty["leader"], empty["members"]),
               (gen + 1, None, None, []))
