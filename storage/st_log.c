@@ -575,6 +575,8 @@ static int check_segment(st_log_t *log, unsigned i, int missing, uint8_t *buf, s
  * recoveries. 0 or -errno. */
 static int clamp_clean_upto(st_log_t *log)
 {
+    if (log->gaps_upto > log->leo)
+        log->gaps_upto = log->leo;
     if (log->clean_upto <= log->leo || log->nsegs == 0)
         return 0;
     int64_t to = log->leo;

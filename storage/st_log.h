@@ -139,9 +139,9 @@ enum {
      * newer epoch is recorded as starting at its first batch's base offset.
      * Offset gaps before, between or inside the batches are allowed (a
      * compacted leader): the log end moves to the last batch's last offset
-     * + 1, and before such a buffer is written the cleaner checkpoint is
-     * raised past it (those records count as cleaned, as on the leader) so
-     * that recovery accepts the gaps. */
+     * + 1, and the next st_log_commit raises the cleaner checkpoint past it
+     * before any append it commits completes (those records count as
+     * cleaned, as on the leader), so that recovery accepts the gaps. */
     ST_APPEND_KEEP_OFFSETS = 2,
 };
 

@@ -254,6 +254,14 @@ int st_log_commit(st_log_t *log)
 
     if (!have_uncommitted(log))
         return log->failed ? SC_ERR_LOG_FAILED : 0;
+    if (!log->failed && log->gaps_upto > log->clean_upto) {
+        rc = st_cleaner_checkpoint_set(log->dir, log->gaps_upto);
+        if (rc)
+            st__log_fail(log, rc, "raising the cleaner checkpoint over copied offset gaps", NULL,
+                         0, log->gaps_upto);
+        else
+            log->clean_upto = log->gaps_upto;
+    }
     if (log->failed) {
         commit_appends(log, 0);
         n = st_io_submit(log->io); /* let their writes finish so buffers come back */
@@ -507,13 +515,13 @@ int st_log_append_ex(st_log_t *log, void *buf, size_t len, int32_t leader_epoch,
     if (log->epochs_dirty && (rc = st__log_store_epochs(log)))
         return rc;
     /* Offsets skipped by a copied compacted log: recovery accepts gaps only
-     * below the cleaner checkpoint, so it covers these batches on disk before
-     * they are written (as a new epoch does). The records count as cleaned
-     * here, as they were on the leader. */
-    if (gapped && log->clean_upto < end) {
-        if ((rc = st_cleaner_checkpoint_set(log->dir, end)))
-            return rc;
-        log->clean_upto = end;
+     * below the cleaner checkpoint, so st_log_commit raises it over these
+     * batches before any append it commits can complete (one checkpoint
+     * write per commit, not per batch). A crash before that loses only
+     * appends not yet completed, which a follower has not reported. The
+     * records count as cleaned here, as they were on the leader. */
+    if (gapped && log->gaps_upto < end) {
+        log->gaps_upto = end;
         log->segs[log->nsegs - 1]->allow_gaps = 1;
     }
     if (!(a = sc_calloc(1, sizeof *a)))

@@ -98,6 +98,8 @@ struct st_log {
 
     /* compaction (st_cleaner.c) */
     int64_t clean_upto; /* cleaner checkpoint: segments below may have offset gaps */
+    int64_t gaps_upto;  /* copied offset gaps (ST_APPEND_KEEP_OFFSETS) end below this;
+                           st_log_commit raises clean_upto to it */
     uint64_t gen;       /* bumped whenever segments are deleted or swapped */
 };
 

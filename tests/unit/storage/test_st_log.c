@@ -1314,8 +1314,8 @@ static uint8_t *leader_batch(int n, int64_t base, int32_t epoch, int extra, size
 }
 
 /* ST_APPEND_KEEP_OFFSETS (a follower copying a compacted leader): the
- * batches keep their offsets and epochs, offset gaps included, the cleaner
- * checkpoint covers the gaps before they are written, and a crash recovery
+ * batches keep their offsets and epochs, offset gaps included, the commit
+ * raises the cleaner checkpoint over the gaps, and a crash recovery
  * keeps every copied batch; overlaps and epochs going back are refused with
  * nothing written. */
 START_TEST(test_st_log_keep_offsets_copies_gaps_and_survives_recovery)
@@ -1351,6 +1351,9 @@ START_TEST(test_st_log_keep_offsets_copies_gaps_and_survives_recovery)
                                       NULL, &base, &leo), 0);
     ck_assert_int_eq(base, 10);
     ck_assert_int_eq(leo, 17);
+    ck_assert_int_eq(st_cleaner_checkpoint_get(pdir, &ck), 0);
+    ck_assert_int_eq(ck, 0); /* raised by the commit, before the appends complete */
+    ck_assert_int_eq(st_log_commit(log), 0);
     ck_assert_int_eq(st_cleaner_checkpoint_get(pdir, &ck), 0);
     ck_assert_int_eq(ck, 17);
     ck_assert_int_eq(st_log_epoch_latest(log), 4);
