@@ -24,9 +24,9 @@
  * it rejoins once it has caught up; min.insync.replicas (refused before the
  * append, NOT_ENOUGH_REPLICAS_AFTER_APPEND after it); REQUEST_TIMED_OUT at the
  * deadline; NOT_LEADER_OR_FOLLOWER when leadership moves; a divergent tail
- * truncated by leader epoch after a leader change; unclean election; a
- * compacted leader's offset gaps copied; and all logs byte-identical at the
- * end.
+ * truncated by leader epoch after a leader change; a follower restarted
+ * catching up; unclean election; a compacted leader's offset gaps copied; and
+ * all logs byte-identical at the end.
  */
 #include "rp_assign.h"
 #include "rp_follow.h"
@@ -661,6 +661,42 @@ START_TEST(unclean_election)
 }
 END_TEST
 
+/* A follower killed and restarted: the controller drops it from the ISR at
+ * once (acks=all goes on without it), it reopens its log (recovery), catches
+ * up from where its durable copy ends and rejoins. */
+START_TEST(follower_restart_catches_up)
+{
+    MIN_INSYNC = 2;
+    ck_assert_int_eq(produce(5, NULL), 0);
+    rounds(2);
+    kill_node(2);
+    ck_assert_int_eq(ST.nisr, 2);
+    ck_assert_int_eq(ST.leader, 0);
+    ck_assert_int_eq(ST.leader_epoch, 0); /* a follower's loss is no leader change */
+    wres_t w;
+    for (int k = 0; k < 4; k++) {
+        ck_assert_int_eq(produce(3, &w), 0);
+        rounds(2);
+        ck_assert(w.done);
+        ck_assert_int_eq(w.err, 0);
+    }
+    restart_node(2);
+    ck_assert_int_eq(ST.nisr, 2); /* back, not yet in sync */
+    ck_assert_int_eq(st_log_end_offset(N[2].log), 5);
+    ck_assert_int_eq(fetch(2), 5);
+    ck_assert_int_eq(fetch(2), 17);
+    ck_assert_int_eq(ST.nisr, 3);
+    ck_assert_int_eq(produce(1, &w), 0);
+    ck_assert_int_eq(fetch(1), 17);
+    ck_assert_int_eq(fetch(1), 18);
+    ck_assert(!w.done); /* it waits for replica 2 again */
+    rounds(2);
+    ck_assert(w.done);
+    assert_hw();
+    assert_identical();
+}
+END_TEST
+
 /* A compacted leader: the cleaner removed whole batches (every key is written
  * again later), so its log has offset gaps. A follower that copies it from
  * scratch gets the same gaps (ST_APPEND_KEEP_OFFSETS) and the same bytes,
@@ -730,6 +766,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, min_insync_timeout_and_leadership);
     tcase_add_test(tc, leader_change_divergent_tail);
     tcase_add_test(tc, unclean_election);
+    tcase_add_test(tc, follower_restart_catches_up);
     tcase_add_test(tc, compacted_leader_gaps);
     suite_add_tcase(s, tc);
     return s;
