@@ -731,7 +731,10 @@ void bk__group_write_value(const bk_group_t *g, sc_kw_t *w, int64_t now)
     }
 }
 
-static char *kstr_dup(sc_kstr_t k) { return k.len < 0 ? NULL : bk__group_strdup(k.p, (size_t)k.len); }
+static char *kstr_dup(sc_kstr_t k)
+{
+    return k.len < 0 ? NULL : bk__group_strdup(k.p, (size_t)k.len);
+}
 
 static uint8_t *kbytes_dup(sc_kbytes_t b)
 {

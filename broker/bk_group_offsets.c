@@ -532,6 +532,66 @@ int bk__offsets_start(bk_coord_t *co)
     return 0;
 }
 
+/* ---- topic arrays ------------------------------------------------------------------ */
+
+/* Walks a request's topics array topic by topic, partition by partition:
+ * OffsetCommit's (version >= 0: partition index, committed offset, leader
+ * epoch from v6, nullable metadata) or plain partition indexes (version -1:
+ * OffsetDelete, OffsetFetch v1-5). The first walk goes over the request
+ * body and validates it; later ones (echoing it in the response, applying
+ * it) go over a copy or a reader that passed, so they read no error. */
+typedef struct {
+    sc_rd_t r;
+    int version;
+    sc_kstr_t topic; /* the current topic's name */
+} twalk_t;
+
+typedef struct {
+    int32_t index;
+    int64_t offset;  /* -1 for index arrays */
+    int32_t epoch;   /* -1 before OffsetCommit v6 */
+    sc_kstr_t meta;  /* null for index arrays */
+} tpart_t;
+
+static void twalk_init(twalk_t *wk, const sc_rd_t *r, int version)
+{
+    wk->r = *r;
+    wk->version = version;
+    wk->topic = (sc_kstr_t){NULL, -1};
+}
+
+/* The next topic: its name into wk->topic; returns its partition count (0
+ * once the reader failed). */
+static int32_t twalk_topic(twalk_t *wk)
+{
+    int32_t np = 0;
+    sc_kr_string(&wk->r, 0, &wk->topic);
+    sc_kr_array_len(&wk->r, 0, wk->version >= 0 ? 14 : 4, &np);
+    return wk->r.err ? 0 : np;
+}
+
+static void twalk_part(twalk_t *wk, tpart_t *o)
+{
+    o->index = sc_kr_i32(&wk->r);
+    o->offset = -1;
+    o->epoch = -1;
+    o->meta = (sc_kstr_t){NULL, -1};
+    if (wk->version < 0)
+        return;
+    o->offset = sc_kr_i64(&wk->r);
+    if (wk->version >= 6)
+        o->epoch = sc_kr_i32(&wk->r);
+    sc_kr_string(&wk->r, 1, &o->meta);
+}
+
+/* A walk over a copied array (blob, len). */
+static void twalk_blob(twalk_t *wk, const uint8_t *blob, size_t len, int version)
+{
+    sc_rd_t r;
+    sc_rd_init(&r, blob, len);
+    twalk_init(wk, &r, version);
+}
+
 /* ---- OffsetCommit ------------------------------------------------------------------ */
 
 typedef struct {
@@ -552,27 +612,20 @@ typedef struct {
 
 static void commit_write(const commit_op_t *op, sc_kw_t *w)
 {
-    sc_rd_t r;
+    twalk_t wk;
     size_t k = 0;
-    sc_rd_init(&r, op->blob, op->blen);
+    twalk_blob(&wk, op->blob, op->blen, op->version);
     if (op->version >= 3)
         sc_kw_i32(w, 0);
     sc_kw_array_len(w, op->ntopics);
     for (int32_t t = 0; t < op->ntopics; t++) {
-        sc_kstr_t name;
-        int32_t np;
-        sc_kr_string(&r, 0, &name);
-        sc_kr_array_len(&r, 0, 14, &np);
-        sc_kw_string(w, name.p, (size_t)name.len);
+        int32_t np = twalk_topic(&wk);
+        sc_kw_string(w, wk.topic.p, (size_t)wk.topic.len);
         sc_kw_array_len(w, np);
         for (int32_t i = 0; i < np; i++, k++) {
-            sc_kstr_t meta;
-            int32_t idx = sc_kr_i32(&r);
-            sc_kr_i64(&r);
-            if (op->version >= 6)
-                sc_kr_i32(&r);
-            sc_kr_string(&r, 1, &meta);
-            sc_kw_i32(w, idx);
+            tpart_t pt;
+            twalk_part(&wk, &pt);
+            sc_kw_i32(w, pt.index);
             sc_kw_i16(w, op->errs[k]);
         }
     }
@@ -596,25 +649,20 @@ static void commit_detach(bk_slot_t *s)
 static void commit_apply(commit_op_t *op)
 {
     bk_group_t *g = bk__group_get(op->co, op->group, op->glen);
-    sc_rd_t r;
+    twalk_t wk;
     size_t k = 0;
-    sc_rd_init(&r, op->blob, op->blen);
+    twalk_blob(&wk, op->blob, op->blen, op->version);
     for (int32_t t = 0; t < op->ntopics; t++) {
-        sc_kstr_t name;
-        int32_t np;
-        sc_kr_string(&r, 0, &name);
-        sc_kr_array_len(&r, 0, 14, &np);
+        int32_t np = twalk_topic(&wk);
         for (int32_t i = 0; i < np; i++, k++) {
-            sc_kstr_t meta;
-            int32_t idx = sc_kr_i32(&r);
-            int64_t offset = sc_kr_i64(&r);
-            int32_t epoch = op->version >= 6 ? sc_kr_i32(&r) : -1;
-            sc_kr_string(&r, 1, &meta);
+            tpart_t pt;
+            twalk_part(&wk, &pt);
             if (op->errs[k] != -2)
                 continue; /* -2: written, to be applied */
             op->errs[k] = 0;
-            if (!g || off_set(g, name.p, (size_t)name.len, idx, offset, epoch, meta.p,
-                              meta.len < 0 ? 0 : (size_t)meta.len, op->ts, op->expire))
+            if (!g || off_set(g, wk.topic.p, (size_t)wk.topic.len, pt.index, pt.offset,
+                              pt.epoch, pt.meta.p, pt.meta.len < 0 ? 0 : (size_t)pt.meta.len,
+                              op->ts, op->expire))
                 op->errs[k] = sc_err_to_kafka(SC_ERR_NO_MEMORY);
         }
     }
@@ -739,20 +787,16 @@ int bk__h_offset_commit(bk_req_t *req, sc_kw_t *w)
         retention = sc_kr_i64(r);
     sc_kr_array_len(r, 0, 6, &ntopics);
     const uint8_t *tstart = r->p;
-    for (int32_t t = 0; t < ntopics && !r->err; t++) {
-        sc_kstr_t name;
-        int32_t np;
-        sc_kr_string(r, 0, &name);
-        sc_kr_array_len(r, 0, 14, &np);
-        for (int32_t i = 0; i < np && !r->err; i++, n++) {
-            sc_kstr_t meta;
-            sc_kr_i32(r);
-            sc_kr_i64(r);
-            if (v >= 6)
-                sc_kr_i32(r);
-            sc_kr_string(r, 1, &meta);
+    twalk_t wk;
+    twalk_init(&wk, r, v);
+    for (int32_t t = 0; t < ntopics && !wk.r.err; t++) {
+        int32_t np = twalk_topic(&wk);
+        for (int32_t i = 0; i < np && !wk.r.err; i++, n++) {
+            tpart_t pt;
+            twalk_part(&wk, &pt);
         }
     }
+    *r = wk.r;
     if (r->err)
         return r->err;
 
@@ -799,8 +843,7 @@ int bk__h_offset_commit(bk_req_t *req, sc_kw_t *w)
         gerr = SC_ERR_COORDINATOR_NOT_AVAILABLE;
 
     /* per partition: check, then one record each into the batch */
-    sc_rd_t pr;
-    sc_rd_init(&pr, op->blob, op->blen);
+    twalk_blob(&wk, op->blob, op->blen, v);
     size_t k = 0, records = 0;
     sc_buf_t kb, vb;
     sc_buf_init(&kb);
@@ -808,18 +851,15 @@ int bk__h_offset_commit(bk_req_t *req, sc_kw_t *w)
     if (!gerr && (rc = sc_recbatch_begin(&op->batch, op->ts, -1, -1, -1)) != 0)
         goto out_bufs;
     for (int32_t t = 0; t < ntopics; t++) {
-        sc_kstr_t name;
-        int32_t np, nparts = 0;
-        sc_kr_string(&pr, 0, &name);
-        sc_kr_array_len(&pr, 0, 14, &np);
+        int32_t nparts = 0, np = twalk_topic(&wk);
+        sc_kstr_t name = wk.topic;
         int known = !gerr && bk_topics_find(req->srv->topics, name.p, (size_t)name.len,
                                             &nparts) == 0;
         for (int32_t i = 0; i < np; i++, k++) {
-            sc_kstr_t meta;
-            int32_t idx = sc_kr_i32(&pr);
-            int64_t offset = sc_kr_i64(&pr);
-            int32_t epoch = v >= 6 ? sc_kr_i32(&pr) : -1;
-            sc_kr_string(&pr, 1, &meta);
+            tpart_t pt;
+            twalk_part(&wk, &pt);
+            int32_t idx = pt.index;
+            sc_kstr_t meta = pt.meta;
             if (gerr) {
                 op->errs[k] = gerr;
                 continue;
@@ -838,8 +878,8 @@ int bk__h_offset_commit(bk_req_t *req, sc_kw_t *w)
             sc_kw_init(&kw, &kb);
             sc_kw_init(&vw, &vb);
             write_key(&kw, gid.p, (size_t)gid.len, name.p, (size_t)name.len, idx);
-            write_value(&vw, offset, epoch, meta.p, meta.len < 0 ? 0 : (size_t)meta.len, op->ts,
-                        op->expire);
+            write_value(&vw, pt.offset, pt.epoch, meta.p, meta.len < 0 ? 0 : (size_t)meta.len,
+                        op->ts, op->expire);
             if (kw.err || vw.err ||
                 sc_recbatch_add(&op->batch, op->ts, kb.data, (int32_t)kb.len, vb.data,
                                 (int32_t)vb.len, NULL, 0)) {
@@ -1481,19 +1521,18 @@ static void offdel_write(const void *arg, sc_kw_t *w)
         sc_kw_array_len(w, 0);
         return;
     }
-    sc_rd_t r;
+    twalk_t wk;
     size_t k = 0;
-    sc_rd_init(&r, op->blob, op->blen);
+    twalk_blob(&wk, op->blob, op->blen, -1);
     sc_kw_array_len(w, op->ntopics);
     for (int32_t t = 0; t < op->ntopics; t++) {
-        sc_kstr_t name;
-        int32_t np;
-        sc_kr_string(&r, 0, &name);
-        sc_kr_array_len(&r, 0, 4, &np);
-        sc_kw_string(w, name.p, (size_t)name.len);
+        int32_t np = twalk_topic(&wk);
+        sc_kw_string(w, wk.topic.p, (size_t)wk.topic.len);
         sc_kw_array_len(w, np);
         for (int32_t i = 0; i < np; i++, k++) {
-            sc_kw_i32(w, sc_kr_i32(&r));
+            tpart_t pt;
+            twalk_part(&wk, &pt);
+            sc_kw_i32(w, pt.index);
             sc_kw_i16(w, op->errs[k]);
         }
     }
@@ -1528,7 +1567,7 @@ static void offdel_done(void *arg, int16_t kerr)
  * to (GROUP_SUBSCRIBED_TO_TOPIC for the others); any other group with
  * members is NON_EMPTY_GROUP. Unknown topics / partitions are
  * UNKNOWN_TOPIC_OR_PARTITION (KafkaApis checks them first). Answered once the
- * tombstones are durable. */
+ * tombstones are durable (cluster mode: on the ISR). */
 int bk__h_offset_delete(bk_req_t *req, sc_kw_t *w)
 {
     sc_rd_t *r = &req->body;
@@ -1538,14 +1577,16 @@ int bk__h_offset_delete(bk_req_t *req, sc_kw_t *w)
     sc_kr_string(r, 0, &gid);
     sc_kr_array_len(r, 0, 6, &ntopics);
     const uint8_t *start = r->p;
-    for (int32_t t = 0; t < ntopics && !r->err; t++) {
-        sc_kstr_t name;
-        int32_t np;
-        sc_kr_string(r, 0, &name);
-        sc_kr_array_len(r, 0, 4, &np);
-        for (int32_t i = 0; i < np && !r->err; i++, n++)
-            sc_kr_i32(r);
+    twalk_t wk;
+    twalk_init(&wk, r, -1);
+    for (int32_t t = 0; t < ntopics && !wk.r.err; t++) {
+        int32_t np = twalk_topic(&wk);
+        for (int32_t i = 0; i < np && !wk.r.err; i++, n++) {
+            tpart_t pt;
+            twalk_part(&wk, &pt);
+        }
     }
+    *r = wk.r;
     if (r->err)
         return r->err;
     offdel_op_t *op = sc_calloc(1, sizeof *op + (n ? n : 1) * sizeof op->errs[0]);
@@ -1581,19 +1622,18 @@ int bk__h_offset_delete(bk_req_t *req, sc_kw_t *w)
         offdel_free(op);
         return SC_ERR_NO_MEMORY;
     }
-    sc_rd_t pr;
-    sc_rd_init(&pr, op->blob, op->blen);
+    twalk_blob(&wk, op->blob, op->blen, -1);
     size_t k = 0;
     for (int32_t t = 0; !op->top && t < ntopics; t++) {
-        sc_kstr_t name;
-        int32_t np, nparts = 0;
-        sc_kr_string(&pr, 0, &name);
-        sc_kr_array_len(&pr, 0, 4, &np);
+        int32_t nparts = 0, np = twalk_topic(&wk);
+        sc_kstr_t name = wk.topic;
         int known = bk_topics_find(req->srv->topics, name.p, (size_t)name.len, &nparts) == 0;
         int subscribed = g->state != BK_GROUP_EMPTY &&
                          bk__group_subscribed(g, name.p, (size_t)name.len);
         for (int32_t i = 0; i < np; i++, k++) {
-            int32_t idx = sc_kr_i32(&pr);
+            tpart_t pt;
+            twalk_part(&wk, &pt);
+            int32_t idx = pt.index;
             if (!known || idx < 0 || idx >= nparts) {
                 op->errs[k] = SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
@@ -1664,14 +1704,16 @@ int bk__h_offset_fetch(bk_req_t *req, sc_kw_t *w)
     sc_kr_string(r, 0, &gid);
     sc_kr_array_len(r, v >= 2, 6, &ntopics);
     sc_rd_t topics = *r;
-    for (int32_t t = 0; t < ntopics && !r->err; t++) {
-        sc_kstr_t name;
-        int32_t np;
-        sc_kr_string(r, 0, &name);
-        sc_kr_array_len(r, 0, 4, &np);
-        for (int32_t i = 0; i < np && !r->err; i++)
-            sc_kr_i32(r);
+    twalk_t wk;
+    twalk_init(&wk, r, -1);
+    for (int32_t t = 0; t < ntopics && !wk.r.err; t++) {
+        int32_t np = twalk_topic(&wk);
+        for (int32_t i = 0; i < np && !wk.r.err; i++) {
+            tpart_t pt;
+            twalk_part(&wk, &pt);
+        }
     }
+    *r = wk.r;
     if (r->err)
         return r->err;
     bk_coord_t *co = req->srv->coord;
@@ -1683,17 +1725,17 @@ int bk__h_offset_fetch(bk_req_t *req, sc_kw_t *w)
         sc_kw_i32(w, 0);
     if (ntopics >= 0) {
         sc_kw_array_len(w, ntopics);
+        twalk_init(&wk, &topics, -1);
         for (int32_t t = 0; t < ntopics; t++) {
-            sc_kstr_t name;
-            int32_t np;
-            sc_kr_string(&topics, 0, &name);
-            sc_kr_array_len(&topics, 0, 4, &np);
+            int32_t np = twalk_topic(&wk);
+            sc_kstr_t name = wk.topic;
             sc_kw_string(w, name.p, (size_t)name.len);
             sc_kw_array_len(w, np);
             for (int32_t i = 0; i < np; i++) {
-                int32_t idx = sc_kr_i32(&topics);
-                const bk_offset_t *o = g ? off_find(g, name.p, (size_t)name.len, idx) : NULL;
-                fetch_partition(w, v, idx, o, v >= 2 ? 0 : gerr);
+                tpart_t pt;
+                twalk_part(&wk, &pt);
+                const bk_offset_t *o = g ? off_find(g, name.p, (size_t)name.len, pt.index) : NULL;
+                fetch_partition(w, v, pt.index, o, v >= 2 ? 0 : gerr);
             }
         }
     } else if (!g) {
