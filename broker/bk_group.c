@@ -818,8 +818,13 @@ int bk__group_load(bk_coord_t *co, const char *id, size_t len, const uint8_t *v,
     g->state = BK_GROUP_EMPTY;
     g->generation = 0;
     g->empty_since = 0;
-    if (!v)
-        return 0; /* tombstone: the group was deleted (its offsets have their own) */
+    if (!v) {
+        /* tombstone: the group was deleted (its offsets have their own, written
+         * before it in the same batch); gone unless commits came after it */
+        if (!g->noffs && !g->pending && !g->inflight)
+            bk__group_delete(co, g);
+        return 0;
+    }
 
     sc_rd_t r;
     sc_rd_init(&r, v, vlen > 0 ? (size_t)vlen : 0);

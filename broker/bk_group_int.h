@@ -153,7 +153,8 @@ void bk__group_drop_partition(bk_coord_t *co, int32_t part);
  * and no members. now: wall ms. */
 void bk__group_write_value(const bk_group_t *g, sc_kw_t *w, int64_t now);
 /* At load: applies group id's GroupMetadata record (value versions 0-4; v NULL =
- * tombstone: the membership is forgotten, offsets stay). The group becomes
+ * tombstone: the membership is forgotten, and the group is gone unless it
+ * still has committed offsets). The group becomes
  * Stable with the recorded generation, protocol, leader, members and
  * assignments (each member's session timer restarts now), or Empty. 0,
  * SC_ERR_CORRUPT_MESSAGE or SC_ERR_NO_MEMORY. */

@@ -26,7 +26,9 @@ Cluster (ZooKeeper + 3 brokers, __consumer_offsets 3 partitions x RF 3):
      down, an OffsetCommit and a DeleteGroups are refused with
      COORDINATOR_NOT_AVAILABLE (15) and change nothing (OffsetFetch: no
      offset; the group still exists); once the broker is back in the ISR the
-     same commit succeeds.
+     same commit succeeds; DeleteGroups then succeeds, and after its
+     coordinator is SIGKILLed right away the next one does not know the group
+     or its offsets.
 Skips (77) without java / ZooKeeper or kafka-python. Stopped by pid.
 
 usage: test_cluster_groups_persist.py STRATAD
@@ -349,6 +351,7 @@ def cluster(exe, tmp):
     wait_for("3 live brokers", all_live)
     admin = KafkaAdminClient(bootstrap_servers=boot, request_timeout_ms=20000)
     admin.create_topics([NewTopic("cp", 4, 3)])
+    admin.close()
     group = "cgp-group"
 
     def coordinator(live):
@@ -437,8 +440,23 @@ def cluster(exe, tmp):
         r.c.close(autocommit=False)
 
     # 5. min.insync.replicas=3 with broker `coord` down
-    admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, OFFSETS, configs={
-        "cleanup.policy": "compact", "min.insync.replicas": "3"})])
+    def alter():
+        # a fresh client on the live brokers (one whose connection to the
+        # killed broker breaks would fail the request)
+        a = KafkaAdminClient(bootstrap_servers=",".join(b.addr for b in alive.values()),
+                             request_timeout_ms=20000)
+        try:
+            a.alter_configs([ConfigResource(ConfigResourceType.TOPIC, OFFSETS, configs={
+                "cleanup.policy": "compact", "min.insync.replicas": "3"})])
+            return True
+        except Exception as e:  # noqa: BLE001 -- retriable connection errors only
+            if not getattr(e, "retriable", False):
+                raise
+            print("alter_configs: %s; again" % type(e).__name__, flush=True)
+            return None
+        finally:
+            a.close()
+    wait_for("AlterConfigs min.insync.replicas=3 on %s" % OFFSETS, alter, 60)
     probe = "cgp-probe"
 
     def on_coordinator(fn):
@@ -488,7 +506,33 @@ def cluster(exe, tmp):
     wait_for("DeleteGroups accepted", lambda: on_group_coordinator(
         lambda c: delete_group(c, group) == 0), 30)
     it.ok("DeleteGroups accepted with 3 in-sync replicas")
-    admin.close()
+
+    # 6. answered once the ISR had the tombstones: the deletion survives the
+    #    coordinator's loss right after it
+    def find_any(g):
+        for b in brokers.values():
+            if b.running():
+                err, node = find_coordinator(b, g)
+                if not err and brokers[node].running():
+                    return node
+        return None
+    gc = wait_for("the group's coordinator", lambda: find_any(group), 30)
+    brokers[gc].kill()
+    it.ok("SIGKILLed the group's coordinator %d right after DeleteGroups" % gc)
+    nc = wait_for("another coordinator", lambda: (lambda n: n if n and n != gc else None)(
+        find_any(group)), 60)
+
+    def gone():
+        c = it.Conn(brokers[nc].port)
+        try:
+            d = describe(c, group)
+            offs = [fetch_offset(c, group, "cp", p) for p in range(4)]
+        finally:
+            c.close()
+        return (d[:2], offs) if d[0] == 0 and all(e == 0 for _, e in offs) else None
+    it.expect("the deleted group on the new coordinator %d (DescribeGroups, offsets)" % nc,
+              wait_for("coordinator %d loaded" % nc, gone, 30),
+              ((0, "Dead"), [(-1, 0)] * 4))
     producer.close()
 
 
