@@ -910,6 +910,8 @@ static void remove_empty_groups(bk_coord_t *co, int at_start)
     }
 }
 
+void bk__group_prune_loaded(bk_coord_t *co) { remove_empty_groups(co, 1); }
+
 static void on_tick(uv_timer_t *t)
 {
     bk_coord_t *co = t->data;

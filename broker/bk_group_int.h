@@ -146,6 +146,10 @@ void bk__group_delete(bk_coord_t *co, bk_group_t *g);
 /* Drops the groups of __consumer_offsets partition part (cluster mode: this
  * broker no longer leads it); parked JoinGroup / SyncGroup get NOT_COORDINATOR. */
 void bk__group_drop_partition(bk_coord_t *co, int32_t part);
+/* After a load: drops the groups left with nothing (no members, offsets,
+ * pending ids or commits in flight, never a generation), as at start: the
+ * offsets of a commit-only group were all tombstoned. */
+void bk__group_prune_loaded(bk_coord_t *co);
 /* g's GroupMetadataValue, version 3 (Kafka's schema: protocol type,
  * generation, protocol, leader, current state timestamp, members with their
  * instance id, client id and host, timeouts, subscription for the selected

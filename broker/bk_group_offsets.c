@@ -478,6 +478,7 @@ void bk__offsets_cluster_tick(bk_coord_t *co, int create)
             continue;
         }
         co->loaded[i] = want;
+        bk__group_prune_loaded(co);
         SC_INFO(SUB, "%s-%d: leader (epoch %d); loaded %zu record(s) in %lld ms",
                 BK_OFFSETS_TOPIC, i, want - 1, records, (long long)(sc_mono_ms() - t0));
     }
