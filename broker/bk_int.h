@@ -192,6 +192,16 @@ typedef struct {
  * many offsets before the log end. */
 #define BK_PID_SCAN_OFFSETS 1000000
 
+/* An answer waiting until p's log has reached an offset (bk__part_wait):
+ * embedded in its operation, so queuing it cannot fail. */
+typedef struct bk_pwait {
+    struct bk_pwait *next;
+    int64_t end; /* the log must have reached this offset (exclusive) */
+    int written; /* 1: written to the page cache is enough (acks=1); 0: committed */
+    void (*done)(void *arg, int16_t err); /* called once: 0, or why not */
+    void *arg;
+} bk_pwait_t;
+
 /* A partition served by this broker: its log and its owner shard. */
 struct bk_part {
     bk_part_t *hnext;   /* server partition map chain */
@@ -207,6 +217,7 @@ struct bk_part {
     bk_pstate_t *pids;  /* idempotent producers (bk_produce.c) */
     unsigned npids;
     int64_t pid_clock;
+    bk_pwait_t *waits;  /* answers waiting for the log (bk__part_wait) */
     char topic[BK_TOPIC_NAME_MAX + 1];
 };
 
@@ -343,6 +354,18 @@ void bk__shard_storage_fini(bk_shard_t *sh);
 bk_part_t *bk__part_find(const bk_server_t *s, const char *topic, size_t len, int32_t partition);
 /* Marks p appended to in this loop turn (group commit at the check phase). */
 void bk__part_dirty(bk_part_t *p);
+/* 0 when p's log has already reached w->end (its written offset when
+ * w->written, else its committed offset: what the flush policy counts as
+ * durable); else queues w and returns 1: w->done(w->arg, err) runs exactly
+ * once, later, on the owner shard -- err 0 once the log reaches w->end,
+ * KAFKA_STORAGE_ERROR when the log fails first, UNKNOWN_TOPIC_OR_PARTITION
+ * when the partition is deleted, NOT_LEADER_OR_FOLLOWER when the broker
+ * stops. A failed log that has not reached w->end: KAFKA_STORAGE_ERROR
+ * (returned, w not queued). */
+int bk__part_wait(bk_part_t *p, bk_pwait_t *w);
+/* Runs p's waits that are due (reached, or the log failed). bk_part.c calls it
+ * from the log's progress callback; bk_produce.c after a failed append. */
+void bk__part_waits_check(bk_part_t *p);
 /* Recomputes the log config of every partition of topic (after AlterConfigs). */
 void bk__topic_reconfigure(bk_server_t *s, const char *topic, size_t len);
 /* Kafka error code for a storage error: positive codes as they are,

@@ -221,6 +221,54 @@ void bk__topic_reconfigure(bk_server_t *s, const char *topic, size_t len)
 
 /* ---- partitions ---------------------------------------------------------------- */
 
+/* ---- answers waiting for the log (bk__part_wait) ---------------------------------- */
+
+static int wait_reached(const bk_part_t *p, const bk_pwait_t *w)
+{
+    return (w->written ? st_log_written_offset(p->log) : st_log_committed_offset(p->log)) >=
+           w->end;
+}
+
+int bk__part_wait(bk_part_t *p, bk_pwait_t *w)
+{
+    if (wait_reached(p, w))
+        return 0;
+    if (st_log_failed(p->log))
+        return SC_ERR_KAFKA_STORAGE_ERROR;
+    w->next = p->waits;
+    p->waits = w;
+    return 1;
+}
+
+/* Answers the waits that reached their offset; the others with err when err
+ * is set (the partition goes), or with KAFKA_STORAGE_ERROR when the log failed.
+ * The due ones are unlinked first: a done callback may queue new waits. */
+static void waits_run(bk_part_t *p, int16_t err)
+{
+    if (!p->waits)
+        return;
+    if (!err && st_log_failed(p->log))
+        err = SC_ERR_KAFKA_STORAGE_ERROR;
+    bk_pwait_t *due = NULL, **e = &p->waits;
+    while (*e) {
+        bk_pwait_t *w = *e;
+        if (err || wait_reached(p, w)) {
+            *e = w->next;
+            w->next = due;
+            due = w;
+        } else {
+            e = &w->next;
+        }
+    }
+    while (due) {
+        bk_pwait_t *w = due;
+        due = w->next;
+        w->done(w->arg, wait_reached(p, w) ? 0 : err);
+    }
+}
+
+void bk__part_waits_check(bk_part_t *p) { waits_run(p, 0); }
+
 /* The log's written/durable offsets moved: the high watermark follows what
  * the topic's flush policy counts as committed (st_log_committed_offset), so
  * under the durable default a consumer never sees a record that a crash could
@@ -232,12 +280,11 @@ static void part_progress(void *arg, st_log_t *log)
     int64_t c = st_log_committed_offset(log);
     if (p->shard->srv->cluster) { /* cluster mode: min over the ISR (bk_cluster.c) */
         bk__cluster_progress(p->shard->srv, p);
-        return;
-    }
-    if (c > st_log_high_watermark(log)) {
+    } else if (c > st_log_high_watermark(log)) {
         st_log_set_high_watermark(log, c);
         p->shard->hw_moved = 1;
     }
+    waits_run(p, 0); /* after the high watermark: an answer never runs ahead of it */
 }
 
 /* Creates the bk_part_t for an open log. */
@@ -325,6 +372,7 @@ static void hook_deleted(void *arg, const char *topic, const uint8_t id[16], int
     if (rc && rc != SC_ERR_UNKNOWN_TOPIC_OR_PARTITION)
         SC_ERROR(SUB, "deleting the log of %s-%d: %s", topic, partition, sc_err_str(rc));
     if (p) {
+        waits_run(p, SC_ERR_UNKNOWN_TOPIC_OR_PARTITION);
         part_unlink(s, p);
         sc_free(p->pids);
         sc_free(p);
@@ -427,6 +475,7 @@ int bk__storage_close(bk_server_t *s)
             s->pmap[i] = p->hnext;
             /* the logs close below and may still complete a sync */
             st_log_set_progress_cb(p->log, NULL, NULL);
+            waits_run(p, SC_ERR_NOT_LEADER_OR_FOLLOWER);
             sc_free(p->pids);
             sc_free(p);
         }
@@ -766,6 +815,8 @@ static void on_tick(uv_timer_t *t)
     /* st_log_tick does flush.ms, segment.ms and retention together; logs
      * that have no flush.ms are ticked only at the retention interval. */
     for (bk_part_t *p = sh->parts; p; p = p->snext) {
+        if (p->waits && st_log_failed(p->log))
+            waits_run(p, 0); /* a sync failed with no append left to tell */
         if (!retention && p->flush_ms == INT64_MAX)
             continue;
         int n = st_log_tick(p->log, now);

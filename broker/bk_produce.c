@@ -35,10 +35,16 @@
  * batch with producerId >= 0 is checked against that producer's state on the
  * partition (bk_pstate_t: epoch + last 5 batches). An older epoch is 47; a
  * batch equal to a cached one (same epoch, first and last sequence) is a
- * retry: not appended, answered 0 with the original base offset (on a
- * single node possibly before the original is durable -- the same request's
- * retry; in cluster mode an acks=all retry waits, like the original, until
- * the ISR has the original's last offset); a sequence
+ * retry: not appended, answered 0 with the original base offset -- but
+ * never before the original's own answer could have been: an acks=all
+ * retry waits (bk__part_wait) until the log's committed offset (the flush
+ * policy's durable point) passes the original's last offset, in cluster
+ * mode until the ISR has it (bk__cluster_wait_isr); an acks=1 retry until
+ * the original is written (page cache, what acks=1 answers on). The original
+ * may still be queued in this very turn, or its sync in flight, when the
+ * retry arrives (a client retrying on a new connection). If the log fails
+ * first the retry is answered KAFKA_STORAGE_ERROR, like the original; a
+ * sequence
  * gap is 45; a new epoch must start at sequence 0; an unknown producer is
  * accepted at any sequence. The state is updated when the append is queued,
  * so pipelined batches (up to 5 in flight) see their predecessors. It is
@@ -69,6 +75,7 @@ typedef struct {
     int64_t base;
     int64_t log_start;
     int64_t append_time;
+    bk_pwait_t wait; /* a retried batch waiting for its original (bk__part_wait) */
 } pres_t;
 
 struct bk_produce {
@@ -153,6 +160,8 @@ static void append_done(void *arg, int rc, int64_t base, int64_t last)
     bk_produce_t *op = x->op;
     bk_part_t *p = x->part;
     (void)base;
+    if (rc != 0)
+        bk__part_waits_check(p); /* retries of this batch waiting for it: failed too */
     if (rc == 0) {
         /* the high watermark moves in part_progress (bk_part.c) */
         x->log_start = st_log_start_offset(p->log);
@@ -396,8 +405,19 @@ static void produce_one(bk_req_t *req, bk_produce_t *op, pres_t *x, sc_kstr_t to
              * the ISR has it (Kafka's DelayedProduce waits for the original's
              * last offset + 1 too) -- not before, or a retry could be
              * acknowledged while only this broker holds the batch */
-            if (op->acks == -1 && bk__cluster_wait_isr(srv, p, dup_last + 1, op->deadline, x))
+            if (op->acks == -1 && bk__cluster_wait_isr(srv, p, dup_last + 1, op->deadline, x)) {
                 op->pending++;
+            } else if (op->acks != 0) {
+                /* and on every node: not before the original's own answer
+                 * could have been (written for acks=1, committed for acks=all) */
+                x->wait = (bk_pwait_t){.end = dup_last + 1, .written = op->acks == 1,
+                                       .done = bk__produce_isr_done, .arg = x};
+                int w = bk__part_wait(p, &x->wait);
+                if (w == 1)
+                    op->pending++;
+                else if (w != 0)
+                    x->err = (int16_t)w;
+            }
         } else {
             x->err = (int16_t)rc;
         }

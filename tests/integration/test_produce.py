@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Produce edge cases on one stratad (metadata.store=local), raw protocol.
+
+usage: test_produce.py STRATAD durable SYNC_GATE_SO
+       test_produce.py STRATAD compact
+
+durable: a retried idempotent batch (the same producer id, epoch and
+  sequences as one already appended) is answered with the original's offset,
+  but never before the original's own answer could have been. The broker runs
+  with the sync_gate.c shim (LD_PRELOAD): the thread-pool io backend, and the
+  fdatasync of the topic's files held while a gate file exists -- so the
+  original stays written-but-not-durable for as long as the test wants, with
+  no timing involved.
+    - original acks=1 (answered: written); the retry with acks=all on another
+      connection is NOT answered while the gate holds the sync (the high
+      watermark stays before the original), a retry with acks=1 is; the gate
+      opens -> the acks=all retry is answered with the original's offset, the
+      high watermark already past it; one copy in the log
+    - original acks=all and its retry on another connection, both held; the
+      sync then fails (EIO): the original answers KAFKA_STORAGE_ERROR (56) and
+      so does the retry (before: 0 at once, for a batch that never became
+      durable)
+compact: records without a key on a topic whose cleanup.policy contains
+  compact are refused (Kafka's LogValidator): CORRUPT_MESSAGE (2) for Produce
+  v3-v7 -- INVALID_RECORD (87) would be v8+, which stratad does not serve --
+  keyed batches are accepted, a gzip batch with one keyless record among
+  keyed ones is refused, nothing is appended on refusal; keyless records on a
+  delete-policy topic are accepted; AlterConfigs to compact takes effect.
+"""
+import os
+import select
+import struct
+import subprocess
+import sys
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import strata_it as it  # noqa: E402
+
+TOPIC = "dur"
+
+
+def readable(conn, timeout):
+    r, _, _ = select.select([conn.s], [], [], timeout)
+    return bool(r)
+
+
+def hw(conn, topic=TOPIC):
+    err, _, off = it.list_offsets(conn, topic, 0, -1)
+    if err:
+        it.fail("ListOffsets latest: error %d" % err)
+    return off
+
+
+def asan_runtime(exe):
+    """The libasan a sanitized stratad links (it must come first in LD_PRELOAD)."""
+    out = subprocess.run(["ldd", exe], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+    for line in out.decode(errors="replace").splitlines():
+        if "libasan" in line and "=>" in line:
+            return line.split("=>")[1].split()[0]
+    return None
+
+
+def durable(exe, shim):
+    def body(tmp):
+        gate = os.path.join(tmp, "gate")
+        failf = os.path.join(tmp, "fail")
+        pre = [p for p in (asan_runtime(exe), os.path.abspath(shim)) if p]
+        saved = dict(os.environ)
+        os.environ.update({"LD_PRELOAD": ":".join(pre), "SYNC_GATE_MATCH": "/%s-0/" % TOPIC,
+                           "SYNC_GATE_FILE": gate, "SYNC_GATE_FAIL": failf})
+        try:
+            b = it.Broker(exe, tmp, {"log.level": "debug"})
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        if "thread-pool io backend" not in b.read_log():
+            b.dump()
+            it.fail("the sync_gate shim is not in effect (stratad still uses io_uring)")
+        it.ok("stratad runs with the sync gate (thread-pool io backend)")
+        it.create_topic(b, TOPIC)
+        c0 = it.Conn(b.port)
+        it.expect("plain batch, gate open: (error, base)",
+                  it.produce(c0, TOPIC, 0, it.batch([b"v0"]))[:2], (0, 0))
+        it.expect("high watermark", hw(c0), 1)
+
+        pid = 4242
+        orig = it.batch([b"a1", b"a2"], pid=pid, epoch=0, seq=0)
+        # -- 1: original acks=1 written, not durable; retries acks=all / acks=1
+        open(gate, "w").close()
+        c1, c2, c3 = it.Conn(b.port), it.Conn(b.port), it.Conn(b.port)
+        it.expect("original acks=1 (written, sync held): (error, base)",
+                  it.produce(c1, TOPIC, 0, orig, acks=1)[:2], (0, 1))
+        it.expect("high watermark while the sync is held", hw(c0), 1)
+        c2.send(0, 7, it.produce_body(TOPIC, 0, orig, acks=-1))
+        it.expect("retry acks=1 (the original is written): (error, base)",
+                  it.produce(c3, TOPIC, 0, orig, acks=1)[:2], (0, 1))
+        if readable(c2, 1.0):
+            it.fail("the acks=all retry was answered while the original is not durable: %r"
+                    % (it.parse_produce(c2.recv()[1]),))
+        it.ok("acks=all retry not answered while the original's sync is held")
+        it.expect("high watermark still", hw(c0), 1)
+        os.unlink(gate)
+        it.expect("acks=all retry once the sync ran: (error, base)",
+                  it.parse_produce(c2.recv()[1])[:2], (0, 1))
+        it.expect("high watermark right after the retry's answer", hw(c0) >= 3, True)
+        recs = it.read_all(c0, TOPIC, 0)
+        it.expect("log: one copy of the batch", [(o, v) for o, _, v in recs],
+                  [(0, b"v0"), (1, b"a1"), (2, b"a2")])
+
+        # -- 2: original acks=all and its retry held, then the sync fails
+        nxt = it.batch([b"b1"], pid=pid, epoch=0, seq=2)
+        open(gate, "w").close()
+        c1.send(0, 7, it.produce_body(TOPIC, 0, nxt, acks=-1))
+        c2.send(0, 7, it.produce_body(TOPIC, 0, nxt, acks=-1))
+        it.expect("retry acks=1 of the held batch: (error, base)",
+                  it.produce(c3, TOPIC, 0, nxt, acks=1)[:2], (0, 3))
+        if readable(c2, 1.0):
+            it.fail("the acks=all retry was answered while the original is not durable: %r"
+                    % (it.parse_produce(c2.recv()[1]),))
+        it.ok("acks=all original and retry both held")
+        open(failf, "w").close()
+        os.unlink(gate)
+        it.expect("original after a failed sync: error", it.parse_produce(c1.recv()[1])[0], 56)
+        it.expect("retry after the original's failed sync: error",
+                  it.parse_produce(c2.recv()[1])[0], 56)
+        for c in (c0, c1, c2, c3):
+            c.close()
+        b.kill()  # the log is failed until reopened
+        return 0
+
+    return it.run("strata-produce-durable-", body)
+
+
+# ---- compacted topics: keys required -------------------------------------------------
+
+def create_topic_cfg(b, name, configs):
+    c = it.Conn(b.port)
+    body = (struct.pack(">i", 1) + it.kstr(name) + struct.pack(">ihi", 1, 1, 0) +
+            struct.pack(">i", len(configs)) +
+            b"".join(it.kstr(k) + it.kstr(v) for k, v in configs) + struct.pack(">i", 10000))
+    r = it.Rd(c.call(19, 0, body))
+    c.close()
+    r.i32()
+    r.string()
+    it.expect("create %s %r" % (name, configs), r.i16(), 0)
+
+
+def alter_topic(b, name, configs):
+    """AlterConfigs v0 of a topic (resource type 2)."""
+    c = it.Conn(b.port)
+    body = (struct.pack(">i", 1) + struct.pack(">b", 2) + it.kstr(name) +
+            struct.pack(">i", len(configs)) +
+            b"".join(it.kstr(k) + it.kstr(v) for k, v in configs) + b"\x00")
+    r = it.Rd(c.call(33, 0, body))
+    c.close()
+    r.i32()
+    r.i32()
+    it.expect("alter %s %r" % (name, configs), r.i16(), 0)
+
+
+def gzip_batch(values, keys):
+    """One gzip RecordBatch v2 of the given records (keys: None = no key)."""
+    import time as _t
+    ts = int(_t.time() * 1000)
+    recs = b"".join(it.record(i, keys[i], v) for i, v in enumerate(values))
+    co = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    z = co.compress(recs) + co.flush()
+    after_crc = struct.pack(">hiqqqhii", 1, len(values) - 1, ts, ts, -1, -1, -1, len(values)) + z
+    head = struct.pack(">ibI", 0, 2, it.crc32c(after_crc))
+    return struct.pack(">qi", 0, len(head + after_crc)) + head + after_crc
+
+
+def produce_v(conn, ver, topic, records, acks=-1):
+    return it.parse_produce(conn.call(0, ver, it.produce_body(topic, 0, records, acks)), ver)
+
+
+def compact(exe):
+    def body(tmp):
+        b = it.Broker(exe, tmp)
+        create_topic_cfg(b, "cmp", [("cleanup.policy", "compact")])
+        create_topic_cfg(b, "cmpdel", [("cleanup.policy", "compact,delete")])
+        create_topic_cfg(b, "plain", [])
+        c = it.Conn(b.port)
+        for v in (3, 5, 7):
+            it.expect("v%d keyless record on a compacted topic: error" % v,
+                      produce_v(c, v, "cmp", it.batch([b"x"]))[0], 2)
+        it.expect("acks=1 keyless: error", produce_v(c, 7, "cmp", it.batch([b"x"]), acks=1)[0], 2)
+        it.expect("one keyless among keyed: error",
+                  produce_v(c, 7, "cmp", it.batch([b"a", b"b", b"c"], keys=[b"k1", None, b"k3"]))[0],
+                  2)
+        it.expect("keyed batch: (error, base)",
+                  produce_v(c, 7, "cmp", it.batch([b"a", b"b"], keys=[b"k1", b"k2"]))[:2], (0, 0))
+        it.expect("empty key (not null) accepted: (error, base)",
+                  produce_v(c, 7, "cmp", it.batch([b"e"], keys=[b""]))[:2], (0, 2))
+        it.expect("gzip, one keyless among keyed: error",
+                  produce_v(c, 7, "cmp", gzip_batch([b"g1", b"g2", b"g3"], [b"k1", b"k2", None]))[0],
+                  2)
+        it.expect("gzip, all keyed: (error, base)",
+                  produce_v(c, 7, "cmp", gzip_batch([b"g1", b"g2"], [b"k1", b"k2"]))[:2], (0, 3))
+        it.expect("compact,delete keyless: error",
+                  produce_v(c, 7, "cmpdel", it.batch([b"x"]))[0], 2)
+        it.expect("delete-policy keyless: (error, base)",
+                  produce_v(c, 7, "plain", it.batch([b"x"]))[:2], (0, 0))
+        # nothing of the refused batches was appended
+        got = []
+        for _, bb in it.read_all_batches(c, "cmp", 0):
+            got += [(r["offset"], r["key"], r["value"]) for r in it.batch_records(bb)]
+        it.expect("cmp holds exactly the accepted records", got,
+                  [(0, b"k1", b"a"), (1, b"k2", b"b"), (2, b"", b"e"), (3, b"k1", b"g1"),
+                   (4, b"k2", b"g2")])
+        it.expect("cmpdel high watermark", hw(c, "cmpdel"), 0)
+        # idempotent keyless batch: refused, and the sequence is not consumed
+        it.expect("idempotent keyless: error",
+                  produce_v(c, 7, "cmp", it.batch([b"i"], pid=77, epoch=0, seq=0))[0], 2)
+        it.expect("idempotent keyed at seq 0 after it: (error, base)",
+                  produce_v(c, 7, "cmp", it.batch([b"i"], keys=[b"ki"], pid=77, epoch=0,
+                                                  seq=0))[:2], (0, 5))
+        # the policy is read per produce: alter plain -> compact and back
+        alter_topic(b, "plain", [("cleanup.policy", "compact")])
+        it.expect("after AlterConfigs compact, keyless: error",
+                  produce_v(c, 7, "plain", it.batch([b"x"]))[0], 2)
+        alter_topic(b, "plain", [("cleanup.policy", "delete")])
+        it.expect("after AlterConfigs delete, keyless: (error, base)",
+                  produce_v(c, 7, "plain", it.batch([b"x"]))[:2], (0, 1))
+        c.close()
+        b.stop_ok()
+        return 0
+
+    return it.run("strata-produce-compact-", body)
+
+
+def main():
+    exe = it.stratad_arg(__doc__)
+    mode = sys.argv[2] if len(sys.argv) > 2 else ""
+    if mode == "durable":
+        if len(sys.argv) < 4:
+            it.fail("durable needs the sync_gate shim path")
+        return durable(exe, sys.argv[3])
+    if mode == "compact":
+        return compact(exe)
+    it.fail("unknown mode %r" % mode)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
