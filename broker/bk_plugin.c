@@ -10,6 +10,9 @@
  * commit, exactly as Produce does. The batch's callback reports each record
  * back to the host, which advances the instance's committed source offsets.
  *
+ * A record without a key bound for a compacted topic (cleanup.policy
+ * contains compact) fails with INVALID_RECORD, as Produce refuses it.
+ *
  * A topic that does not exist is created with num.partitions when
  * auto.create.topics.enable is true (as Metadata does); otherwise its records
  * fail with UNKNOWN_TOPIC_OR_PARTITION (counted in the instance's status).
@@ -159,6 +162,17 @@ static void drain(struct bk_plugins *pl)
             r = next;
             continue;
         }
+        /* a compacted topic takes keyed records only (as Produce: Kafka's
+         * LogValidator); a keyless one fails alone, its neighbours go on */
+        int compact = st_log_config(p->log)->compact;
+        if (compact && (!r->key || r->key_len < 0)) {
+            ph_rec_t *next = r->next;
+            r->next = NULL;
+            fail_list(r, SC_ERR_INVALID_RECORD,
+                      "compacted topic cannot accept a record without a key");
+            r = next;
+            continue;
+        }
         bk_plbatch_t *b = sc_calloc(1, sizeof *b);
         if (!b) {
             ph_rec_t *next = r->next;
@@ -182,6 +196,8 @@ static void drain(struct bk_plugins *pl)
                     break;
                 if (b->rb.buf.len + r->bytes > limit)
                     break;
+                if (compact && (!r->key || r->key_len < 0))
+                    break; /* failed alone by the outer loop */
             }
             rc = sc_recbatch_add(&b->rb, r->timestamp_ms, r->key, r->key_len, r->value,
                                  r->value_len, r->headers, r->nheaders);

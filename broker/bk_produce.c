@@ -12,7 +12,10 @@
  * records must be exactly one magic-2 batch (87; framing errors 2); zstd
  * needs v7 (76), codecs above 4 are refused (76); transactional or control
  * batches from a client are refused (53 / 87: no transactions yet); the
- * batch must fit max.message.bytes (10). st_log_append then checks the CRC
+ * batch must fit max.message.bytes (10); on a compacted topic every record
+ * needs a key (CORRUPT_MESSAGE 2 before v8, as Kafka maps INVALID_RECORD;
+ * check_keys, which decompresses a compressed batch into a scratch buffer --
+ * other topics skip it). st_log_append then checks the CRC
  * (2) and queues the write of the batch straight from the request frame,
  * which the operation keeps referenced until the append callback -- the
  * log rewrites baseOffset / partitionLeaderEpoch in it. A LogAppendTime
@@ -53,12 +56,14 @@
  */
 #include "bk_int.h"
 
+#include "sc_codec.h"
 #include "sc_crc32c.h"
 #include "sc_endian.h"
 #include "sc_err.h"
 #include "sc_log.h"
 #include "sc_mem.h"
 #include "sc_time.h"
+#include "sc_varint.h"
 #include "st_batch.h"
 
 #include <string.h>
@@ -337,6 +342,71 @@ static int check_one_batch(const sc_kbytes_t *rec, int16_t version, st_batch_hdr
     return 0;
 }
 
+/* Decompressed records of one batch are bounded by this (a bomb is corrupt
+ * input, as in the cleaner). */
+#define BK_KEYS_MAX_DECOMPRESSED (256u << 20)
+
+/* Compacted topics (cleanup.policy contains compact): every record needs a
+ * key, as Kafka's LogValidator requires ("Compacted topic cannot accept
+ * message without key") -- the cleaner could never drop a keyless record.
+ * Walks the records (decompressed into a scratch buffer for a compressed
+ * batch). 0; the Kafka error for a keyless record (INVALID_RECORD, which
+ * Produce before v8 reports as CORRUPT_MESSAGE, as Kafka does); or
+ * CORRUPT_MESSAGE for records that do not parse. *keyless = index of the
+ * first keyless record in the batch, for the log. Only called for
+ * compacted topics: the only cost elsewhere is the policy test. */
+static int check_keys(const sc_kbytes_t *rec, const st_batch_hdr_t *h, int16_t version,
+                      int32_t *keyless)
+{
+    const uint8_t *q = rec->p + ST_BATCH_HEADER_SIZE, *end = rec->p + rec->len;
+    int codec = h->attributes & ST_BATCH_ATTR_CODEC_MASK;
+    sc_buf_t scratch;
+    int rc = 0;
+    sc_buf_init(&scratch);
+    if (codec != 0) {
+        rc = sc_codec_decompress(codec, q, (size_t)(end - q), BK_KEYS_MAX_DECOMPRESSED, &scratch);
+        if (rc) {
+            sc_buf_fini(&scratch);
+            return rc == SC_ERR_NO_MEMORY ? rc : SC_ERR_CORRUPT_MESSAGE;
+        }
+        q = scratch.data;
+        end = scratch.data + scratch.len;
+    }
+    if (h->records_count < 0)
+        rc = SC_ERR_CORRUPT_MESSAGE;
+    for (int32_t i = 0; !rc && i < h->records_count; i++) {
+        int64_t len, v;
+        size_t k = sc_varint_decode(q, (size_t)(end - q), &len), o;
+        if (!k || len < 1 || (uint64_t)len > (uint64_t)(end - q) - k) {
+            rc = SC_ERR_CORRUPT_MESSAGE;
+            break;
+        }
+        const uint8_t *r = q + k + 1, *rend = q + k + len; /* past the attributes byte */
+        /* timestampDelta, offsetDelta, keyLength */
+        for (int f = 0; f < 3 && !rc; f++) {
+            if (!(o = sc_varint_decode(r, (size_t)(rend - r), &v)))
+                rc = SC_ERR_CORRUPT_MESSAGE;
+            r += o;
+        }
+        if (rc)
+            break;
+        if (v < -1 || (v >= 0 && (uint64_t)v > (uint64_t)(rend - r))) {
+            rc = SC_ERR_CORRUPT_MESSAGE;
+            break;
+        }
+        if (v == -1) {
+            *keyless = i;
+            rc = version >= 8 ? SC_ERR_INVALID_RECORD : SC_ERR_CORRUPT_MESSAGE;
+            break;
+        }
+        q = rend;
+    }
+    if (!rc && q != end)
+        rc = SC_ERR_CORRUPT_MESSAGE; /* bytes after the last record */
+    sc_buf_fini(&scratch);
+    return rc;
+}
+
 /* LogAppendTime: stamp the batch (inside the CRC) after checking it. */
 static int stamp_append_time(uint8_t *b, size_t len, int64_t now)
 {
@@ -392,6 +462,15 @@ static void produce_one(bk_req_t *req, bk_produce_t *op, pres_t *x, sc_kstr_t to
     }
     if (rec.len > p->max_message_bytes) {
         x->err = SC_ERR_MESSAGE_TOO_LARGE;
+        return;
+    }
+    int32_t keyless = -1;
+    if (st_log_config(p->log)->compact && (rc = check_keys(&rec, &h, op->version, &keyless))) {
+        if (keyless >= 0)
+            SC_DEBUG(SUB, "%s-%d: compacted topic cannot accept a record without a key "
+                          "(record %d of the batch); batch refused",
+                     p->topic, p->partition, keyless);
+        x->err = (int16_t)rc;
         return;
     }
     int64_t dup_base = -1, dup_last = -1;

@@ -159,14 +159,19 @@ def alter_topic(b, name, configs):
     it.expect("alter %s %r" % (name, configs), r.i16(), 0)
 
 
-def gzip_batch(values, keys):
-    """One gzip RecordBatch v2 of the given records (keys: None = no key)."""
+def gzip_batch(values, keys, codec=1, encode=None):
+    """One compressed RecordBatch v2 of the given records (keys: None = no
+    key): gzip, or codec with encode(bytes) -> bytes."""
     import time as _t
     ts = int(_t.time() * 1000)
     recs = b"".join(it.record(i, keys[i], v) for i, v in enumerate(values))
-    co = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    z = co.compress(recs) + co.flush()
-    after_crc = struct.pack(">hiqqqhii", 1, len(values) - 1, ts, ts, -1, -1, -1, len(values)) + z
+    if encode is None:
+        co = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        z = co.compress(recs) + co.flush()
+    else:
+        z = encode(recs)
+    after_crc = struct.pack(">hiqqqhii", codec, len(values) - 1, ts, ts, -1, -1, -1,
+                            len(values)) + z
     head = struct.pack(">ibI", 0, 2, it.crc32c(after_crc))
     return struct.pack(">qi", 0, len(head + after_crc)) + head + after_crc
 
@@ -181,23 +186,43 @@ def compact(exe):
         create_topic_cfg(b, "cmp", [("cleanup.policy", "compact")])
         create_topic_cfg(b, "cmpdel", [("cleanup.policy", "compact,delete")])
         create_topic_cfg(b, "plain", [])
+        create_topic_cfg(b, "cmpz", [("cleanup.policy", "compact")])
         c = it.Conn(b.port)
         for v in (3, 5, 7):
             it.expect("v%d keyless record on a compacted topic: error" % v,
                       produce_v(c, v, "cmp", it.batch([b"x"]))[0], 2)
         it.expect("acks=1 keyless: error", produce_v(c, 7, "cmp", it.batch([b"x"]), acks=1)[0], 2)
         it.expect("one keyless among keyed: error",
-                  produce_v(c, 7, "cmp", it.batch([b"a", b"b", b"c"], keys=[b"k1", None, b"k3"]))[0],
-                  2)
+                  produce_v(c, 7, "cmp",
+                            it.batch([b"a", b"b", b"c"], keys=[b"k1", None, b"k3"]))[0], 2)
         it.expect("keyed batch: (error, base)",
                   produce_v(c, 7, "cmp", it.batch([b"a", b"b"], keys=[b"k1", b"k2"]))[:2], (0, 0))
         it.expect("empty key (not null) accepted: (error, base)",
                   produce_v(c, 7, "cmp", it.batch([b"e"], keys=[b""]))[:2], (0, 2))
         it.expect("gzip, one keyless among keyed: error",
-                  produce_v(c, 7, "cmp", gzip_batch([b"g1", b"g2", b"g3"], [b"k1", b"k2", None]))[0],
-                  2)
+                  produce_v(c, 7, "cmp",
+                            gzip_batch([b"g1", b"g2", b"g3"], [b"k1", b"k2", None]))[0], 2)
         it.expect("gzip, all keyed: (error, base)",
                   produce_v(c, 7, "cmp", gzip_batch([b"g1", b"g2"], [b"k1", b"k2"]))[:2], (0, 3))
+        try:
+            import kafka.codec as kc
+            encoders = [(2, "snappy", kc.has_snappy(), lambda b: kc.snappy_encode(b)),
+                        (3, "lz4", kc.has_lz4(), lambda b: kc.lz4_encode(b)),
+                        (4, "zstd", kc.has_zstd(), lambda b: kc.zstd_encode(b))]
+        except ImportError:
+            encoders = []
+            print("kafka-python not found: snappy/lz4/zstd raw batches skipped")
+        for cid, cname, have, enc in encoders:
+            if not have:
+                print("no %s encoder in kafka-python: skipped" % cname)
+                continue
+            vals = [b"%s-%d" % (cname.encode(), i) * 20 for i in range(3)]
+            it.expect("%s, one keyless among keyed: error" % cname,
+                      produce_v(c, 7, "cmp", gzip_batch(vals, [b"k1", None, b"k3"], cid, enc))[0],
+                      2)
+            it.expect("%s, all keyed (elsewhere): error" % cname,
+                      produce_v(c, 7, "cmpz", gzip_batch(vals, [b"k1", b"k2", b"k3"], cid, enc))[0],
+                      0)
         it.expect("compact,delete keyless: error",
                   produce_v(c, 7, "cmpdel", it.batch([b"x"]))[0], 2)
         it.expect("delete-policy keyless: (error, base)",
@@ -223,11 +248,72 @@ def compact(exe):
         alter_topic(b, "plain", [("cleanup.policy", "delete")])
         it.expect("after AlterConfigs delete, keyless: (error, base)",
                   produce_v(c, 7, "plain", it.batch([b"x"]))[:2], (0, 1))
+        clients(b, c)
         c.close()
         b.stop_ok()
         return 0
 
     return it.run("strata-produce-compact-", body)
+
+
+def clients(b, c):
+    """kcat (librdkafka) and kafka-python against a compacted topic: keyless
+    records fail with the broker's error, keyed ones land, under every codec."""
+    import shutil
+    create_topic_cfg(b, "cmpc", [("cleanup.policy", "compact")])
+    want = []
+    if shutil.which("kcat"):
+        for z in ("none", "lz4", "zstd"):
+            r = subprocess.run(["kcat", "-b", b.addr, "-P", "-t", "cmpc", "-p", "0", "-z", z,
+                                "-X", "message.send.max.retries=0"],
+                               input=b"nokey-%s\n" % z.encode(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=60)
+            err = r.stderr.decode(errors="replace")
+            # librdkafka names error 2 (CORRUPT_MESSAGE) "Broker: Invalid message"
+            if r.returncode == 0 or "Broker: Invalid message" not in err:
+                it.fail("kcat -z %s keyless: want a CORRUPT_MESSAGE delivery failure, got "
+                        "exit %d: %s" % (z, r.returncode, err))
+            it.ok("kcat -z %s keyless refused (exit %d)" % (z, r.returncode))
+            it.kcat(b, ["-P", "-t", "cmpc", "-p", "0", "-z", z, "-K", ":"],
+                    stdin=b"k-%s:v-%s\n" % (z.encode(), z.encode()))
+            want.append(("k-%s" % z, "v-%s" % z))
+    else:
+        print("kcat not found: its part skipped")
+    try:
+        import kafka
+        from kafka.errors import KafkaError
+    except ImportError:
+        kafka = None
+        print("kafka-python not found: its part skipped")
+    if kafka:
+        import kafka.codec as kc
+        codecs = [z for z, have in (("gzip", kc.has_gzip()), ("snappy", kc.has_snappy()),
+                                    ("lz4", kc.has_lz4()), ("zstd", kc.has_zstd())) if have]
+        for z in codecs:
+            pr = kafka.KafkaProducer(bootstrap_servers=b.addr, compression_type=z, retries=0,
+                                     linger_ms=50, acks="all")
+            try:
+                bad = pr.send("cmpc", value=b"py-nokey-" + z.encode(), partition=0)
+                pr.flush(30)
+                try:
+                    bad.get(timeout=30)
+                    it.fail("kafka-python %s keyless: accepted" % z)
+                except KafkaError as e:
+                    if "CorruptRecord" not in type(e).__name__ and "Corrupt" not in str(e):
+                        it.fail("kafka-python %s keyless: %r" % (z, e))
+                    it.ok("kafka-python %s keyless refused: %s" % (z, type(e).__name__))
+                good = pr.send("cmpc", key=b"py-" + z.encode(), value=b"pv-" + z.encode(),
+                               partition=0)
+                good.get(timeout=30)
+                want.append(("py-%s" % z, "pv-%s" % z))
+            finally:
+                pr.close(5)
+        it.ok("kafka-python codecs tried: %s" % ",".join(codecs))
+    got = []
+    if shutil.which("kcat"):
+        out = it.kcat(b, ["-C", "-t", "cmpc", "-p", "0", "-o", "beginning", "-e", "-f", "%k=%s\n"])
+        got = [tuple(line.split("=", 1)) for line in out.decode().splitlines() if line]
+        it.expect("cmpc holds exactly the keyed records, in order", got, want)
 
 
 def main():
