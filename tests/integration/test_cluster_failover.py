@@ -38,69 +38,28 @@ import strata_it as it  # noqa: E402
 TOPIC = "fo"
 
 
-def meta(b):
-    s = b.connect()
-    try:
-        return it.metadata(s, 5, 1, [TOPIC], allow_auto=False)
-    finally:
-        s.close()
-
-
 def state(brokers):
-    """(leader, isr) as the first answering live broker sees it, or None."""
-    for b in brokers.values():
-        if not b.running():
-            continue
-        try:
-            t = meta(b)["topics"].get(TOPIC)
-        except OSError:
-            continue
-        if t and t[0] == 0 and t[1] and t[1][0][0] == 0:
-            return t[1][0][2], sorted(t[1][0][4])
-    return None
-
-
-def wait_for(what, fn, timeout=40):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.2)
-    it.fail("%s: not within %d s (last: %r)" % (what, timeout, last))
-
-
-def log_bytes(tmp, broker):
-    d = os.path.join(tmp, "b%d" % broker, "data", "%s-0" % TOPIC)
-    out = b""
-    for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
-        if name.endswith(".log"):
-            with open(os.path.join(d, name), "rb") as f:
-                out += f.read()
-    return out
+    """(leader, isr) of partition 0 as the first answering live broker sees
+    it, or None (no answer, or no leader: the partition's LEADER_NOT_AVAILABLE)."""
+    st = it.partition_states(brokers, TOPIC)
+    p = st.get(0) if st else None
+    return (p[0], p[1]) if p and p[0] >= 0 else None
 
 
 def body(tmp):
     exe = it.stratad_arg(__doc__)
     try:
         from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-        from kafka.admin import KafkaAdminClient, NewTopic
     except ImportError:
         it.skip("needs kafka-python (python3-kafka)")
     zk = it.ZooKeeper(tmp)
-    brokers = {}
-    for i in (1, 2, 3):
-        d = os.path.join(tmp, "b%d" % i)
-        os.makedirs(d)
-        brokers[i] = it.Broker(exe, d, it.cluster_overrides(
-            zk, i, chroot="/fo", extra=[("replica.lag.time.max.ms", "4000")]))
-    boot = ",".join(b.addr for b in brokers.values())
-    admin = KafkaAdminClient(bootstrap_servers=boot, request_timeout_ms=20000)
-    admin.create_topics([NewTopic(TOPIC, 1, 3, topic_configs={"min.insync.replicas": "2"})])
-    admin.close()
-    leader, isr = wait_for("leader and full ISR", lambda: (lambda s: s if s and s[1] == [1, 2, 3]
-                                                           else None)(state(brokers)))
+    brokers = it.start_cluster(exe, tmp, zk, "/fo", extra=[("replica.lag.time.max.ms", "4000")])
+    boot = it.bootstrap(brokers)
+    it.expect("create %s (RF 3, min.insync.replicas=2)" % TOPIC,
+              it.create_topic_rf(brokers[1], TOPIC, 1, 3, [("min.insync.replicas", "2")]), 0)
+    leader, isr = it.wait_until("leader and full ISR",
+                                lambda: (lambda s: s if s and s[1] == [1, 2, 3]
+                                         else None)(state(brokers)))
     it.ok("topic %s: leader %d, ISR %r, min.insync.replicas=2" % (TOPIC, leader, isr))
 
     producer = KafkaProducer(bootstrap_servers=boot, acks="all", retries=0,
@@ -135,12 +94,12 @@ def body(tmp):
         it.fail("no record acknowledged after the leader was killed (%d failed)" % len(failed))
     it.ok("new leader took writes %.1f s after the kill (zookeeper.session.timeout.ms=6000); "
           "%d acknowledged, %d failed sends" % (first_after - killed_at, len(acked), len(failed)))
-    new_leader, isr2 = wait_for("a new leader", lambda: state(brokers))
+    new_leader, isr2 = it.wait_until("a new leader", lambda: state(brokers))
     it.ok("leader %d -> %d, ISR %r" % (leader, new_leader, isr2))
 
     brokers[leader].start()
     it.ok("restarted broker", leader)
-    wait_for("broker %d back in the ISR" % leader,
+    it.wait_until("broker %d back in the ISR" % leader,
              lambda: (lambda s: s if s and s[1] == [1, 2, 3] else None)(state(brokers)), 60)
     it.ok("broker %d caught up and rejoined the ISR" % leader)
 
@@ -170,7 +129,7 @@ def body(tmp):
     #    leader takes 5 acks=1 records they never copy; the leader is killed;
     #    a follower becomes leader; the old leader restarts with 5 records the
     #    new leader does not have and must truncate them (OffsetForLeaderEpoch)
-    leader, _ = wait_for("leader", lambda: state(brokers))
+    leader, _ = it.wait_until("leader", lambda: state(brokers))
     followers = [i for i in brokers if i != leader]
     for i in followers:
         os.kill(brokers[i].proc.pid, signal.SIGSTOP)
@@ -187,23 +146,23 @@ def body(tmp):
         os.kill(brokers[i].proc.pid, signal.SIGCONT)
     it.ok("killed leader %d with a 5-record tail no follower has" % leader)
     alive = {i: brokers[i] for i in followers}
-    nl, _ = wait_for("a new leader among %r" % followers,
+    nl, _ = it.wait_until("a new leader among %r" % followers,
                      lambda: (lambda st: st if st and st[0] in alive else None)(state(alive)))
     c = it.Conn(brokers[nl].port)
     err, base, _ = it.produce(c, TOPIC, 0, it.batch([b"after"]), acks=-1)
     c.close()
     it.expect("acks=all to new leader %d" % nl, err, 0)
     brokers[leader].start()
-    wait_for("broker %d back in the ISR after its tail" % leader,
+    it.wait_until("broker %d back in the ISR after its tail" % leader,
              lambda: (lambda st: st if st and st[1] == [1, 2, 3] else None)(state(brokers)), 60)
     if "truncating from" not in brokers[leader].read_log():
         it.fail("broker %d rejoined without truncating its tail" % leader)
     it.ok("broker %d truncated its divergent tail and rejoined the ISR" % leader)
 
     def same_logs():
-        logs = [log_bytes(tmp, i) for i in brokers]
+        logs = [it.partition_log_bytes(tmp, i, TOPIC) for i in brokers]
         return logs[0] and all(x == logs[0] for x in logs)
-    wait_for("all three logs byte-identical", same_logs, 30)
+    it.wait_until("all three logs byte-identical", same_logs, 30)
     it.ok("all three replicas byte-identical again")
     c = it.Conn(brokers[nl].port)
     vals = [v for _, _, v in it.read_all(c, TOPIC, 0)]
@@ -220,7 +179,7 @@ def body(tmp):
     if "controlled shutdown: leadership moved" not in brokers[nl].read_log():
         it.fail("broker %d stopped without moving its leadership first" % nl)
     rest = {i: b for i, b in brokers.items() if i != nl}
-    nl2, isr3 = wait_for("a survivor names the new leader",
+    nl2, isr3 = it.wait_until("a survivor names the new leader",
                          lambda: (lambda st: st if st and st[0] in rest else None)(state(rest)), 5)
     it.ok("controlled shutdown of %d took %.1f s; new leader %d, ISR %r (no session timeout "
           "waited for)" % (nl, stopped, nl2, isr3))

@@ -38,20 +38,6 @@ GROUP = "cg-group"
 NOT_COORDINATOR = 16
 
 
-def wait_for(what, fn, timeout=40):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        try:
-            last = fn()
-        except OSError as e:  # a broker not listening yet
-            last = e
-        if last and not isinstance(last, OSError):
-            return last
-        time.sleep(0.2)
-    it.fail("%s: not within %d s (last: %r)" % (what, timeout, last))
-
-
 def find_coordinator(b):
     """(error, node id) from FindCoordinator v1 for GROUP on broker b."""
     c = it.Conn(b.port, timeout=10)
@@ -135,20 +121,15 @@ def body(tmp):
     exe = it.stratad_arg(__doc__)
     try:
         from kafka import KafkaProducer
-        from kafka.admin import KafkaAdminClient, NewTopic
     except ImportError:
         it.skip("needs kafka-python (python3-kafka)")
     zk = it.ZooKeeper(tmp)
-    brokers = {}
-    for i in (1, 2, 3):
-        d = os.path.join(tmp, "b%d" % i)
-        os.makedirs(d)
-        brokers[i] = it.Broker(exe, d, it.cluster_overrides(
-            zk, i, chroot="/cg", extra=[("offsets.topic.num.partitions", "3"),
-                                        ("offsets.topic.replication.factor", "3"),
-                                        ("replica.lag.time.max.ms", "4000"),
-                                        ("leader.imbalance.check.interval.seconds", "1")]))
-    boot = ",".join(b.addr for b in brokers.values())
+    brokers = it.start_cluster(exe, tmp, zk, "/cg",
+                               extra=[("offsets.topic.num.partitions", "3"),
+                                      ("offsets.topic.replication.factor", "3"),
+                                      ("replica.lag.time.max.ms", "4000"),
+                                      ("leader.imbalance.check.interval.seconds", "1")])
+    boot = it.bootstrap(brokers)
 
     def all_live():
         s = brokers[1].connect()
@@ -156,18 +137,18 @@ def body(tmp):
             return len(it.metadata(s, 5, 1, [], allow_auto=False)["brokers"]) == 3
         finally:
             s.close()
-    wait_for("3 live brokers", all_live)
-    admin = KafkaAdminClient(bootstrap_servers=boot, request_timeout_ms=20000)
-    admin.create_topics([NewTopic(TOPIC, 4, 3)])
-    admin.close()
+    it.wait_until("3 live brokers", all_live)
+    it.expect("create %s (4 partitions, RF 3)" % TOPIC, it.create_topic_rf(brokers[1], TOPIC, 4, 3),
+              0)
 
     # 1. one coordinator, named by everyone; NOT_COORDINATOR elsewhere
-    coord = wait_for("every broker naming one coordinator", lambda: agreed_coordinator(brokers))
+    coord = it.wait_until("every broker naming one coordinator",
+                          lambda: agreed_coordinator(brokers))
     it.ok("FindCoordinator on brokers 1-3: broker %d" % coord)
     other = [i for i in brokers if i != coord][0]
     it.expect("Heartbeat to non-coordinator broker %d" % other, heartbeat(brokers[other]),
               NOT_COORDINATOR)
-    err = wait_for("the coordinator loaded", lambda: (lambda e: e if e != 14 else None)(
+    err = it.wait_until("the coordinator loaded", lambda: (lambda e: e if e != 14 else None)(
         heartbeat(brokers[coord])))
     it.expect("Heartbeat of an unknown member to coordinator %d" % coord, err, 25)
 
@@ -192,7 +173,7 @@ def body(tmp):
     readers = [Reader("c%d" % k, boot, stop, lock, seen, committed) for k in (1, 2)]
     for r in readers:
         r.start()
-    wait_for("150 records committed", lambda: len(committed) >= 150)
+    it.wait_until("150 records committed", lambda: len(committed) >= 150)
     # 3. kill the coordinator
     brokers[coord].kill()
     with lock:
@@ -201,11 +182,11 @@ def body(tmp):
     alive = {i: b for i, b in brokers.items() if i != coord}
     produce(300)
     it.ok("produced 300 more records to the survivors")
-    new = wait_for("a new coordinator", lambda: (lambda n: n if n and n != coord else None)(
+    new = it.wait_until("a new coordinator", lambda: (lambda n: n if n and n != coord else None)(
         agreed_coordinator(alive)), 60)
     it.ok("new coordinator: broker %d" % new)
-    wait_for("every record read", lambda: len(set(seen)) >= total, 60)
-    wait_for("commits through the new coordinator", lambda: len(committed) >= before + 100, 30)
+    it.wait_until("every record read", lambda: len(set(seen)) >= total, 60)
+    it.wait_until("commits through the new coordinator", lambda: len(committed) >= before + 100, 30)
 
     # 5. the old coordinator restarts, rejoins the ISR and gets its preferred
     #    leadership back: the interim coordinator drops the group, the
@@ -213,16 +194,16 @@ def body(tmp):
     #    committed meanwhile (copied as a follower)
     brokers[coord].start()
     it.ok("restarted broker", coord)
-    wait_for("broker %d coordinating again (preferred leader)" % coord,
-             lambda: agreed_coordinator(brokers) == coord, 60)
+    it.wait_until("broker %d coordinating again (preferred leader)" % coord,
+                  lambda: agreed_coordinator(brokers) == coord, 60)
     if "dropped 1 group(s)" not in brokers[new].read_log():
         it.fail("broker %d did not drop the group when it lost the leadership" % new)
     it.ok("coordinator back on broker %d; broker %d dropped the group" % (coord, new))
     with lock:
         mid = len(committed)
     produce(200)
-    wait_for("every record read", lambda: len(set(seen)) >= total, 60)
-    wait_for("commits through broker %d" % coord, lambda: len(committed) >= mid + 100, 30)
+    it.wait_until("every record read", lambda: len(set(seen)) >= total, 60)
+    it.wait_until("commits through broker %d" % coord, lambda: len(committed) >= mid + 100, 30)
     stop.set()
     for r in readers:
         r.join(timeout=20)

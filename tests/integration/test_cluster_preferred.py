@@ -36,35 +36,17 @@ def parts(b):
     return sorted(t[1], key=lambda x: x[1])
 
 
-def wait_for(what, fn, timeout=40):
-    deadline = time.time() + timeout
-    last = None
-    t0 = time.time()
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            print("  (%s: %.1f s)" % (what, time.time() - t0), flush=True)
-            return last
-        time.sleep(0.2)
-    it.fail("%s: not within %d s (last: %r)" % (what, timeout, last))
-
-
 def body(tmp):
     exe = it.stratad_arg(__doc__)
     try:
-        from kafka.admin import KafkaAdminClient, NewTopic
+        from kafka import KafkaProducer
     except ImportError:
         it.skip("needs kafka-python (python3-kafka)")
     zk = it.ZooKeeper(tmp)
-    brokers = {}
-    for i in (1, 2, 3):
-        d = os.path.join(tmp, "b%d" % i)
-        os.makedirs(d)
-        brokers[i] = it.Broker(exe, d, it.cluster_overrides(
-            zk, i, chroot="/pref", extra=[("leader.imbalance.check.interval.seconds", "1")]))
-    admin = KafkaAdminClient(bootstrap_servers=brokers[1].addr, request_timeout_ms=20000)
-    admin.create_topics([NewTopic(TOPIC, 3, 3)])
-    admin.close()
+    brokers = it.start_cluster(exe, tmp, zk, "/pref",
+                               extra=[("leader.imbalance.check.interval.seconds", "1")])
+    it.expect("create %s (3 partitions, RF 3)" % TOPIC, it.create_topic_rf(brokers[1], TOPIC, 3, 3),
+              0)
 
     def preferred_everywhere(among):
         def check():
@@ -77,8 +59,8 @@ def body(tmp):
                         return None
             return ps
         return check
-    ps = wait_for("every partition led by its preferred replica, full ISR",
-                  preferred_everywhere(brokers))
+    ps = it.wait_until("every partition led by its preferred replica, full ISR",
+                       preferred_everywhere(brokers))
     it.expect("preferred leaders", sorted(p[2] for p in ps), [1, 2, 3])
 
     victim = ps[0][2]
@@ -87,7 +69,7 @@ def body(tmp):
     if "controlled shutdown: leadership moved" not in brokers[victim].read_log():
         it.fail("broker %d did not move its leadership before stopping" % victim)
     rest = {i: b for i, b in brokers.items() if i != victim}
-    moved = wait_for("survivors lead partition(s) %r" % theirs, lambda: (
+    moved = it.wait_until("survivors lead partition(s) %r" % theirs, lambda: (
         lambda ps: ps if ps and all(p[2] in rest and victim not in p[4] for p in ps) else None)(
             parts(rest[min(rest)])), 5)
     it.ok("after the controlled shutdown of %d: leaders %r" % (victim, [p[2] for p in moved]))
@@ -100,7 +82,8 @@ def body(tmp):
 
     brokers[victim].start()
     it.ok("restarted broker", victim)
-    ps = wait_for("leadership back on the preferred replicas", preferred_everywhere(brokers), 40)
+    ps = it.wait_until("leadership back on the preferred replicas",
+                       preferred_everywhere(brokers), 40)
     it.expect("partition %d led by %d again" % (theirs[0], victim), ps[theirs[0]][2], victim)
     c = it.Conn(brokers[victim].port)
     vals = [v for _, _, v in it.read_all(c, TOPIC, theirs[0])]
@@ -111,8 +94,7 @@ def body(tmp):
     # 4. ZooKeeper restarted under load: acks=all writes (no client retries)
     #    keep being acknowledged while it is down and after it is back, and the
     #    cluster view is intact afterwards
-    from kafka import KafkaProducer
-    producer = KafkaProducer(bootstrap_servers=",".join(b.addr for b in brokers.values()),
+    producer = KafkaProducer(bootstrap_servers=it.bootstrap(brokers),
                              acks="all", retries=0, request_timeout_ms=10000)
     sent = failed = 0
     t0 = time.time()
@@ -132,8 +114,8 @@ def body(tmp):
             it.ok("ZooKeeper SIGKILLed, down 2 s, started again")
     producer.close()
     it.expect("acks=all sends failed across the ZooKeeper restart (of %d)" % sent, failed, 0)
-    wait_for("every partition led by its preferred replica after the restart",
-             preferred_everywhere(brokers))
+    it.wait_until("every partition led by its preferred replica after the restart",
+                  preferred_everywhere(brokers))
 
     for b in brokers.values():
         b.stop_ok()
