@@ -46,9 +46,10 @@
  * SyncGroup writes the group (GroupMetadata record, bk__group_write_value)
  * to __consumer_offsets and the members are answered once it is committed
  * (cluster mode: on the ISR); a failed write answers them with Kafka's
- * storeGroup error and starts a rebalance. An Empty group, a static rejoin
- * without rebalance are written too (not waited for), a removed group gets
- * a tombstone. bk__group_load rebuilds a Stable group (or an Empty one)
+ * storeGroup error and starts a rebalance. A static rejoin without a
+ * rebalance is answered once stored (else the old member id comes back); an
+ * Empty group is written too (not waited for), a removed group gets a
+ * tombstone. bk__group_load rebuilds a Stable group (or an Empty one)
  * from the record at load, restarting each member's session timer.
  *
  * Offline (bk__group_start_offline, the request fuzz harness): no timer, no
@@ -1270,6 +1271,73 @@ static int static_keeps_assignment(const bk_group_t *g, const bk_member_t *old,
     return 0;
 }
 
+/* A static member's rejoin into a Stable group without a rebalance, waiting
+ * for its GroupMetadata record. */
+typedef struct {
+    bk_coord_t *co;
+    char *group;
+    char *member; /* the new member id */
+    char *old_id; /* the id it replaced (restored if the write fails) */
+    char *leader; /* the leader id to answer (from before the replacement) */
+    bk_slot_t *slot; /* the parked JoinGroup */
+} static_store_t;
+
+static void static_store_free(static_store_t *st)
+{
+    if (!st)
+        return;
+    sc_free(st->group);
+    sc_free(st->member);
+    sc_free(st->old_id);
+    sc_free(st->leader);
+    sc_free(st);
+}
+
+/* Answers the parked JoinGroup of m: the current generation with the old
+ * leader id and no members (err 0), or, the record not stored, Kafka's
+ * revert: m takes its old id back (its session restarts) and the join gets
+ * err with an empty member id. Nothing when that join was answered already
+ * (a rebalance completed meanwhile). */
+static void static_finish(bk_group_t *g, bk_member_t *m, static_store_t *st, int16_t err,
+                          cur_t *cur)
+{
+    bk_slot_t *s = m->join_slot;
+    if (!s || s != st->slot)
+        return;
+    if (err) {
+        SC_WARN(SUB, "group %s: static member %s not stored (error %d); %s is its id again",
+                g->id, m->id, err, st->old_id);
+        sc_free(m->id);
+        m->id = st->old_id;
+        st->old_id = NULL;
+        bk__group_member_touch(m);
+    }
+    m->join_slot = NULL;
+    sc_kw_t pw, *w = &pw;
+    if (cur && cur->slot == s) {
+        w = cur->w;
+        cur->answered = 1;
+        s->op = NULL;
+        s->detach = NULL;
+    } else {
+        slot_begin(s, &pw);
+    }
+    write_join(w, m->join_ver, err, g->generation, g->protocol, st->leader, err ? "" : m->id,
+               err ? 0 : strlen(m->id), NULL);
+    if (w == &pw)
+        slot_end(s, &pw);
+}
+
+static void static_stored(void *arg, int16_t kerr)
+{
+    static_store_t *st = arg;
+    bk_group_t *g = bk__group_find(st->co, st->group, strlen(st->group));
+    bk_member_t *m = g ? bk__group_member_find(g, st->member, strlen(st->member)) : NULL;
+    if (m)
+        static_finish(g, m, st, kerr, NULL);
+    static_store_free(st);
+}
+
 int bk__h_join_group(bk_req_t *req, sc_kw_t *w)
 {
     int v = req->hdr.api_version;
@@ -1286,6 +1354,7 @@ int bk__h_join_group(bk_req_t *req, sc_kw_t *w)
     char *newid = NULL;
     int is_new = 0, changed = 0, replaced = 0, keep = 0;
     char *old_leader = NULL; /* static rejoin: the leader's id before the replacement */
+    char *old_id = NULL;     /* ... and the member's own id before it */
     if (!co || !co->ready || (!req->slot && !co->offline))
         err = SC_ERR_COORDINATOR_NOT_AVAILABLE;
     else if (j.group.len == 0)
@@ -1361,7 +1430,7 @@ int bk__h_join_group(bk_req_t *req, sc_kw_t *w)
             answer_sync(old, SC_ERR_FENCED_INSTANCE_ID, NULL);
             if (g->state == BK_GROUP_STABLE)
                 keep = static_keeps_assignment(g, old, &j);
-            sc_free(old->id);
+            old_id = old->id;
             old->id = newid;
             newid = NULL;
             m = old;
@@ -1396,6 +1465,7 @@ int bk__h_join_group(bk_req_t *req, sc_kw_t *w)
         m->rebalance_ms = j.rebalance_ms;
         if (set_protocols(m, &j, &changed)) {
             sc_free(old_leader);
+            sc_free(old_id);
             return SC_ERR_NO_MEMORY;
         }
         bk__group_member_touch(m);
@@ -1413,17 +1483,36 @@ int bk__h_join_group(bk_req_t *req, sc_kw_t *w)
             SC_INFO(SUB, "group %s: static member %s rejoined a Stable group with the same "
                          "subscription; no rebalance (generation %d)", g->id, m->id,
                     g->generation);
-            /* the new member id goes to __consumer_offsets (Kafka stores the
-             * group here too; Strata does not wait for it) */
+            /* the new member id goes to __consumer_offsets first; the join is
+             * answered once it is stored (Kafka's updateStaticMemberAndRebalance) */
+            static_store_t *st = sc_calloc(1, sizeof *st);
+            if (!st || !(st->group = bk__group_strdup(g->id, strlen(g->id))) ||
+                !(st->member = bk__group_strdup(m->id, strlen(m->id)))) {
+                static_store_free(st);
+                sc_free(old_leader);
+                sc_free(old_id);
+                return SC_ERR_NO_MEMORY;
+            }
+            st->co = co;
+            st->old_id = old_id;
+            st->leader = old_leader;
+            m->join_ver = (int16_t)v;
+            park(m, &m->join_slot, req->slot);
+            st->slot = m->join_slot;
             int16_t kerr;
-            bk__offsets_store_group(co, g, 0, NULL, NULL, &kerr);
-            write_join(w, v, 0, g->generation, g->protocol, old_leader, m->id, strlen(m->id),
-                       NULL);
-            sc_free(old_leader);
+            if (bk__offsets_store_group(co, g, 0, static_stored, st, &kerr)) {
+                req->async = 1;
+                return 0;
+            }
+            static_finish(g, m, st, kerr, &cur);
+            static_store_free(st);
+            if (!cur.answered)
+                req->async = 1; /* offline without a slot: nothing to answer */
             return 0;
         }
     }
     sc_free(old_leader);
+    sc_free(old_id);
     switch (g->state) {
     case BK_GROUP_COMPLETING:
     case BK_GROUP_STABLE:

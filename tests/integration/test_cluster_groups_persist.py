@@ -26,7 +26,9 @@ Cluster (ZooKeeper + 3 brokers, __consumer_offsets 3 partitions x RF 3):
      down, an OffsetCommit and a DeleteGroups are refused with
      COORDINATOR_NOT_AVAILABLE (15) and change nothing (OffsetFetch: no
      offset; the group still exists); once the broker is back in the ISR the
-     same commit succeeds; DeleteGroups then succeeds, and after its
+     same commit succeeds; a static member's rejoin (new member id, no
+     rebalance) is refused the same way and its old member id stays valid,
+     then succeeds once the ISR is back; DeleteGroups then succeeds, and after its
      coordinator is SIGKILLed right away the next one does not know the group
      or its offsets.
 Skips (77) without java / ZooKeeper or kafka-python. Stopped by pid.
@@ -104,6 +106,36 @@ def sync(c, group, gen, member, assignments=()):
             b"".join(it.kstr(m) + kbytes(a) for m, a in assignments))
     r = it.Rd(c.call(14, 0, body))
     return r.i16(), rbytes(r)
+
+
+def join_static(c, group, instance, member="", sub=b""):
+    """JoinGroup v5 with a group.instance.id -> (error, generation, leader, member id)."""
+    body = (it.kstr(group) + struct.pack(">ii", 30000, 10000) + it.kstr(member) +
+            it.kstr(instance) + it.kstr("consumer") + struct.pack(">i", 1) + it.kstr("range") +
+            kbytes(sub))
+    r = it.Rd(c.call(11, 5, body))
+    r.i32()
+    err, gen = r.i16(), r.i32()
+    r.string()
+    return err, gen, r.string(), r.string()
+
+
+def sync_static(c, group, gen, member, instance, assignments=()):
+    """SyncGroup v3 -> (error, assignment)."""
+    body = (it.kstr(group) + struct.pack(">i", gen) + it.kstr(member) + it.kstr(instance) +
+            struct.pack(">i", len(assignments)) +
+            b"".join(it.kstr(m) + kbytes(a) for m, a in assignments))
+    r = it.Rd(c.call(14, 3, body))
+    r.i32()
+    return r.i16(), rbytes(r)
+
+
+def heartbeat_static(c, group, gen, member, instance):
+    """Heartbeat v3 -> error."""
+    r = it.Rd(c.call(12, 3, it.kstr(group) + struct.pack(">i", gen) + it.kstr(member) +
+                     it.kstr(instance)))
+    r.i32()
+    return r.i16()
 
 
 def heartbeat(c, group, gen, member):
@@ -444,7 +476,34 @@ def cluster(exe, tmp):
     for r in readers:
         r.c.close(autocommit=False)
 
-    # 5. min.insync.replicas=3 with broker `coord` down
+    # 5. min.insync.replicas=3 with broker `coord` down. First a static member
+    #    (group.instance.id) in a Stable group of its own, on the same offsets
+    #    partition as the probe group below (so the same coordinator)
+    probe = "cgp-probe"
+    static = next("cgp-static-%d" % k for k in range(1000)
+                  if abs(java_hash("cgp-static-%d" % k)) % 3 == abs(java_hash(probe)) % 3)
+
+    def on_coord(name, fn):
+        for b in brokers.values():
+            if not b.running():
+                continue
+            err, node = find_coordinator(b, name)
+            if err or not brokers[node].running():
+                return None
+            c = it.Conn(brokers[node].port)
+            try:
+                return fn(c)
+            finally:
+                c.close()
+        return None
+    ssub = subscription(["cp"])
+    s_err, s_gen, s_leader, s_mid = wait_for("a static member joined", lambda: on_coord(
+        static, lambda c: (lambda r: r if r[0] == 0 else None)(
+            join_static(c, static, "i1", sub=ssub))), 30)
+    it.expect("SyncGroup v3 of the static member", on_coord(
+        static, lambda c: sync_static(c, static, s_gen, s_mid, "i1", [(s_mid, b"S1")])),
+        (0, b"S1"))
+
     def alter():
         # a fresh client on the live brokers (one whose connection to the
         # killed broker breaks would fail the request)
@@ -462,21 +521,9 @@ def cluster(exe, tmp):
         finally:
             a.close()
     wait_for("AlterConfigs min.insync.replicas=3 on %s" % OFFSETS, alter, 60)
-    probe = "cgp-probe"
 
     def on_coordinator(fn):
-        for b in brokers.values():
-            if not b.running():
-                continue
-            err, node = find_coordinator(b, probe)
-            if err or not brokers[node].running():
-                return None
-            c = it.Conn(brokers[node].port)
-            try:
-                return fn(c)
-            finally:
-                c.close()
-        return None
+        return on_coord(probe, fn)
     # offset 5 until the new config has reached the coordinator (commits
     # before that may succeed), then 11, which must be refused
     wait_for("a commit refused (the config propagated)", lambda: on_coordinator(
@@ -487,6 +534,14 @@ def cluster(exe, tmp):
     if off is None or off[0] == 11:
         it.fail("OffsetFetch after the refused commit: %r" % (off,))
     it.ok("OffsetFetch after the refused commit: %r (not 11)" % (off,))
+    # Kafka's updateStaticMemberAndRebalance: the rejoin is stored before it is
+    # answered; refused, the old member id is the instance's again
+    it.expect("static rejoin (new member id) while the group cannot be stored "
+              "(error, generation, leader, member id)",
+              on_coord(static, lambda c: join_static(c, static, "i1", sub=ssub)),
+              (COORDINATOR_NOT_AVAILABLE, s_gen, s_mid, ""))
+    it.expect("Heartbeat v3 with the old member id afterwards", on_coord(
+        static, lambda c: heartbeat_static(c, static, s_gen, s_mid, "i1")), 0)
 
     def on_group_coordinator(fn):
         err, node = find_coordinator(brokers[new], group)
@@ -508,6 +563,12 @@ def cluster(exe, tmp):
     wait_for("the commit accepted once broker %d is back in the ISR" % coord,
              lambda: on_coordinator(lambda c: commit(c, probe, "cp", 0, 11) == 0), 60)
     it.expect("OffsetFetch", on_coordinator(lambda c: fetch_offset(c, probe, "cp", 0)), (11, 0))
+    err, gen, leader, mid2 = on_coord(static, lambda c: join_static(c, static, "i1", sub=ssub))
+    it.expect("static rejoin stored now: (error, generation, old leader id, a new id)",
+              (err, gen, leader, mid2 not in ("", s_mid)), (0, s_gen, s_mid, True))
+    it.expect("Heartbeat v3 of the new id / the old id (fenced)", on_coord(
+        static, lambda c: (heartbeat_static(c, static, s_gen, mid2, "i1"),
+                           heartbeat_static(c, static, s_gen, s_mid, "i1"))), (0, 82))
     wait_for("DeleteGroups accepted", lambda: on_group_coordinator(
         lambda c: delete_group(c, group) == 0), 30)
     it.ok("DeleteGroups accepted with 3 in-sync replicas")
