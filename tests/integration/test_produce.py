@@ -8,7 +8,7 @@ durable: a retried idempotent batch (the same producer id, epoch and
   sequences as one already appended) is answered with the original's offset,
   but never before the original's own answer could have been. The broker runs
   with the sync_gate.c shim (LD_PRELOAD): the thread-pool io backend, and the
-  fdatasync of the topic's files held while a gate file exists -- so the
+  fdatasync of the topic's segment held while a gate file exists -- so the
   original stays written-but-not-durable for as long as the test wants, with
   no timing involved.
     - original acks=1 (answered: written); the retry with acks=all on another
@@ -67,7 +67,10 @@ def durable(exe, shim):
         failf = os.path.join(tmp, "fail")
         pre = [p for p in (asan_runtime(exe), os.path.abspath(shim)) if p]
         saved = dict(os.environ)
-        os.environ.update({"LD_PRELOAD": ":".join(pre), "SYNC_GATE_MATCH": "/%s-0/" % TOPIC,
+        # only the segment's syncs: the leader-epoch checkpoint is synced on
+        # the shard thread, which a held sync there would stop altogether
+        os.environ.update({"LD_PRELOAD": ":".join(pre),
+                           "SYNC_GATE_MATCH": "/%s-0/00000000000000000000.log" % TOPIC,
                            "SYNC_GATE_FILE": gate, "SYNC_GATE_FAIL": failf})
         try:
             b = it.Broker(exe, tmp, {"log.level": "debug"})
