@@ -3,6 +3,7 @@
 
 usage: test_produce.py STRATAD durable SYNC_GATE_SO
        test_produce.py STRATAD compact
+       test_produce.py STRATAD plugin KEYLESS_SRC_SO
 
 durable: a retried idempotent batch (the same producer id, epoch and
   sequences as one already appended) is answered with the original's offset,
@@ -26,6 +27,12 @@ compact: records without a key on a topic whose cleanup.policy contains
   keyed batches are accepted, a gzip batch with one keyless record among
   keyed ones is refused, nothing is appended on refusal; keyless records on a
   delete-policy topic are accepted; AlterConfigs to compact takes effect.
+  kcat and kafka-python (every codec) see the error for a keyless record and
+  deliver keyed ones.
+plugin: the keyless_src.c plugin produces 20 records into a compacted topic,
+  every other one without a key: the 10 keyless ones fail (append_errors 10,
+  the reason in last_error), the 10 keyed ones (one with an empty key) land,
+  in order.
 """
 import os
 import select
@@ -319,6 +326,51 @@ def clients(b, c):
         it.expect("cmpc holds exactly the keyed records, in order", got, want)
 
 
+def plugin(exe, lib):
+    import json
+    import shutil
+
+    def inst(tmp):
+        try:
+            with open(os.path.join(tmp, "data", ".plugins", "status.json")) as f:
+                s = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return next((i for i in s["instances"] if i["name"] == "k"), None)
+
+    def body(tmp):
+        b = it.Broker(exe, tmp)
+        create_topic_cfg(b, "plk", [("cleanup.policy", "compact")])
+        b.stop_ok()
+        d = os.path.join(tmp, "plugins")
+        os.makedirs(d)
+        os.chmod(d, 0o755)
+        shutil.copy(lib, os.path.join(d, "keyless_src.so"))
+        os.chmod(os.path.join(d, "keyless_src.so"), 0o644)
+        b.overrides += [("plugin.dir", d), ("plugins", "k"),
+                        ("plugin.k.library", "keyless_src.so"), ("plugin.k.topic", "plk"),
+                        ("plugin.k.records", "20")]
+        b.start()
+        done = it.wait_until("20 plugin records answered", lambda: (
+            lambda i: i if i and i["records_durable"] + i["append_errors"] >= 20 else None)(
+                inst(tmp)), 30, 0.1)
+        it.expect("plugin records durable", done["records_durable"], 10)
+        it.expect("plugin records refused", done["append_errors"], 10)
+        if "without a key" not in done.get("last_error", ""):
+            it.fail("last_error does not say why: %r" % done.get("last_error"))
+        it.ok("last_error: %s" % done["last_error"])
+        c = it.Conn(b.port)
+        got = [(r["key"], r["value"]) for _, bb in it.read_all_batches(c, "plk", 0)
+               for r in it.batch_records(bb)]
+        c.close()
+        want = [(b"" if n == 0 else b"k%d" % n, b"v%d" % n) for n in range(0, 20, 2)]
+        it.expect("plk holds the keyed plugin records, in order", got, want)
+        b.stop_ok()
+        return 0
+
+    return it.run("strata-produce-plugin-", body)
+
+
 def main():
     exe = it.stratad_arg(__doc__)
     mode = sys.argv[2] if len(sys.argv) > 2 else ""
@@ -328,6 +380,10 @@ def main():
         return durable(exe, sys.argv[3])
     if mode == "compact":
         return compact(exe)
+    if mode == "plugin":
+        if len(sys.argv) < 4:
+            it.fail("plugin needs the keyless_src plugin path")
+        return plugin(exe, sys.argv[3])
     it.fail("unknown mode %r" % mode)
 
 
