@@ -266,8 +266,10 @@ def check_describe_configs(c):
                  "flush.ms", "index.interval.bytes", "max.message.bytes",
                  "message.timestamp.type", "min.cleanable.dirty.ratio", "min.compaction.lag.ms",
                  "min.insync.replicas", "retention.bytes", "retention.ms", "segment.bytes",
-                 "segment.index.bytes", "segment.ms"}
+                 "segment.index.bytes", "segment.ms", "unclean.leader.election.enable"}
     expect("DescribeConfigs v1 lists every topic key", set(cfg), want_keys)
+    expect("DescribeConfigs unclean.leader.election.enable default",
+           cfg["unclean.leader.election.enable"][:3], ("false", False, 5))
     expect("DescribeConfigs override cleanup.policy", cfg["cleanup.policy"][:3], ("compact", False, 1))
     expect("DescribeConfigs override synonyms", cfg["cleanup.policy"][4],
            [("cleanup.policy", "compact", 1), ("log.cleanup.policy", "delete", 5)])
