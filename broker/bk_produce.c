@@ -191,6 +191,19 @@ void bk__produce_isr_done(void *arg, int16_t err)
         op_finish(op);
 }
 
+/* A retried batch's wait for its original is over (bk__part_wait). In cluster
+ * mode the partition may have changed hands meanwhile (a follower truncates
+ * and refills its log, so the offset could hold another batch by now): then
+ * NOT_LEADER_OR_FOLLOWER, and the producer retries at the new leader. */
+static void dup_wait_done(void *arg, int16_t err)
+{
+    pres_t *x = arg;
+    bk_part_t *p = x->part;
+    if (!err && bk__cluster_not_leader(p->shard->srv, p->topic, strlen(p->topic), p->partition))
+        err = SC_ERR_NOT_LEADER_OR_FOLLOWER;
+    bk__produce_isr_done(arg, err);
+}
+
 /* ---- idempotent producer state --------------------------------------------- */
 
 static int32_t seq_add(int32_t seq, int32_t n)
@@ -490,7 +503,7 @@ static void produce_one(bk_req_t *req, bk_produce_t *op, pres_t *x, sc_kstr_t to
                 /* and on every node: not before the original's own answer
                  * could have been (written for acks=1, committed for acks=all) */
                 x->wait = (bk_pwait_t){.end = dup_last + 1, .written = op->acks == 1,
-                                       .done = bk__produce_isr_done, .arg = x};
+                                       .done = dup_wait_done, .arg = x};
                 int w = bk__part_wait(p, &x->wait);
                 if (w == 1)
                     op->pending++;
