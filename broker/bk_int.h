@@ -404,6 +404,11 @@ int bk__cluster_open(bk_server_t *s);
 int bk__cluster_start(bk_server_t *s);
 void bk__cluster_stop(bk_server_t *s);
 void bk__cluster_free(bk_server_t *s);
+/* Controlled shutdown without blocking the loop (SIGTERM): 1 when it has
+ * started -- the loop keeps serving and then(s) is called once this broker's
+ * leadership has moved, or after 10 s; 0 when there is none to run (single
+ * node, controlled.shutdown.enable=false, already running: stop now). */
+int bk__cluster_shutdown(bk_server_t *s, void (*then)(bk_server_t *s));
 struct rp_zk *bk__cluster_zk(bk_server_t *s);
 /* The partition's leader as last read (-1: none / unknown). */
 int32_t bk__cluster_leader(const bk_server_t *s, const char *topic, size_t len, int32_t p);

@@ -8,8 +8,10 @@
  * registry), then the listeners.
  *
  * Stop sequence (on shard 0): SIGTERM/SIGINT or bk_server_stop's async ->
- * stop listening; every connection stops reading but stays open; parked
- * fetches are answered with what there is; dirty logs are committed and the
+ * (cluster mode: controlled shutdown, serving until this broker's leadership
+ * has moved, at most 10 s; bk_cluster.c) -> stop listening; every
+ * connection stops reading but stays open; parked fetches are answered with
+ * what there is; dirty logs are committed and the
  * io drained, so every in-flight produce is answered; each connection closes
  * once its responses are sent (at most BK_STOP_GRACE_MS, then it is cut);
  * the timer, signal, async and storage handles close -> uv_run returns ->
@@ -88,13 +90,21 @@ static void begin_stop(bk_server_t *s)
     uv_close((uv_handle_t *)&s->sigint, NULL);
 }
 
+/* Cluster mode: controlled shutdown first, serving meanwhile (begin_stop
+ * once leadership has moved); a second request stops at once. */
+static void request_stop(bk_server_t *s)
+{
+    if (s->shard0.stopping || !bk__cluster_shutdown(s, begin_stop))
+        begin_stop(s);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     SC_INFO(SUB, "received %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
-    begin_stop(h->data);
+    request_stop(h->data);
 }
 
-static void on_stop_async(uv_async_t *h) { begin_stop(h->data); }
+static void on_stop_async(uv_async_t *h) { request_stop(h->data); }
 
 static int bind_listener(bk_server_t *s, int i)
 {

@@ -21,19 +21,27 @@
 #define SUB "zk"
 #define PATH_MAX_ZK 512
 
+struct rp_zk_topics {
+    rp__image_t img;
+    uint64_t writes; /* z->store_writes when the read began */
+};
+
 struct rp_zk {
-    zhandle_t *zh;
+    zhandle_t *zh;         /* replaced only by rp_zk_reconnect, under zl (write) */
+    pthread_rwlock_t zl;   /* store ops from another thread hold it (read) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int connected;         /* under mu */
     atomic_int expired;
-    void (*notify)(void *);
-    void *notify_arg;      /* set before any watch is armed */
+    void (*_Atomic notify)(void *, const char *); /* the client's thread reads them */
+    void *_Atomic notify_arg;
     int32_t ctl_epoch;     /* the epoch we won, 0 = not controller */
     int ctl_epoch_version; /* /controller_epoch znode version we wrote */
     int64_t session_id;
     char connect[1024];
     int session_timeout_ms, timeout_ms;
+    atomic_uint_fast64_t store_writes; /* topic writes through the store */
+    rp_zk_topics_t *offered;           /* under mu: the next be_load's image */
 };
 
 static int64_t now_ms(void)
@@ -52,7 +60,6 @@ static int zerr(const char *what, const char *path, int rc)
 static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
 {
     (void)zh;
-    (void)path;
     rp_zk_t *z = ctx;
     if (type == ZOO_SESSION_EVENT) {
         pthread_mutex_lock(&z->mu);
@@ -66,8 +73,10 @@ static void watcher(zhandle_t *zh, int type, int state, const char *path, void *
         pthread_cond_broadcast(&z->cv);
         pthread_mutex_unlock(&z->mu);
     }
-    if (z->notify)
-        z->notify(z->notify_arg);
+    void (*fn)(void *, const char *) = atomic_load(&z->notify);
+    if (fn)
+        fn(atomic_load(&z->notify_arg),
+           (type == ZOO_CHANGED_EVENT || type == ZOO_CREATED_EVENT) ? path : NULL);
 }
 
 static int mkpath(rp_zk_t *z, const char *path)
@@ -139,7 +148,10 @@ static int session_start(rp_zk_t *z)
     z->connected = 0;
     pthread_mutex_unlock(&z->mu);
     atomic_store(&z->expired, 0);
-    z->zh = zookeeper_init(z->connect, watcher, z->session_timeout_ms, NULL, z, 0);
+    zhandle_t *zh = zookeeper_init(z->connect, watcher, z->session_timeout_ms, NULL, z, 0);
+    pthread_rwlock_wrlock(&z->zl);
+    z->zh = zh;
+    pthread_rwlock_unlock(&z->zl);
     if (!z->zh) {
         SC_ERROR(SUB, "zookeeper.connect %s: %s", z->connect, strerror(errno));
         return SC_ERR_BAD_CONFIG;
@@ -174,6 +186,7 @@ static int open_one(const char *connect, int session_timeout_ms, int timeout_ms,
         return SC_ERR_NO_MEMORY;
     pthread_mutex_init(&z->mu, NULL);
     pthread_cond_init(&z->cv, NULL);
+    pthread_rwlock_init(&z->zl, NULL);
     snprintf(z->connect, sizeof z->connect, "%s", connect);
     z->session_timeout_ms = session_timeout_ms;
     z->timeout_ms = timeout_ms;
@@ -189,8 +202,11 @@ static int open_one(const char *connect, int session_timeout_ms, int timeout_ms,
 int rp_zk_reconnect(rp_zk_t *z)
 {
     if (z->zh) {
-        zookeeper_close(z->zh);
+        pthread_rwlock_wrlock(&z->zl); /* no store op is using it */
+        zhandle_t *old = z->zh;
         z->zh = NULL;
+        pthread_rwlock_unlock(&z->zl);
+        zookeeper_close(old);
     }
     z->ctl_epoch = 0;
     int rc = session_start(z);
@@ -206,15 +222,17 @@ void rp_zk_close(rp_zk_t *z)
         return;
     if (z->zh)
         zookeeper_close(z->zh);
+    rp_zk_topics_free(z->offered);
+    pthread_rwlock_destroy(&z->zl);
     pthread_mutex_destroy(&z->mu);
     pthread_cond_destroy(&z->cv);
     sc_free(z);
 }
 
-void rp_zk_set_notify(rp_zk_t *z, void (*fn)(void *arg), void *arg)
+void rp_zk_set_notify(rp_zk_t *z, void (*fn)(void *arg, const char *path), void *arg)
 {
-    z->notify_arg = arg;
-    z->notify = fn;
+    atomic_store(&z->notify_arg, arg);
+    atomic_store(&z->notify, fn);
 }
 
 int rp_zk_session_state(rp_zk_t *z)
@@ -271,12 +289,15 @@ int rp_zk_cluster_id(rp_zk_t *z, char *out, size_t len)
 
 /* ---- the metadata-store backend ---------------------------------------------- */
 
-static int be_load(void *be, const char *proposed, rp__image_t *img)
+/* Reads the whole topic registry into img. proposed: the cluster id to
+ * create when none is stored (NULL: none is created, SC_ERR_NOT_FOUND). */
+static int load_image(rp_zk_t *z, const char *proposed, rp__image_t *img)
 {
-    rp_zk_t *z = be;
+    if (!z->zh)
+        return SC_ERR_BROKER_NOT_AVAILABLE; /* between two sessions */
     char id[RP_META_CLUSTER_ID_MAX + 1];
     int rc = rp_zk_cluster_id(z, id, sizeof id);
-    if (rc == SC_ERR_NOT_FOUND) {
+    if (rc == SC_ERR_NOT_FOUND && proposed) {
         sc_buf_t b = {0};
         if ((rc = rp__cluster_id_pack(proposed, &b)) != 0)
             return rc;
@@ -344,6 +365,79 @@ static int be_load(void *be, const char *proposed, rp__image_t *img)
     return rc;
 }
 
+static int be_load(void *be, const char *proposed, rp__image_t *img)
+{
+    rp_zk_t *z = be;
+    pthread_mutex_lock(&z->mu);
+    rp_zk_topics_t *t = z->offered;
+    z->offered = NULL;
+    pthread_mutex_unlock(&z->mu);
+    if (t && t->writes == atomic_load(&z->store_writes)) {
+        *img = t->img; /* read by the cluster thread: no ZooKeeper call here */
+        memset(&t->img, 0, sizeof t->img);
+        rp_zk_topics_free(t);
+        return 0;
+    }
+    rp_zk_topics_free(t); /* older than a write of ours: read again */
+    pthread_rwlock_rdlock(&z->zl);
+    int rc = load_image(z, proposed, img);
+    pthread_rwlock_unlock(&z->zl);
+    return rc;
+}
+
+int rp_zk_topics_read(rp_zk_t *z, rp_zk_topics_t **out)
+{
+    rp_zk_topics_t *t = sc_calloc(1, sizeof *t);
+    if (!t)
+        return SC_ERR_NO_MEMORY;
+    t->writes = atomic_load(&z->store_writes);
+    int rc = load_image(z, NULL, &t->img);
+    if (rc) {
+        rp_zk_topics_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+size_t rp_zk_topics_count(const rp_zk_topics_t *t) { return t->img.ntopics; }
+
+const rp_meta_topic_t *rp_zk_topics_at(const rp_zk_topics_t *t, size_t i)
+{
+    return t->img.topics[i];
+}
+
+void rp_zk_topics_free(rp_zk_topics_t *t)
+{
+    if (!t)
+        return;
+    rp__image_fini(&t->img);
+    sc_free(t);
+}
+
+void rp_zk_topics_offer(rp_zk_t *z, rp_zk_topics_t *t)
+{
+    pthread_mutex_lock(&z->mu);
+    rp_zk_topics_t *old = z->offered;
+    z->offered = t;
+    pthread_mutex_unlock(&z->mu);
+    rp_zk_topics_free(old);
+}
+
+int rp_zk_topics_offered(rp_zk_t *z)
+{
+    pthread_mutex_lock(&z->mu);
+    int r = !z->offered                                            ? 0
+            : z->offered->writes == atomic_load(&z->store_writes) ? 1
+                                                                    : -1;
+    if (r < 0) {
+        rp_zk_topics_free(z->offered);
+        z->offered = NULL;
+    }
+    pthread_mutex_unlock(&z->mu);
+    return r;
+}
+
 static int count_brokers(rp_zk_t *z, int *n)
 {
     struct String_vector kids = {0};
@@ -355,10 +449,10 @@ static int count_brokers(rp_zk_t *z, int *n)
     return 0;
 }
 
-static int be_put_topic(void *be, const rp__image_t *next, const rp_meta_topic_t *t)
+static int put_topic(rp_zk_t *z, const rp_meta_topic_t *t)
 {
-    (void)next;
-    rp_zk_t *z = be;
+    if (!z->zh)
+        return SC_ERR_BROKER_NOT_AVAILABLE;
     char path[PATH_MAX_ZK];
     snprintf(path, sizeof path, "/brokers/topics/%s", t->name);
     sc_buf_t b = {0};
@@ -415,6 +509,20 @@ static int be_put_topic(void *be, const rp__image_t *next, const rp_meta_topic_t
     return rc;
 }
 
+/* Store ops run on the store's thread (shard 0) while the cluster thread
+ * may replace the session: they hold zl, and count as topic writes (an
+ * image read before one of them is not installed; be_load). */
+static int be_put_topic(void *be, const rp__image_t *next, const rp_meta_topic_t *t)
+{
+    (void)next;
+    rp_zk_t *z = be;
+    pthread_rwlock_rdlock(&z->zl);
+    int rc = put_topic(z, t);
+    atomic_fetch_add(&z->store_writes, 1);
+    pthread_rwlock_unlock(&z->zl);
+    return rc;
+}
+
 static int be_set_topic_config(void *be, const rp__image_t *next, const rp_meta_topic_t *t)
 {
     return be_put_topic(be, next, t);
@@ -445,9 +553,14 @@ static int rdelete(rp_zk_t *z, const char *path)
 static int be_delete_topic(void *be, const rp__image_t *next, const char *name)
 {
     (void)next;
+    rp_zk_t *z = be;
     char path[PATH_MAX_ZK];
     snprintf(path, sizeof path, "/brokers/topics/%s", name);
-    return rdelete(be, path);
+    pthread_rwlock_rdlock(&z->zl);
+    int rc = z->zh ? rdelete(z, path) : SC_ERR_BROKER_NOT_AVAILABLE;
+    atomic_fetch_add(&z->store_writes, 1);
+    pthread_rwlock_unlock(&z->zl);
+    return rc;
 }
 
 static int be_alloc_producer_ids(void *be, const rp__image_t *next, int64_t first, int64_t count)
@@ -461,9 +574,8 @@ static int be_alloc_producer_ids(void *be, const rp__image_t *next, int64_t firs
 
 /* Compare-and-set on /latest_producer_id_block: the block starts where the
  * stored counter is, whatever this broker's image says. */
-static int be_alloc_remote(void *be, int64_t count, int64_t *first)
+static int alloc_remote(rp_zk_t *z, int64_t count, int64_t *first)
 {
-    rp_zk_t *z = be;
     const char *path = "/latest_producer_id_block";
     for (int tries = 0; tries < 100; tries++) {
         uint8_t *d;
@@ -495,6 +607,15 @@ static int be_alloc_remote(void *be, int64_t count, int64_t *first)
             return zerr("set", path, zrc);
     }
     return SC_ERR_BROKER_NOT_AVAILABLE;
+}
+
+static int be_alloc_remote(void *be, int64_t count, int64_t *first)
+{
+    rp_zk_t *z = be;
+    pthread_rwlock_rdlock(&z->zl);
+    int rc = z->zh ? alloc_remote(z, count, first) : SC_ERR_BROKER_NOT_AVAILABLE;
+    pthread_rwlock_unlock(&z->zl);
+    return rc;
 }
 
 static void be_close(void *be) { (void)be; /* the session is not the store's */ }

@@ -26,11 +26,17 @@
  * versioned against the znode version the controller read.
  *
  * Threading: calls are synchronous (the client's own I/O thread does the
- * network) and are made from one thread (shard 0 in stratad). Watches are
- * set by the readers below (rp_zk_brokers, rp_zk_controller,
- * rp_zk_pstate_get, the store's load); when any fires, or the session
- * changes state, the notify callback runs ON THE CLIENT'S THREAD: it must
- * only signal (uv_async_send).
+ * network) and block until ZooKeeper answers or the client gives up. In
+ * stratad they are made from the cluster thread (broker/bk_cluster.c):
+ * session, registration, controller, partition state, rp_zk_topics_read.
+ * The metadata store (rp_meta_open_zk) belongs to another thread (shard 0):
+ * its writes (CreateTopics & co.) still call ZooKeeper from there, holding a
+ * read lock against rp_zk_reconnect replacing the session; its reload takes
+ * the image the cluster thread offered (rp_zk_topics_offer) instead of
+ * reading. Watches are set by the readers below (rp_zk_brokers,
+ * rp_zk_controller, rp_zk_pstate_get, the topic list); when any fires, or
+ * the session changes state, the notify callback runs ON THE CLIENT'S
+ * THREAD: it must only signal.
  */
 #ifndef RP_ZK_H
 #define RP_ZK_H
@@ -55,8 +61,10 @@ typedef struct {
 int rp_zk_open(const char *connect, int session_timeout_ms, int timeout_ms, rp_zk_t **out);
 void rp_zk_close(rp_zk_t *z); /* NULL is a no-op; ephemeral nodes go with the session */
 
-/* Watch / session-change callback (see threading above). */
-void rp_zk_set_notify(rp_zk_t *z, void (*fn)(void *arg), void *arg);
+/* Watch / session-change callback (see threading above): path = the znode
+ * whose data watch fired (created, changed; chroot removed), NULL for any
+ * other event (children, deletion, session). */
+void rp_zk_set_notify(rp_zk_t *z, void (*fn)(void *arg, const char *path), void *arg);
 /* 0 while the session is usable, SC_ERR_BROKER_NOT_AVAILABLE when it expired. */
 int rp_zk_session_state(rp_zk_t *z);
 /* After expiry: a new session on the same handle (pointers to z, e.g. the
@@ -72,6 +80,24 @@ int rp_zk_cluster_id(rp_zk_t *z, char *out, size_t len);
  * cluster id is created from cluster_id when none is stored. Errors as
  * rp_meta_open_local's, ZooKeeper failures as SC_ERR_BROKER_NOT_AVAILABLE. */
 int rp_meta_open_zk(rp_zk_t *z, const char *cluster_id, rp_meta_t **out);
+
+/* The topic registry read on one thread for the store of another: read
+ * (the cluster id, every /brokers/topics/<name>, a watch on the list; 0,
+ * SC_ERR_NOT_FOUND without a cluster id, SC_ERR_BAD_FORMAT, NO_MEMORY,
+ * BROKER_NOT_AVAILABLE), looked at, then offered: the store's next reload
+ * (rp_meta_reload, on its own thread) installs the offered image without
+ * calling ZooKeeper. An image whose read began before a topic write made
+ * through the store finished is stale (it could undo that write) and is
+ * dropped. rp_zk_topics_offered: 1 = a current image waits, 0 = none,
+ * -1 = the waiting one was stale and is dropped (read again). offer takes
+ * ownership; free of NULL is a no-op. */
+typedef struct rp_zk_topics rp_zk_topics_t;
+int rp_zk_topics_read(rp_zk_t *z, rp_zk_topics_t **out);
+size_t rp_zk_topics_count(const rp_zk_topics_t *t);
+const rp_meta_topic_t *rp_zk_topics_at(const rp_zk_topics_t *t, size_t i);
+void rp_zk_topics_free(rp_zk_topics_t *t);
+void rp_zk_topics_offer(rp_zk_t *z, rp_zk_topics_t *t);
+int rp_zk_topics_offered(rp_zk_t *z);
 
 /* Registers this broker: the ephemeral /brokers/ids/<id>. When the node
  * exists from a previous session of the same id (a restart before that
