@@ -1028,7 +1028,11 @@ int bk__cluster_start(bk_server_t *s)
     snprintf(c->self.rack, sizeof c->self.rack, "%s", cfg->broker_rack);
     snprintf(c->host, sizeof c->host, "%s", host);
     c->port = port;
-    int rc = rp_zk_register(c->zk, &c->self, host, port, cfg->zookeeper_session_timeout_ms + 2000);
+    /* a restart right after a crash finds the registration of its previous
+     * session until ZooKeeper expires that session: up to its timeout plus
+     * the server's expiry tick, later under load -- wait for it generously */
+    int rc = rp_zk_register(c->zk, &c->self, host, port,
+                            2 * cfg->zookeeper_session_timeout_ms + 4000);
     if (rc)
         return rc;
     c->registered = 1;

@@ -115,7 +115,11 @@ def body(tmp):
     # 3. a crash of the follower keeps the copied gaps
     brokers[follower].kill()
     brokers[follower].start()
-    it.wait_until("follower back after a crash",
+    # registered again only once its old session has expired: until then the
+    # ISR may still list it from before the crash
+    it.wait_until("follower registered again after the crash",
+                  lambda: brokers[follower].read_log().count("registered broker %d " % follower) >= 3)
+    it.wait_until("follower back in the ISR after the crash",
                   lambda: (lambda s: s and follower in s[0][1])(it.partition_states(brokers, TOPIC)))
     after = records_of(tmp, follower)
     if max(after) != end - 1:
@@ -143,4 +147,4 @@ def body(tmp):
 
 
 if __name__ == "__main__":
-    sys.exit(it.run("strata-cmp-", body))
+    sys.exit(it.run("strata-cmp-", body, keep_tmp_on_fail=True))
