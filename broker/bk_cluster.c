@@ -48,7 +48,11 @@
  * registration and watches the states until the controller moved this
  * broker's leaderships; shard 0 keeps serving meanwhile (NOT_LEADER_OR_
  * FOLLOWER for what moved) and stops once a view says it is done or after
- * BK_CLUSTER_SHUTDOWN_MS.
+ * BK_CLUSTER_SHUTDOWN_MS. Stop tells the thread to quit (a refresh gives up
+ * between calls); free waits for it at most BK_CLUSTER_JOIN_MS and then
+ * leaves it behind (a call to a hung ZooKeeper waits for the client's
+ * timeout); the session's close removes the registration and controller
+ * nodes.
  *
  * The group coordinator follows the leaders of __consumer_offsets (bk_group.c
  * reads bk__cluster_leader; commits wait through bk__cluster_wait_isr_cb).
@@ -77,6 +81,7 @@
 #define BK_CLUSTER_SHUTDOWN_POLL_MS 100
 #define BK_CLUSTER_SHUTDOWN_MS 10000
 #define BK_CLUSTER_MAX_BROKERS 256
+#define BK_CLUSTER_JOIN_MS 2000
 
 typedef struct {
     char name[BK_TOPIC_NAME_MAX + 1];
@@ -138,6 +143,7 @@ struct bk_cluster {
     int poked;              /* a watch fired: full refresh */
     bk_dirty_t *dirty;      /* partition states whose watch fired */
     int quit;               /* the thread stops */
+    int exited;             /* it has */
     int closed;             /* shard 0's async is closed: do not send */
     int shutdown_req;       /* controlled shutdown asked */
     bk_isr_req_t *reqs;     /* queued ISR changes, newest first */
@@ -146,6 +152,7 @@ struct bk_cluster {
     /* ---- the cluster thread's ---- */
     pthread_t thread;
     int thread_on;
+    bk_config_t tcfg; /* a copy: its numbers only (it may outlive the server at exit) */
     bk_cview_t ct; /* gen, brokers (array of BK_CLUSTER_MAX_BROKERS), ... */
     int64_t last_preferred_ms; /* controller: last preferred-leader election */
     int preferred_due;         /* this refresh runs it */
@@ -304,6 +311,7 @@ int bk__cluster_open(bk_server_t *s)
     if (!c)
         return SC_ERR_NO_MEMORY;
     c->srv = s;
+    c->tcfg = *cfg;
     c->ct.controller_id = -1;
     c->ct.brokers = sc_calloc(BK_CLUSTER_MAX_BROKERS, sizeof *c->ct.brokers);
     c->view = sc_calloc(1, sizeof *c->view);
@@ -405,7 +413,7 @@ static void ct_isr_write(bk_cluster_t *c, const bk_isr_req_t *r)
         SC_DEBUG(SUB, "%s-%d: ISR write: %s (retried)", r->topic, r->partition, sc_err_str(rc));
         return;
     }
-    int64_t lag = c->srv->cfg->replica_lag_time_max_ms;
+    int64_t lag = c->tcfg.replica_lag_time_max_ms;
     for (int k = 0; k < st->nisr; k++)
         if (!rp_id_in(n->isr, n->nisr, st->isr[k]))
             SC_INFO(SUB, "%s-%d: replica %d not caught up for over %lld ms: out of the ISR",
@@ -419,7 +427,7 @@ static void ct_isr_write(bk_cluster_t *c, const bk_isr_req_t *r)
 /* Partitions this broker leads with another ISR member to take over. */
 static size_t ct_led(const bk_cluster_t *c)
 {
-    int32_t me = c->srv->cfg->node_id;
+    int32_t me = c->tcfg.node_id;
     size_t led = 0;
     for (size_t i = 0; i < c->ct.ntopics; i++)
         for (int32_t p = 0; p < c->ct.topics[i].nparts; p++) {
@@ -437,7 +445,7 @@ static size_t ct_led(const bk_cluster_t *c)
  * other ISR member cannot move (no unclean election) and are not waited for. */
 static void ct_shutdown_begin(bk_cluster_t *c)
 {
-    int32_t me = c->srv->cfg->node_id;
+    int32_t me = c->tcfg.node_id;
     c->deregistered = 1; /* no new registration, no election from now on */
     c->shutdown_t0 = sc_mono_ms();
     rp_zk_resign(c->zk);
@@ -513,11 +521,21 @@ static int ct_session(bk_cluster_t *c)
     return 0;
 }
 
+/* Stopping: a refresh in progress gives up (each ZooKeeper call may wait
+ * for the client's timeout). */
+static int ct_quitting(bk_cluster_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int q = c->quit;
+    pthread_mutex_unlock(&c->mu);
+    return q;
+}
+
 static void ct_refresh(bk_cluster_t *c)
 {
-    const bk_config_t *cfg = c->srv->cfg;
+    const bk_config_t *cfg = &c->tcfg;
     bk_cview_t *v = &c->ct;
-    if (ct_session(c) != 0)
+    if (ct_session(c) != 0 || ct_quitting(c))
         return;
     int n = 0;
     if (rp_zk_brokers(c->zk, v->brokers, BK_CLUSTER_MAX_BROKERS, &n) == 0)
@@ -587,7 +605,7 @@ static void ct_refresh(bk_cluster_t *c)
         rp_zk_topics_offer(c->zk, reg); /* shard 0's store takes it (install) */
 
     /* every partition's state (and the controller's duty on it) */
-    for (size_t i = 0; i < nt; i++) {
+    for (size_t i = 0; i < nt && !ct_quitting(c); i++) {
         bk_ctopic_t *t = &ts[i];
         const bk_ctopic_t *o = vtopic(v, t->name, strlen(t->name));
         for (int32_t p = 0; p < t->nparts; p++) {
@@ -674,7 +692,7 @@ static void *ct_main(void *arg)
         int begin = c->shutdown_req && !c->deregistered;
         pthread_mutex_unlock(&c->mu);
         /* a controller runs its duty on every change: full refresh */
-        full |= begin || (c->ct.controller_id == c->srv->cfg->node_id &&
+        full |= begin || (c->ct.controller_id == c->tcfg.node_id &&
                           rp_zk_is_controller(c->zk));
         if (!full) {
             ct_reread(c, dirty);
@@ -705,8 +723,10 @@ static void *ct_main(void *arg)
                                       : BK_CLUSTER_POLL_MS);
         pthread_mutex_lock(&c->mu);
     }
+    c->exited = 1;
+    pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
-    rp_zk_resign(c->zk); /* stopping: another broker takes the role at once */
+    /* the controller role (an ephemeral node) goes when free closes the session */
     return NULL;
 }
 
@@ -1113,17 +1133,39 @@ void bk__cluster_stop(bk_server_t *s)
     bk__follow_stop(s);
 }
 
+static bk_cluster_t *left_behind; /* see bk__cluster_free (still reachable, not a leak) */
+
 void bk__cluster_free(bk_server_t *s)
 {
     bk_cluster_t *c = s->cluster;
     if (!c)
         return;
     if (c->thread_on) {
+        /* The thread may be inside a ZooKeeper call that waits for the
+         * client's timeout (a hung server): waited for BK_CLUSTER_JOIN_MS,
+         * then left behind with its state (it reads nothing of the server's)
+         * rather than holding up the exit. */
+        int64_t until = sc_mono_ms() + BK_CLUSTER_JOIN_MS;
         pthread_mutex_lock(&c->mu);
         c->closed = 1;
         c->quit = 1;
-        pthread_cond_signal(&c->cv);
+        pthread_cond_broadcast(&c->cv);
+        while (!c->exited && sc_mono_ms() < until) {
+            struct timespec ts = {.tv_sec = (time_t)(until / 1000),
+                                  .tv_nsec = (long)(until % 1000) * 1000000L};
+            pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+        }
+        int exited = c->exited;
         pthread_mutex_unlock(&c->mu);
+        if (!exited) {
+            SC_WARN(SUB, "cluster thread still waiting for ZooKeeper after %d ms; not waiting "
+                         "for it", BK_CLUSTER_JOIN_MS);
+            pthread_detach(c->thread);
+            bk__follow_free(s);
+            left_behind = c; /* c and its session stay with the thread until exit */
+            s->cluster = NULL;
+            return;
+        }
         pthread_join(c->thread, NULL);
     }
     bk__follow_free(s);

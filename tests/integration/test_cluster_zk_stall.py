@@ -24,6 +24,14 @@ stays inside every session), replica.lag.time.max.ms=4000.
      is seen by every broker with a leader and a full ISR; the leaders of
      "zs" are unchanged; a last acks=all record per partition is
      acknowledged.
+  4. Controlled shutdown with ZooKeeper frozen again: the leader X of
+     partition 0 gets SIGTERM; for 3 s it keeps answering acks=all writes
+     (its leadership cannot move while ZooKeeper is frozen), then ZooKeeper
+     resumes, X's leadership moves and X exits 0 (its log says how its
+     controlled shutdown ended); a survivor leads partition 0 and holds every
+     acknowledged record in order. The pre-change code stops serving at
+     SIGTERM and blocks its loop in the controlled shutdown: the write in
+     flight is never answered (its connection is reset).
 The max latency of a Produce / Fetch during the stall is printed (never
 asserted). Skips (77) without java / ZooKeeper. Every process is stopped by
 pid.
@@ -199,7 +207,60 @@ def body(tmp):
                   it.produce(c, TOPIC, p, it.batch([b"after"]), acks=-1)[0], 0)
         c.close()
 
-    for b in brokers.values():
+    # 4. controlled shutdown while ZooKeeper is frozen: the loop keeps serving
+    x = leaders[min(leaders)]
+    px = min(leaders)
+    served = []
+    os.kill(zk.proc.pid, signal.SIGSTOP)
+    try:
+        os.kill(brokers[x].proc.pid, signal.SIGTERM)
+        c = it.Conn(brokers[x].port)
+        t0 = time.time()
+        while time.time() - t0 < 3:
+            v = b"cs%d" % len(served)
+            err = it.produce(c, TOPIC, px, it.batch([v]), acks=-1)[0]
+            if err:
+                it.fail("acks=all write %s to broker %d in controlled shutdown: error %d" %
+                        (v, x, err))
+            served.append(v)
+        c.close()
+    finally:
+        os.kill(zk.proc.pid, signal.SIGCONT)
+    it.ok("broker %d answered %d acks=all writes in the 3 s after its SIGTERM with ZooKeeper "
+          "frozen (controlled shutdown waiting)" % (x, len(served)))
+    try:
+        rc = brokers[x].proc.wait(timeout=30)
+    except Exception:  # noqa: BLE001
+        brokers[x].dump()
+        it.fail("broker %d did not stop within 30 s of SIGTERM" % x)
+    brokers[x].log.close()
+    log = brokers[x].read_log()
+    if rc != 0:
+        brokers[x].dump()
+        it.fail("broker %d exited %d after SIGTERM" % (x, rc))
+    how = [ln for ln in log.splitlines() if "controlled shutdown: leadership moved" in ln or
+           "stopping anyway" in ln]
+    if not how:
+        brokers[x].dump()
+        it.fail("broker %d: no end of its controlled shutdown in its log" % x)
+    it.ok("broker %d stopped: %s" % (x, how[-1].split("cluster: ")[-1]))
+    rest = {i: b for i, b in brokers.items() if i != x}
+    want = acked[px] + [b"after"] + served
+
+    def moved_and_complete():
+        st = it.partition_states(rest, TOPIC)
+        if not st or st[px][0] not in rest:
+            return None
+        c = it.Conn(rest[st[px][0]].port)
+        try:
+            vals = [v for _, _, v in it.read_all(c, TOPIC, px, 0)]
+        finally:
+            c.close()
+        return vals if vals == want else None
+    it.wait_until("partition %d led by a survivor, every acknowledged record there" % px,
+                  moved_and_complete, 40)
+
+    for b in rest.values():
         b.stop_ok()
     zk.stop()
     return 0
