@@ -8,7 +8,10 @@
  *   - the zookeeper metadata store shared by two brokers: first cluster id
  *     wins, topics/configs seen after reload, a create race loses cleanly,
  *     producer-id blocks never overlap, deletes are seen;
- *   - registration: a second live broker with the same id is refused. */
+ *   - registration: a second live broker with the same id is refused;
+ *   - offered_image: the registry read for another thread's store
+ *     (rp_zk_topics_*) is what its next reload installs; an image read
+ *     before a topic write made through the store is dropped, not installed. */
 #include "rp_meta.h"
 #include "rp_meta_int.h"
 #include "rp_zk.h"
@@ -193,6 +196,56 @@ START_TEST(shared_store)
 }
 END_TEST
 
+START_TEST(offered_image)
+{
+    use_chroot("offer");
+    rp_zk_t *a = zopen(), *b = zopen();
+    rp_meta_t *ma = NULL, *mb = NULL;
+    ck_assert_int_eq(rp_meta_open_zk(a, "cid-offer", &ma), 0);
+    ck_assert_int_eq(rp_meta_open_zk(b, "cid-offer", &mb), 0);
+    ck_assert_int_eq(rp_zk_topics_offered(b), 0);
+
+    /* another broker's topic, read (the cluster thread) and offered */
+    ck_assert_int_eq(rp_meta_topic_create(ma, "t1", 2, 1, NULL, 0), 0);
+    rp_zk_topics_t *img = NULL;
+    ck_assert_int_eq(rp_zk_topics_read(b, &img), 0);
+    ck_assert_uint_eq(rp_zk_topics_count(img), 1);
+    ck_assert_str_eq(rp_zk_topics_at(img, 0)->name, "t1");
+    ck_assert_int_eq(rp_zk_topics_at(img, 0)->partitions, 2);
+    rp_zk_topics_offer(b, img);
+    ck_assert_int_eq(rp_zk_topics_offered(b), 1);
+    /* t2 appears after the read: the reload installs the offered image
+     * (t1, not t2), it does not read */
+    ck_assert_int_eq(rp_meta_topic_create(ma, "t2", 1, 1, NULL, 0), 0);
+    ck_assert_int_eq(rp_meta_reload(mb), 0);
+    ck_assert_ptr_nonnull(rp_meta_topic_find(mb, "t1", 2));
+    ck_assert_ptr_null(rp_meta_topic_find(mb, "t2", 2));
+    ck_assert_int_eq(rp_zk_topics_offered(b), 0);
+
+    /* read, then b's store creates t3: the image would undo it, dropped */
+    ck_assert_int_eq(rp_zk_topics_read(b, &img), 0);
+    ck_assert_int_eq(rp_meta_topic_create(mb, "t3", 1, 1, NULL, 0), 0);
+    rp_zk_topics_offer(b, img);
+    ck_assert_int_eq(rp_zk_topics_offered(b), -1);
+    ck_assert_int_eq(rp_zk_topics_offered(b), 0);
+    ck_assert_ptr_nonnull(rp_meta_topic_find(mb, "t3", 2));
+
+    /* read (t3 listed), then b's store deletes t3: a reload given the stale
+     * image reads anew instead of bringing t3 back */
+    ck_assert_int_eq(rp_zk_topics_read(b, &img), 0);
+    ck_assert_uint_eq(rp_zk_topics_count(img), 3);
+    ck_assert_int_eq(rp_meta_topic_delete(mb, "t3"), 0);
+    rp_zk_topics_offer(b, img);
+    ck_assert_int_eq(rp_meta_reload(mb), 0);
+    ck_assert_ptr_null(rp_meta_topic_find(mb, "t3", 2));
+    ck_assert_ptr_nonnull(rp_meta_topic_find(mb, "t2", 2));
+    rp_meta_close(ma);
+    rp_meta_close(mb);
+    rp_zk_close(a);
+    rp_zk_close(b);
+}
+END_TEST
+
 START_TEST(registration)
 {
     use_chroot("reg");
@@ -299,6 +352,7 @@ int main(void)
     tcase_add_test(tc, fencing);
     tcase_add_test(tc, shared_store);
     tcase_add_test(tc, registration);
+    tcase_add_test(tc, offered_image);
     tcase_add_test(tc, bad_connect);
     suite_add_tcase(s, tc);
     int rc = t_run_suite(s);
