@@ -4,7 +4,10 @@
  * v0-2, AlterConfigs (33) v0-1, CreatePartitions (37) v0-1 -- all
  * non-flexible (reference.md §3, §4.15-4.24). Runs on shard 0, which owns
  * the topic registry (bk_topics.h); changes are durable in the metadata
- * store before the response is written.
+ * store before the response is written. In cluster mode the store's writes
+ * wait for ZooKeeper on the store's worker (bk_topics_async): the request
+ * is parked and answered once every write it queued is back (see "answers
+ * after the store's writes" below); single node, they are made in place.
  *
  * Decoding: every handler first reads the whole request once (views into the
  * frame, nothing copied) and returns the reader error if it is malformed --
@@ -178,6 +181,165 @@ static int check_assignments(sc_rd_t r, int32_t count, int with_index, int32_t n
     return rc;
 }
 
+/* ---- answers after the store's writes (cluster mode) ----------------------------
+ * Every handler below that changes the store decides each element first
+ * (rc[i], msg[i]) and then writes the whole response from a copy of the
+ * request body (write_*). With asynchronous store writes (cluster mode,
+ * bk_topics_async) an element whose write was queued is ADM_PENDING until
+ * its job answers (elem_done, on shard 0); the request is parked
+ * (req->async, the slot's op) and answered when the last one did. A slot
+ * whose connection closed first is detached: the jobs still finish (the
+ * store changes), nothing is sent. */
+
+#define ADM_PENDING (-999999)
+#define ADM_MSG 512
+
+typedef struct adm_pend adm_pend_t;
+typedef struct {
+    adm_pend_t *p;
+    int32_t i;
+    char name[BK_TOPIC_NAME_MAX + 1]; /* AlterConfigs: reconfigured on success */
+} adm_elem_t;
+
+struct adm_pend {
+    bk_slot_t *slot; /* NULL once detached (or without a connection) */
+    bk_server_t *srv;
+    int16_t api, v;
+    int async;       /* store writes are queued (bk_topics_async) */
+    uint8_t *body;   /* copy of the request body (after the header) */
+    size_t blen;
+    int32_t n;
+    int *rc;
+    char (*msg)[ADM_MSG];
+    adm_elem_t *el;
+    int waiting;     /* queued writes not answered yet */
+    int64_t pid;     /* InitProducerId */
+};
+
+static void pend_free(adm_pend_t *p)
+{
+    if (!p)
+        return;
+    sc_free(p->body);
+    sc_free(p->rc);
+    sc_free(p->msg);
+    sc_free(p->el);
+    sc_free(p);
+}
+
+/* start: the request body from its beginning (copied). */
+static adm_pend_t *pend_new(bk_req_t *req, const sc_rd_t *start, int32_t n)
+{
+    adm_pend_t *p = sc_calloc(1, sizeof *p);
+    size_t k = n > 0 ? (size_t)n : 1;
+    if (!p)
+        return NULL;
+    p->slot = req->slot;
+    p->srv = req->srv;
+    p->api = req->hdr.api_key;
+    p->v = req->hdr.api_version;
+    p->async = req->slot && req->conn && req->srv->topics && bk_topics_async(req->srv->topics);
+    p->n = n;
+    p->pid = -1;
+    p->blen = (size_t)(start->end - start->p);
+    p->body = sc_malloc(p->blen ? p->blen : 1);
+    p->rc = sc_calloc(k, sizeof *p->rc);
+    p->msg = sc_calloc(k, sizeof *p->msg);
+    p->el = sc_calloc(k, sizeof *p->el);
+    if (!p->body || !p->rc || !p->msg || !p->el) {
+        pend_free(p);
+        return NULL;
+    }
+    if (p->blen)
+        memcpy(p->body, start->p, p->blen);
+    for (int32_t i = 0; i < n; i++) {
+        p->el[i].p = p;
+        p->el[i].i = i;
+    }
+    return p;
+}
+
+static void write_response(adm_pend_t *p, sc_kw_t *w);
+
+static void pend_detach(bk_slot_t *s)
+{
+    adm_pend_t *p = s->op;
+    p->slot = NULL;
+}
+
+/* The last queued write answered: the response goes into the parked slot. */
+static void pend_answer(adm_pend_t *p)
+{
+    bk_slot_t *s = p->slot;
+    if (s) {
+        sc_kw_t w;
+        sc_kw_init(&w, &s->buf); /* after the size placeholder and the header */
+        write_response(p, &w);
+        s->op = NULL;
+        s->detach = NULL;
+        if (w.err) {
+            SC_WARN(SUB, "out of memory building an admin response; closing the connection");
+            bk__conn_close(s->conn);
+        } else {
+            sc_kw_patch_i32(&w, 0, (int32_t)(s->buf.len - 4));
+            bk__slot_complete(s);
+        }
+    }
+    pend_free(p);
+}
+
+/* The handler's end: answers now, or parks the request until the queued
+ * writes answered. */
+static int pend_end(bk_req_t *req, adm_pend_t *p, sc_kw_t *w)
+{
+    if (p->waiting == 0) {
+        write_response(p, w);
+        pend_free(p);
+        return 0;
+    }
+    req->async = 1;
+    req->slot->op = p;
+    req->slot->detach = pend_detach;
+    return 0;
+}
+
+/* A queued write of element e answered (shard 0). */
+static void elem_done(void *arg, int rc, int64_t pid)
+{
+    adm_elem_t *e = arg;
+    adm_pend_t *p = e->p;
+    p->rc[e->i] = rc;
+    p->pid = pid;
+    if (rc) {
+        const char *what = p->api == 19   ? "Creating the topic failed"
+                           : p->api == 37 ? "Adding partitions failed"
+                           : p->api == 33 ? "Storing the configs failed"
+                                          : "Failed";
+        msgf(p->msg[e->i], ADM_MSG, "%s: %s", what, sc_err_str(rc));
+    } else if (p->api == 33) {
+        bk__topic_reconfigure(p->srv, e->name, strlen(e->name)); /* the logs follow */
+    }
+    if (--p->waiting == 0)
+        pend_answer(p);
+}
+
+/* Queues element i's write when the store's writes are asynchronous: 1 and
+ * *rc (ADM_PENDING, or the submit's error with msg); 0 = do it now. */
+static int pend_queue(adm_pend_t *p, int32_t i, int sub, char *msg, size_t msglen, int *rc)
+{
+    if (!p || !p->async)
+        return 0;
+    if (sub) {
+        *rc = sub;
+        msgf(msg, msglen, "Queueing the change failed: %s", sc_err_str(sub));
+        return 1;
+    }
+    (void)i;
+    p->waiting++;
+    *rc = ADM_PENDING;
+    return 1;
+}
+
 /* ---- CreateTopics ------------------------------------------------------------ */
 
 typedef struct {
@@ -214,8 +376,8 @@ static int read_creatable(sc_rd_t *r, creatable_t *t)
     return r->err;
 }
 
-static int create_one(bk_req_t *req, const creatable_t *t, int validate_only, int dup, char *msg,
-                      size_t msglen)
+static int create_one(bk_req_t *req, adm_pend_t *p, int32_t i, const creatable_t *t,
+                      int validate_only, int dup, char *msg, size_t msglen)
 {
     const bk_config_t *cfg = req->srv->cfg;
     int32_t parts = t->partitions;
@@ -274,7 +436,12 @@ static int create_one(bk_req_t *req, const creatable_t *t, int validate_only, in
     }
     if ((rc = kv_collect(t->configs, t->nconfigs, &kv, msg, msglen)) != 0)
         return rc;
-    if (!validate_only) {
+    if (!validate_only && p && p->async) {
+        int sub = bk_topics_create_async(req->srv->topics, t->name.p, (size_t)t->name.len, parts,
+                                         (int16_t)rf, kv, (size_t)t->nconfigs, elem_done,
+                                         &p->el[i]);
+        (void)pend_queue(p, i, sub, msg, msglen, &rc);
+    } else if (!validate_only) {
         rc = bk_topics_create_ex(req->srv->topics, t->name.p, (size_t)t->name.len, parts,
                                  (int16_t)rf, kv, (size_t)t->nconfigs);
         if (rc)
@@ -284,12 +451,37 @@ static int create_one(bk_req_t *req, const creatable_t *t, int validate_only, in
     return rc;
 }
 
+static void write_create_topics(adm_pend_t *p, sc_kw_t *w)
+{
+    sc_rd_t r;
+    int32_t n;
+    creatable_t t;
+    sc_rd_init(&r, p->body, p->blen);
+    sc_kr_array_len(&r, 0, 16, &n);
+    if (p->v >= 2)
+        sc_kw_i32(w, 0); /* throttle_time_ms */
+    sc_kw_array_len(w, n);
+    for (int32_t i = 0; i < n; i++) {
+        read_creatable(&r, &t);
+        int rc = p->rc[i];
+        if (rc)
+            SC_INFO(SUB, "CreateTopics %.*s: %s: %s", (int)t.name.len, t.name.p, sc_err_name(rc),
+                    p->msg[i]);
+        sc_kw_string(w, t.name.p, (size_t)t.name.len);
+        sc_kw_i16(w, sc_err_to_kafka(rc));
+        if (p->v >= 1)
+            sc_kw_cstr(w, 0, rc ? p->msg[i] : NULL);
+    }
+}
+
 int bk__h_create_topics(bk_req_t *req, sc_kw_t *w)
 {
     int v = req->hdr.api_version;
     sc_rd_t *r = &req->body;
     int32_t n;
     creatable_t t;
+    adm_pend_t *p;
+    sc_rd_t start = *r;
     sc_kr_array_len(r, 0, 16, &n);
     sc_rd_t first = *r;
     sc_kstr_t *names = n > 0 ? sc_malloc((size_t)n * sizeof *names) : NULL;
@@ -299,42 +491,56 @@ int bk__h_create_topics(bk_req_t *req, sc_kw_t *w)
         read_creatable(r, &t);
         names[i] = t.name;
     }
-    sc_kr_i32(r); /* timeout_ms: creation is synchronous */
+    sc_kr_i32(r); /* timeout_ms: answered once the store has the topics */
     int validate_only = v >= 1 ? sc_kr_bool(r) : 0;
     if (r->err) {
         sc_free(names);
         return r->err;
     }
+    if (!(p = pend_new(req, &start, n))) {
+        sc_free(names);
+        return SC_ERR_NO_MEMORY;
+    }
     if (n > 0)
         qsort(names, (size_t)n, sizeof *names, kstr_cmp);
 
-    if (v >= 2)
-        sc_kw_i32(w, 0); /* throttle_time_ms */
-    sc_kw_array_len(w, n);
     for (int32_t i = 0; i < n; i++) {
-        char msg[512] = "";
         read_creatable(&first, &t);
-        int rc = create_one(req, &t, validate_only, is_dup(names, n, t.name), msg, sizeof msg);
-        if (rc)
-            SC_INFO(SUB, "CreateTopics %.*s: %s: %s", (int)t.name.len, t.name.p, sc_err_name(rc),
-                    msg);
-        sc_kw_string(w, t.name.p, (size_t)t.name.len);
-        sc_kw_i16(w, sc_err_to_kafka(rc));
-        if (v >= 1)
-            sc_kw_cstr(w, 0, rc ? msg : NULL);
+        p->rc[i] = create_one(req, p, i, &t, validate_only, is_dup(names, n, t.name), p->msg[i],
+                              ADM_MSG);
     }
     sc_free(names);
-    return 0;
+    return pend_end(req, p, w);
 }
 
 /* ---- DeleteTopics ------------------------------------------------------------ */
 
+static void write_delete_topics(adm_pend_t *p, sc_kw_t *w)
+{
+    sc_rd_t r;
+    int32_t n;
+    sc_kstr_t name;
+    sc_rd_init(&r, p->body, p->blen);
+    sc_kr_array_len(&r, 0, 2, &n);
+    if (p->v >= 1)
+        sc_kw_i32(w, 0);
+    sc_kw_array_len(w, n);
+    for (int32_t i = 0; i < n; i++) {
+        sc_kr_string(&r, 0, &name);
+        int rc = p->rc[i];
+        if (rc && rc != SC_ERR_UNKNOWN_TOPIC_OR_PARTITION && rc != SC_ERR_INVALID_TOPIC_EXCEPTION)
+            SC_WARN(SUB, "DeleteTopics %.*s: %s", (int)name.len, name.p, sc_err_str(rc));
+        sc_kw_string(w, name.p, (size_t)name.len);
+        sc_kw_i16(w, sc_err_to_kafka(rc));
+    }
+}
+
 int bk__h_delete_topics(bk_req_t *req, sc_kw_t *w)
 {
-    int v = req->hdr.api_version;
     sc_rd_t *r = &req->body;
     int32_t n;
     sc_kstr_t s;
+    sc_rd_t start = *r;
     sc_kr_array_len(r, 0, 2, &n);
     sc_rd_t first = *r;
     for (int32_t i = 0; i < n && !r->err; i++)
@@ -342,10 +548,10 @@ int bk__h_delete_topics(bk_req_t *req, sc_kw_t *w)
     sc_kr_i32(r); /* timeout_ms */
     if (r->err)
         return r->err;
+    adm_pend_t *p = pend_new(req, &start, n);
+    if (!p)
+        return SC_ERR_NO_MEMORY;
 
-    if (v >= 1)
-        sc_kw_i32(w, 0);
-    sc_kw_array_len(w, n);
     for (int32_t i = 0; i < n; i++) {
         sc_kr_string(&first, 0, &s);
         int rc;
@@ -354,15 +560,19 @@ int bk__h_delete_topics(bk_req_t *req, sc_kw_t *w)
              * message, so the log says why. */
             SC_INFO(SUB, "DeleteTopics %.*s refused: internal topic", (int)s.len, s.p);
             rc = SC_ERR_INVALID_TOPIC_EXCEPTION;
+        } else if (pend_queue(p, i,
+                              p->async ? bk_topics_delete_async(req->srv->topics, s.p,
+                                                                (size_t)s.len, elem_done,
+                                                                &p->el[i])
+                                       : 0,
+                              p->msg[i], ADM_MSG, &rc)) {
+            /* queued */
         } else {
             rc = bk_topics_delete(req->srv->topics, s.p, (size_t)s.len);
         }
-        if (rc && rc != SC_ERR_UNKNOWN_TOPIC_OR_PARTITION && rc != SC_ERR_INVALID_TOPIC_EXCEPTION)
-            SC_WARN(SUB, "DeleteTopics %.*s: %s", (int)s.len, s.p, sc_err_str(rc));
-        sc_kw_string(w, s.p, (size_t)s.len);
-        sc_kw_i16(w, sc_err_to_kafka(rc));
+        p->rc[i] = rc;
     }
-    return 0;
+    return pend_end(req, p, w);
 }
 
 /* ---- CreatePartitions -------------------------------------------------------- */
@@ -389,8 +599,9 @@ static int read_partitions_req(sc_rd_t *r, partitions_req_t *t)
     return r->err;
 }
 
-static int create_partitions_one(bk_req_t *req, const partitions_req_t *t, int validate_only,
-                                 int dup, char *msg, size_t msglen)
+static int create_partitions_one(bk_req_t *req, adm_pend_t *p, int32_t i,
+                                 const partitions_req_t *t, int validate_only, int dup, char *msg,
+                                 size_t msglen)
 {
     int32_t cur;
     if (dup) {
@@ -435,10 +646,39 @@ static int create_partitions_one(bk_req_t *req, const partitions_req_t *t, int v
     }
     if (validate_only)
         return 0;
-    int rc = bk_topics_add_partitions(req->srv->topics, t->name.p, (size_t)t->name.len, t->count);
+    int rc;
+    if (p && p->async &&
+        pend_queue(p, i,
+                   bk_topics_add_partitions_async(req->srv->topics, t->name.p,
+                                                  (size_t)t->name.len, t->count, elem_done,
+                                                  &p->el[i]),
+                   msg, msglen, &rc))
+        return rc;
+    rc = bk_topics_add_partitions(req->srv->topics, t->name.p, (size_t)t->name.len, t->count);
     if (rc)
         msgf(msg, msglen, "Adding partitions failed: %s", sc_err_str(rc));
     return rc;
+}
+
+static void write_create_partitions(adm_pend_t *p, sc_kw_t *w)
+{
+    sc_rd_t r;
+    int32_t n;
+    partitions_req_t t;
+    sc_rd_init(&r, p->body, p->blen);
+    sc_kr_array_len(&r, 0, 10, &n);
+    sc_kw_i32(w, 0); /* throttle_time_ms */
+    sc_kw_array_len(w, n);
+    for (int32_t i = 0; i < n; i++) {
+        read_partitions_req(&r, &t);
+        int rc = p->rc[i];
+        if (rc)
+            SC_INFO(SUB, "CreatePartitions %.*s: %s: %s", (int)t.name.len, t.name.p,
+                    sc_err_name(rc), p->msg[i]);
+        sc_kw_string(w, t.name.p, (size_t)t.name.len);
+        sc_kw_i16(w, sc_err_to_kafka(rc));
+        sc_kw_cstr(w, 0, rc ? p->msg[i] : NULL);
+    }
 }
 
 int bk__h_create_partitions(bk_req_t *req, sc_kw_t *w)
@@ -446,6 +686,7 @@ int bk__h_create_partitions(bk_req_t *req, sc_kw_t *w)
     sc_rd_t *r = &req->body;
     int32_t n;
     partitions_req_t t;
+    sc_rd_t start = *r;
     sc_kr_array_len(r, 0, 10, &n);
     sc_rd_t first = *r;
     sc_kstr_t *names = n > 0 ? sc_malloc((size_t)n * sizeof *names) : NULL;
@@ -461,25 +702,21 @@ int bk__h_create_partitions(bk_req_t *req, sc_kw_t *w)
         sc_free(names);
         return r->err;
     }
+    adm_pend_t *p = pend_new(req, &start, n);
+    if (!p) {
+        sc_free(names);
+        return SC_ERR_NO_MEMORY;
+    }
     if (n > 0)
         qsort(names, (size_t)n, sizeof *names, kstr_cmp);
 
-    sc_kw_i32(w, 0); /* throttle_time_ms */
-    sc_kw_array_len(w, n);
     for (int32_t i = 0; i < n; i++) {
-        char msg[512] = "";
         read_partitions_req(&first, &t);
-        int rc = create_partitions_one(req, &t, validate_only, is_dup(names, n, t.name), msg,
-                                       sizeof msg);
-        if (rc)
-            SC_INFO(SUB, "CreatePartitions %.*s: %s: %s", (int)t.name.len, t.name.p,
-                    sc_err_name(rc), msg);
-        sc_kw_string(w, t.name.p, (size_t)t.name.len);
-        sc_kw_i16(w, sc_err_to_kafka(rc));
-        sc_kw_cstr(w, 0, rc ? msg : NULL);
+        p->rc[i] = create_partitions_one(req, p, i, &t, validate_only, is_dup(names, n, t.name),
+                                         p->msg[i], ADM_MSG);
     }
     sc_free(names);
-    return 0;
+    return pend_end(req, p, w);
 }
 
 /* ---- DescribeConfigs ---------------------------------------------------------- */
@@ -684,8 +921,9 @@ static int keeps_compact(const rp_meta_kv_t *kv, int32_t n)
     return 0;
 }
 
-static int alter_one(bk_req_t *req, int8_t type, sc_kstr_t name, sc_rd_t configs,
-                     int32_t nconfigs, int validate_only, char *msg, size_t msglen)
+static int alter_one(bk_req_t *req, adm_pend_t *p, int32_t i, int8_t type, sc_kstr_t name,
+                     sc_rd_t configs, int32_t nconfigs, int validate_only, char *msg,
+                     size_t msglen)
 {
     if (type == RES_BROKER) {
         msgf(msg, msglen, "Broker configs are read-only at runtime; set them in "
@@ -716,7 +954,14 @@ static int alter_one(bk_req_t *req, int8_t type, sc_kstr_t name, sc_rd_t configs
         kv_release(kv, nconfigs);
         return SC_ERR_INVALID_CONFIG;
     }
-    if (!validate_only) {
+    if (!validate_only && p && p->async) {
+        memcpy(p->el[i].name, name.p, (size_t)name.len); /* valid: <= BK_TOPIC_NAME_MAX */
+        p->el[i].name[name.len] = 0;
+        (void)pend_queue(p, i,
+                         bk_topics_set_configs_async(req->srv->topics, name.p, (size_t)name.len,
+                                                     kv, (size_t)nconfigs, elem_done, &p->el[i]),
+                         msg, msglen, &rc);
+    } else if (!validate_only) {
         rc = bk_topics_set_configs(req->srv->topics, name.p, (size_t)name.len, kv,
                                    (size_t)nconfigs);
         if (rc)
@@ -728,6 +973,30 @@ static int alter_one(bk_req_t *req, int8_t type, sc_kstr_t name, sc_rd_t configs
     return rc;
 }
 
+static void write_alter_configs(adm_pend_t *p, sc_kw_t *w)
+{
+    sc_rd_t r;
+    int32_t n, nconfigs;
+    int8_t type;
+    sc_kstr_t name;
+    sc_rd_t configs;
+    sc_rd_init(&r, p->body, p->blen);
+    sc_kr_array_len(&r, 0, 7, &n);
+    sc_kw_i32(w, 0); /* throttle_time_ms */
+    sc_kw_array_len(w, n);
+    for (int32_t i = 0; i < n; i++) {
+        read_alter_resource(&r, &type, &name, &configs, &nconfigs);
+        int rc = p->rc[i];
+        if (rc)
+            SC_INFO(SUB, "AlterConfigs %d/%.*s: %s: %s", type, (int)name.len, name.p,
+                    sc_err_name(rc), p->msg[i]);
+        sc_kw_i16(w, sc_err_to_kafka(rc));
+        sc_kw_cstr(w, 0, rc ? p->msg[i] : NULL);
+        sc_kw_i8(w, type);
+        sc_kw_string(w, name.p, (size_t)name.len);
+    }
+}
+
 int bk__h_alter_configs(bk_req_t *req, sc_kw_t *w)
 {
     sc_rd_t *r = &req->body;
@@ -735,6 +1004,7 @@ int bk__h_alter_configs(bk_req_t *req, sc_kw_t *w)
     int8_t type;
     sc_kstr_t name;
     sc_rd_t configs;
+    sc_rd_t start = *r;
     sc_kr_array_len(r, 0, 7, &n);
     sc_rd_t first = *r;
     for (int32_t i = 0; i < n && !r->err; i++)
@@ -742,51 +1012,83 @@ int bk__h_alter_configs(bk_req_t *req, sc_kw_t *w)
     int validate_only = sc_kr_bool(r);
     if (r->err)
         return r->err;
+    adm_pend_t *p = pend_new(req, &start, n);
+    if (!p)
+        return SC_ERR_NO_MEMORY;
 
-    sc_kw_i32(w, 0); /* throttle_time_ms */
-    sc_kw_array_len(w, n);
     for (int32_t i = 0; i < n; i++) {
-        char msg[512] = "";
         read_alter_resource(&first, &type, &name, &configs, &nconfigs);
-        int rc = alter_one(req, type, name, configs, nconfigs, validate_only, msg, sizeof msg);
-        if (rc)
-            SC_INFO(SUB, "AlterConfigs %d/%.*s: %s: %s", type, (int)name.len, name.p,
-                    sc_err_name(rc), msg);
-        sc_kw_i16(w, sc_err_to_kafka(rc));
-        sc_kw_cstr(w, 0, rc ? msg : NULL);
-        sc_kw_i8(w, type);
-        sc_kw_string(w, name.p, (size_t)name.len);
+        p->rc[i] = alter_one(req, p, i, type, name, configs, nconfigs, validate_only, p->msg[i],
+                             ADM_MSG);
     }
-    return 0;
+    return pend_end(req, p, w);
 }
 
 /* ---- InitProducerId ------------------------------------------------------------ */
+
+static void write_init_producer_id(adm_pend_t *p, sc_kw_t *w)
+{
+    int rc = p->rc[0];
+    int64_t pid = rc ? -1 : p->pid;
+    if (rc && rc != SC_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED) {
+        SC_ERROR(SUB, "InitProducerId: reserving producer ids: %s", sc_err_str(rc));
+        rc = SC_ERR_COORDINATOR_NOT_AVAILABLE; /* retriable for the client */
+    }
+    sc_kw_i32(w, 0); /* throttle_time_ms */
+    sc_kw_i16(w, sc_err_to_kafka(rc));
+    sc_kw_i64(w, pid);
+    sc_kw_i16(w, rc ? -1 : 0); /* epoch */
+}
 
 int bk__h_init_producer_id(bk_req_t *req, sc_kw_t *w)
 {
     sc_rd_t *r = &req->body;
     sc_kstr_t tid;
+    sc_rd_t start = *r;
     sc_kr_string(r, 1, &tid);
     sc_kr_i32(r); /* transaction_timeout_ms */
     if (r->err)
         return r->err;
-    int64_t pid = -1;
-    int16_t epoch = -1;
+    adm_pend_t *p = pend_new(req, &start, 1);
+    if (!p)
+        return SC_ERR_NO_MEMORY;
     int rc;
     if (tid.len >= 0) {
         /* No transaction coordinator yet (reference.md §8: 53 for
          * transactional use when unsupported). */
         rc = SC_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-    } else if ((rc = bk_topics_producer_id_next(req->srv->topics, &pid)) != 0) {
-        SC_ERROR(SUB, "InitProducerId: reserving producer ids: %s", sc_err_str(rc));
-        rc = SC_ERR_COORDINATOR_NOT_AVAILABLE; /* retriable for the client */
-        pid = -1;
+    } else if (p->async && bk_topics_producer_id_cached(req->srv->topics, &p->pid)) {
+        rc = 0; /* from the current block: not behind the queued writes */
+    } else if (pend_queue(p, 0,
+                          p->async ? bk_topics_producer_id_async(req->srv->topics, elem_done,
+                                                                 &p->el[0])
+                                   : 0,
+                          p->msg[0], ADM_MSG, &rc)) {
+        /* queued: the next id, from a new block when the current one is used up */
     } else {
-        epoch = 0;
+        rc = bk_topics_producer_id_next(req->srv->topics, &p->pid);
     }
-    sc_kw_i32(w, 0); /* throttle_time_ms */
-    sc_kw_i16(w, sc_err_to_kafka(rc));
-    sc_kw_i64(w, pid);
-    sc_kw_i16(w, epoch);
-    return 0;
+    p->rc[0] = rc;
+    return pend_end(req, p, w);
+}
+
+static void write_response(adm_pend_t *p, sc_kw_t *w)
+{
+    switch (p->api) {
+    case 19:
+        write_create_topics(p, w);
+        break;
+    case 20:
+        write_delete_topics(p, w);
+        break;
+    case 22:
+        write_init_producer_id(p, w);
+        break;
+    case 33:
+        write_alter_configs(p, w);
+        break;
+    default:
+        write_create_partitions(p, w);
+        break;
+    }
 }

@@ -57,9 +57,12 @@
  * The group coordinator follows the leaders of __consumer_offsets (bk_group.c
  * reads bk__cluster_leader; commits wait through bk__cluster_wait_isr_cb).
  *
- * Left on shard 0: the metadata store's own writes (CreateTopics,
- * DeleteTopics, CreatePartitions, AlterConfigs, producer-id blocks) still
- * call ZooKeeper from the request handler (rp_zk.h).
+ * The metadata store's own writes (CreateTopics, DeleteTopics,
+ * CreatePartitions, AlterConfigs, producer-id blocks) run on the store's
+ * worker thread (bk_topics.h, started and stopped here); the request is
+ * parked and answered when its write is back on shard 0. Still on shard 0:
+ * creating __consumer_offsets on the first FindCoordinator and Metadata's
+ * auto-creation (bk_topics_create).
  */
 #include "bk_int.h"
 
@@ -1056,6 +1059,9 @@ int bk__cluster_start(bk_server_t *s)
     if (rc)
         return rc;
     c->registered = 1;
+    /* the metadata store's writes: on its worker, answered through shard 0's loop */
+    if ((rc = bk_topics_async_start(s->topics, &s->shard0.loop)) != 0)
+        return rc;
     uv_async_init(&s->shard0.loop, &c->async, on_async);
     c->async.data = c;
     uv_timer_init(&s->shard0.loop, &c->wtimer);
@@ -1131,6 +1137,7 @@ void bk__cluster_stop(bk_server_t *s)
     }
     check_all_waits(c); /* stopped: acks=all still waiting get NOT_LEADER_OR_FOLLOWER */
     bk__follow_stop(s);
+    bk_topics_async_stop(s->topics); /* queued admin writes answered (bk_topics.h) */
 }
 
 static bk_cluster_t *left_behind; /* see bk__cluster_free (still reachable, not a leak) */
@@ -1169,6 +1176,12 @@ void bk__cluster_free(bk_server_t *s)
         pthread_join(c->thread, NULL);
     }
     bk__follow_free(s);
+    if (bk_topics_left_behind()) {
+        /* the store worker is still inside a ZooKeeper call on this session */
+        left_behind = c;
+        s->cluster = NULL;
+        return;
+    }
     rp_zk_close(c->zk); /* ephemeral nodes (registration) go with the session; no watch after */
     view_free(c->view);
     view_free(c->pending);

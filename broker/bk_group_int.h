@@ -123,6 +123,8 @@ struct bk_coord {
     int32_t nparts; /* its partition count (cluster mode: 0 until the topic exists) */
     int32_t *loaded; /* cluster mode, [nparts]: leader epoch + 1 of the partition's groups
                       * loaded here (this broker leads it), 0 = none held */
+    int offsets_creating; /* cluster mode: its creation is queued in the store (bk_topics.h) */
+    int creating_rf;      /* and its replication factor */
     int64_t last_expiry; /* monotonic ms of the last offset expiry check */
 };
 

@@ -412,6 +412,19 @@ static const rp_meta_kv_t offsets_configs[] = {
     {"segment.bytes", "104857600"},
 };
 
+/* Cluster mode: the queued creation of the topic answered (shard 0). */
+static void offsets_created(void *arg, int rc, int64_t pid)
+{
+    bk_coord_t *co = arg;
+    (void)pid;
+    co->offsets_creating = 0;
+    if (rc && rc != SC_ERR_TOPIC_ALREADY_EXISTS)
+        SC_WARN(SUB, "creating %s: %s", BK_OFFSETS_TOPIC, sc_err_str(rc));
+    else if (!rc)
+        SC_INFO(SUB, "created %s with %d partition(s), replication factor %d", BK_OFFSETS_TOPIC,
+                co->srv->cfg->offsets_topic_num_partitions, co->creating_rf);
+}
+
 void bk__offsets_cluster_tick(bk_coord_t *co, int create)
 {
     bk_server_t *s = co->srv;
@@ -431,6 +444,20 @@ void bk__offsets_cluster_tick(bk_coord_t *co, int create)
             if (live <= 0 || rf > live) {
                 SC_WARN(SUB, "%s: replication factor %d but %d live broker(s); not created yet",
                         BK_OFFSETS_TOPIC, rf, live);
+                return;
+            }
+            if (bk_topics_async(s->topics)) {
+                /* the store's write waits for ZooKeeper on its worker; until
+                 * it is back FindCoordinator answers COORDINATOR_NOT_AVAILABLE */
+                if (co->offsets_creating)
+                    return;
+                co->creating_rf = rf;
+                if (bk_topics_create_async(s->topics, BK_OFFSETS_TOPIC, n,
+                                           s->cfg->offsets_topic_num_partitions, (int16_t)rf,
+                                           offsets_configs,
+                                           sizeof offsets_configs / sizeof offsets_configs[0],
+                                           offsets_created, co) == 0)
+                    co->offsets_creating = 1;
                 return;
             }
             int rc = bk_topics_create_ex(s->topics, BK_OFFSETS_TOPIC, n,

@@ -18,9 +18,11 @@
  * log manager must reconcile at start (create logs for listed partitions,
  * remove directories of partitions not listed).
  *
- * Threading: owned by shard 0 and touched only on its loop thread. When more
- * shards run, other shards will ask shard 0 (message + uv_async) or read a
- * published immutable snapshot; nothing here is locked.
+ * Threading: owned by shard 0 and touched only on its loop thread, except
+ * the store worker of cluster mode (asynchronous changes below), which runs
+ * one rp_meta_op at a time and touches nothing else. When more shards run,
+ * other shards will ask shard 0 (message + uv_async) or read a published
+ * immutable snapshot.
  */
 #ifndef BK_TOPICS_H
 #define BK_TOPICS_H
@@ -101,6 +103,45 @@ const rp_meta_topic_t *bk_topics_lookup(const bk_topics_t *t, const char *name, 
 
 /* A new unique producer id (InitProducerId); see rp_meta_producer_id_next. */
 int bk_topics_producer_id_next(bk_topics_t *t, int64_t *pid);
+
+/* ---- asynchronous changes (cluster mode) ------------------------------------
+ * The zookeeper store's writes wait for ZooKeeper; shard 0 must not. Once
+ * started (bk__cluster_start), bk_topics_async() is 1 and the changes below
+ * queue a job instead: jobs run one at a time, in order; each is prepared on
+ * shard 0 when its turn comes (the store's checks against the registry as it
+ * is then: same errors as the synchronous calls), its ZooKeeper write runs on
+ * the store worker thread, and its result comes back to shard 0 through a
+ * uv_async: the registry is updated (rp_meta_op_finish, then the partition
+ * hooks for what this broker did not already get from a reload) and done(arg,
+ * rc, pid) is called on shard 0 -- never from inside the submitting call.
+ * Submit returns 0 (done will be called) or SC_ERR_NO_MEMORY (it will not).
+ * pid is the new producer id of bk_topics_producer_id_async, else -1.
+ * Stop (on shard 0, before its loop closes): jobs not started are answered
+ * SC_ERR_BROKER_NOT_AVAILABLE (nothing written), the one with the worker
+ * SC_ERR_REQUEST_TIMED_OUT (its outcome is not known); free waits for the
+ * worker at most BK_TOPICS_JOIN_MS and then leaves it behind with the store
+ * (bk_topics_left_behind() = 1: the ZooKeeper session must then stay open). */
+struct uv_loop_s;
+typedef void (*bk_topics_done_fn)(void *arg, int rc, int64_t pid);
+#define BK_TOPICS_JOIN_MS 2000
+int bk_topics_async_start(bk_topics_t *t, struct uv_loop_s *loop);
+void bk_topics_async_stop(bk_topics_t *t);
+int bk_topics_async(const bk_topics_t *t);
+int bk_topics_left_behind(void);
+int bk_topics_create_async(bk_topics_t *t, const char *name, size_t len, int32_t partitions,
+                           int16_t rf, const rp_meta_kv_t *configs, size_t n,
+                           bk_topics_done_fn done, void *arg);
+int bk_topics_delete_async(bk_topics_t *t, const char *name, size_t len, bk_topics_done_fn done,
+                           void *arg);
+int bk_topics_add_partitions_async(bk_topics_t *t, const char *name, size_t len, int32_t count,
+                                   bk_topics_done_fn done, void *arg);
+int bk_topics_set_configs_async(bk_topics_t *t, const char *name, size_t len,
+                                const rp_meta_kv_t *kv, size_t n, bk_topics_done_fn done,
+                                void *arg);
+int bk_topics_producer_id_async(bk_topics_t *t, bk_topics_done_fn done, void *arg);
+/* 1 and *pid when the current producer-id block has an id left (no write,
+ * nothing queued needed). */
+int bk_topics_producer_id_cached(bk_topics_t *t, int64_t *pid);
 
 /* ---- accessors ------------------------------------------------------------- */
 

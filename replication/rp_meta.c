@@ -1,7 +1,8 @@
 /*
  * rp_meta -- the backend-independent half of the metadata store (see
  * rp_meta.h): argument checks, the copy-on-write image and producer-id
- * blocks. Runs on the store's owner thread.
+ * blocks. Runs on the store's owner thread, except rp_meta_op_run (the
+ * backend write of a two-phase change, any one thread; it reads only the op).
  *
  * Copy-on-write: a change builds `next` = a new pointer array over the
  * current topics with at most one topic replaced, added or dropped; the
@@ -154,6 +155,12 @@ static void image_commit(rp_meta_t *m, rp__image_t *next, rp_meta_topic_t *old)
     rp__topic_free(old);
 }
 
+static void wrote(rp_meta_t *m)
+{
+    if (m->ops->wrote)
+        m->ops->wrote(m->be);
+}
+
 /* ---- lifecycle -------------------------------------------------------------- */
 
 int rp__meta_open(const rp__meta_ops_t *ops, void *be, const char *cluster_id, rp_meta_t **out)
@@ -196,13 +203,12 @@ void rp_meta_close(rp_meta_t *m)
 
 /* ---- operations --------------------------------------------------------------- */
 
-int rp_meta_topic_create(rp_meta_t *m, const char *name, int32_t partitions, int16_t rf,
-                         const rp_meta_kv_t *configs, size_t n)
+/* The checks of a create and the new topic (*out, fresh random id). */
+static int create_prepare(rp_meta_t *m, const char *name, int32_t partitions, int16_t rf,
+                          const rp_meta_kv_t *configs, size_t n, rp_meta_topic_t **out)
 {
     int rc = 0;
     size_t len = name ? strlen(name) : 0, idx;
-    rp_meta_topic_t *t = NULL;
-    rp__image_t next;
     if (len == 0 || len > RP_META_TOPIC_NAME_MAX)
         return SC_ERR_INVALID_TOPIC_EXCEPTION;
     if (partitions < 1)
@@ -225,11 +231,24 @@ int rp_meta_topic_create(rp_meta_t *m, const char *name, int32_t partitions, int
     }
     proto.id[6] = (uint8_t)((proto.id[6] & 0x0f) | 0x40);
     proto.id[8] = (uint8_t)((proto.id[8] & 0x3f) | 0x80);
-    if (!(t = topic_dup(&proto, configs, n)))
+    if (!(*out = topic_dup(&proto, configs, n)))
         return SC_ERR_NO_MEMORY;
+    return 0;
+}
+
+int rp_meta_topic_create(rp_meta_t *m, const char *name, int32_t partitions, int16_t rf,
+                         const rp_meta_kv_t *configs, size_t n)
+{
+    rp_meta_topic_t *t = NULL;
+    rp__image_t next;
+    int rc = create_prepare(m, name, partitions, rf, configs, n, &t);
+    if (rc)
+        return rc;
     if ((rc = image_derive(&m->img, m->img.ntopics, t, &next)) != 0)
         goto out;
-    if ((rc = m->ops->put_topic(m->be, &next, t)) != 0) {
+    rc = m->ops->put_topic(m->be, &next, t);
+    wrote(m);
+    if (rc) {
         sc_free(next.topics);
         goto out;
     }
@@ -250,7 +269,9 @@ int rp_meta_topic_delete(rp_meta_t *m, const char *name)
     int rc = image_derive(&m->img, idx, NULL, &next);
     if (rc)
         return rc;
-    if ((rc = m->ops->delete_topic(m->be, &next, name)) != 0) {
+    rc = m->ops->delete_topic(m->be, &next, name);
+    wrote(m);
+    if (rc) {
         sc_free(next.topics);
         return rc;
     }
@@ -267,6 +288,7 @@ static int replace_topic(rp_meta_t *m, size_t idx, rp_meta_topic_t *t, int is_co
     if (rc)
         goto fail;
     rc = is_config ? m->ops->set_topic_config(m->be, &next, t) : m->ops->put_topic(m->be, &next, t);
+    wrote(m);
     if (rc) {
         sc_free(next.topics);
         goto fail;
@@ -363,6 +385,170 @@ int rp_meta_producer_id_next(rp_meta_t *m, int64_t *pid)
     }
     *pid = m->pid_next++;
     return 0;
+}
+
+/* ---- two-phase changes ------------------------------------------------------- */
+
+enum { OP_CREATE, OP_DELETE, OP_PARTITIONS, OP_CONFIGS, OP_PIDS };
+
+struct rp_meta_op {
+    int kind;
+    const rp__meta_ops_t *ops; /* the store's, immutable: run reads only these */
+    void *be;
+    rp_meta_topic_t *t;        /* CREATE / PARTITIONS / CONFIGS: the topic as written */
+    char *name;                /* DELETE */
+    int64_t first;             /* PIDS: the block's start */
+    int rc;                    /* run's result */
+};
+
+static int op_new(rp_meta_t *m, int kind, rp_meta_topic_t *t, const char *name, rp_meta_op_t **out)
+{
+    *out = NULL;
+    if (!m->ops->alloc_remote) { /* a backend that writes from the image */
+        rp__topic_free(t);
+        return SC_ERR_INVALID_REQUEST;
+    }
+    rp_meta_op_t *op = sc_calloc(1, sizeof *op);
+    if (!op || (name && !(op->name = sc_strdup(name)))) {
+        sc_free(op);
+        rp__topic_free(t);
+        return SC_ERR_NO_MEMORY;
+    }
+    op->kind = kind;
+    op->ops = m->ops;
+    op->be = m->be;
+    op->t = t;
+    *out = op;
+    return 0;
+}
+
+int rp_meta_op_topic_create(rp_meta_t *m, const char *name, int32_t partitions, int16_t rf,
+                            const rp_meta_kv_t *configs, size_t n, rp_meta_op_t **out)
+{
+    rp_meta_topic_t *t = NULL;
+    *out = NULL;
+    int rc = create_prepare(m, name, partitions, rf, configs, n, &t);
+    return rc ? rc : op_new(m, OP_CREATE, t, NULL, out);
+}
+
+int rp_meta_op_topic_delete(rp_meta_t *m, const char *name, rp_meta_op_t **out)
+{
+    size_t idx;
+    *out = NULL;
+    if (!name || !find_index(&m->img, name, strlen(name), &idx))
+        return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    return op_new(m, OP_DELETE, NULL, name, out);
+}
+
+int rp_meta_op_topic_set_partitions(rp_meta_t *m, const char *name, int32_t count,
+                                    rp_meta_op_t **out)
+{
+    size_t idx;
+    *out = NULL;
+    if (!name || !find_index(&m->img, name, strlen(name), &idx))
+        return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    const rp_meta_topic_t *cur = m->img.topics[idx];
+    if (count <= cur->partitions)
+        return SC_ERR_INVALID_PARTITIONS;
+    rp_meta_topic_t *t = topic_dup(cur, cur->configs, cur->nconfigs);
+    if (!t)
+        return SC_ERR_NO_MEMORY;
+    t->partitions = count;
+    return op_new(m, OP_PARTITIONS, t, NULL, out);
+}
+
+int rp_meta_op_topic_set_configs(rp_meta_t *m, const char *name, const rp_meta_kv_t *kv,
+                                 size_t n, rp_meta_op_t **out)
+{
+    size_t idx;
+    int rc;
+    *out = NULL;
+    if (!name || !find_index(&m->img, name, strlen(name), &idx))
+        return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    if ((rc = kv_check(kv, n)) != 0)
+        return rc;
+    rp_meta_topic_t *t = topic_dup(m->img.topics[idx], kv, n);
+    if (!t)
+        return SC_ERR_NO_MEMORY;
+    return op_new(m, OP_CONFIGS, t, NULL, out);
+}
+
+int rp_meta_op_producer_ids(rp_meta_t *m, rp_meta_op_t **out)
+{
+    return op_new(m, OP_PIDS, NULL, NULL, out);
+}
+
+void rp_meta_op_run(rp_meta_op_t *op)
+{
+    switch (op->kind) {
+    case OP_CREATE:
+    case OP_PARTITIONS:
+        op->rc = op->ops->put_topic(op->be, NULL, op->t);
+        break;
+    case OP_CONFIGS:
+        op->rc = op->ops->set_topic_config(op->be, NULL, op->t);
+        break;
+    case OP_DELETE:
+        op->rc = op->ops->delete_topic(op->be, NULL, op->name);
+        break;
+    default:
+        op->rc = op->ops->alloc_remote(op->be, RP_META_PID_BLOCK, &op->first);
+        break;
+    }
+}
+
+void rp_meta_op_free(rp_meta_op_t *op)
+{
+    if (!op)
+        return;
+    rp__topic_free(op->t);
+    sc_free(op->name);
+    sc_free(op);
+}
+
+int rp_meta_op_finish(rp_meta_t *m, rp_meta_op_t *op)
+{
+    int rc = op->rc;
+    if (op->kind != OP_PIDS)
+        wrote(m);
+    if (rc == 0 && op->kind == OP_PIDS) {
+        if (m->img.next_producer_id < op->first + RP_META_PID_BLOCK)
+            m->img.next_producer_id = op->first + RP_META_PID_BLOCK;
+        m->pid_next = op->first;
+        m->pid_end = op->first + RP_META_PID_BLOCK;
+        SC_DEBUG(SUB, "reserved producer ids [%lld, %lld)", (long long)m->pid_next,
+                 (long long)m->pid_end);
+    } else if (rc == 0) {
+        /* Applied to the image as it is now: a reload since prepare may
+         * hold the change already, or have dropped the topic. */
+        const char *name = op->t ? op->t->name : op->name;
+        size_t idx;
+        int found = find_index(&m->img, name, strlen(name), &idx);
+        rp__image_t next;
+        if (op->kind == OP_DELETE) {
+            if (found && image_derive(&m->img, idx, NULL, &next) == 0)
+                image_commit(m, &next, m->img.topics[idx]);
+            else if (found)
+                rc = SC_ERR_NO_MEMORY; /* written; the next reload shows it */
+        } else if (op->kind == OP_CREATE || found) {
+            size_t at = found ? idx : m->img.ntopics;
+            if (image_derive(&m->img, at, op->t, &next) == 0) {
+                image_commit(m, &next, found ? m->img.topics[idx] : NULL);
+                op->t = NULL;
+            } else
+                rc = SC_ERR_NO_MEMORY;
+        }
+    }
+    rp_meta_op_free(op);
+    return rc;
+}
+
+int rp_meta_producer_id_cached(rp_meta_t *m, int64_t *pid)
+{
+    if (m->pid_next >= m->pid_end)
+        return 0;
+    *pid = m->pid_next++;
+    return 1;
 }
 
 /* ---- accessors ------------------------------------------------------------- */

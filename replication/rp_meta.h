@@ -16,8 +16,10 @@
  *
  * Threading: a store belongs to one thread (in stratad: shard 0, the
  * controller role; other shards will read published snapshots). Mutations
- * block on an fsync; admin changes are rare and small, so this is accepted on
- * the loop thread for now. Not thread-safe.
+ * block on the backend write (an fsync; a ZooKeeper round trip): the local
+ * store's are accepted on the loop thread; the zookeeper store's run as
+ * two-phase ops (rp_meta_op_*, below) whose write runs on a worker. Not
+ * thread-safe otherwise.
  */
 #ifndef RP_META_H
 #define RP_META_H
@@ -106,6 +108,38 @@ int rp_meta_producer_ids_alloc(rp_meta_t *m, int64_t count, int64_t *first);
  * write per block, not per id). Ids of a block not used before a restart are
  * skipped, never reused. 0 and *pid, or rp_meta_producer_ids_alloc's errors. */
 int rp_meta_producer_id_next(rp_meta_t *m, int64_t *pid);
+
+/* ---- two-phase changes (cluster mode: a backend that may be slow) ----------
+ * The same changes split so that the backend write can run on another
+ * thread while the owner thread goes on (bk_topics.c runs them on a worker):
+ *   prepare  (owner thread) rp_meta_op_*: the argument checks above against
+ *            the current state (same errors, returned at once; *out NULL),
+ *            then *out = the change, with its own copies of everything;
+ *   run      (any one thread) rp_meta_op_run: the backend write only -- it
+ *            reads nothing of the store's image, so the owner may use the
+ *            store meanwhile (lookups, rp_meta_reload, even other changes);
+ *   finish   (owner thread) rp_meta_op_finish: returns the write's result
+ *            and, on success, applies the change to the state as it is THEN
+ *            (a reload in between may already hold it: applied once), frees op.
+ * Only for backends that need no image to write (zookeeper; the local one
+ * rewrites its whole file from the image: SC_ERR_INVALID_REQUEST there). */
+typedef struct rp_meta_op rp_meta_op_t;
+int rp_meta_op_topic_create(rp_meta_t *m, const char *name, int32_t partitions, int16_t rf,
+                            const rp_meta_kv_t *configs, size_t n, rp_meta_op_t **out);
+int rp_meta_op_topic_delete(rp_meta_t *m, const char *name, rp_meta_op_t **out);
+int rp_meta_op_topic_set_partitions(rp_meta_t *m, const char *name, int32_t count,
+                                    rp_meta_op_t **out);
+int rp_meta_op_topic_set_configs(rp_meta_t *m, const char *name, const rp_meta_kv_t *kv,
+                                 size_t n, rp_meta_op_t **out);
+/* A block of RP_META_PID_BLOCK producer ids; finish makes it the current
+ * block of rp_meta_producer_id_next (which then needs no write). */
+int rp_meta_op_producer_ids(rp_meta_t *m, rp_meta_op_t **out);
+void rp_meta_op_run(rp_meta_op_t *op);
+int rp_meta_op_finish(rp_meta_t *m, rp_meta_op_t *op);
+/* Frees a prepared op that will not run (nothing written). NULL no-op. */
+void rp_meta_op_free(rp_meta_op_t *op);
+/* 1 and *pid when the current producer-id block has an id left (no write). */
+int rp_meta_producer_id_cached(rp_meta_t *m, int64_t *pid);
 
 /* Re-reads the whole state from the backend (a shared store changed by
  * other brokers). Invalidates every pointer handed out before. 0 or the

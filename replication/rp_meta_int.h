@@ -7,7 +7,10 @@
  * its private state (void *be). rp_meta.c owns the image; for each change it
  * builds the complete next image (sharing unchanged topics with the current
  * one), hands it to the backend op, and makes it current only when the op
- * returned 0. Ops therefore never mutate the image they are given.
+ * returned 0. Ops therefore never mutate the image they are given. The
+ * two-phase ops (rp_meta_op_run) call put_topic / delete_topic /
+ * set_topic_config / alloc_remote with next = NULL, on another thread: only
+ * a backend that ignores next and has alloc_remote (zookeeper) runs them.
  *
  *   local      every op = encode the next image, st_file_write_atomic
  *   zookeeper  rp_zk.c: put = create / versioned set of /brokers/topics/<name>
@@ -54,6 +57,10 @@ typedef struct {
      * counter itself (a compare-and-set there), whatever this image says;
      * *first = the block's start. Used instead of alloc_producer_ids. */
     int (*alloc_remote)(void *be, int64_t count, int64_t *first);
+    /* Optional: a topic write (put_topic, delete_topic, set_topic_config)
+     * through this store ended, called on the owner thread (the zookeeper
+     * backend counts them: an image read before is stale). */
+    void (*wrote)(void *be);
     /* Releases the backend state. */
     void (*close)(void *be);
 } rp__meta_ops_t;

@@ -509,18 +509,27 @@ static int put_topic(rp_zk_t *z, const rp_meta_topic_t *t)
     return rc;
 }
 
-/* Store ops run on the store's thread (shard 0) while the cluster thread
- * may replace the session: they hold zl, and count as topic writes (an
- * image read before one of them is not installed; be_load). */
+/* Store ops run on a thread other than the cluster thread (shard 0's store
+ * worker, bk_topics.c; or shard 0 itself) while the cluster thread may
+ * replace the session: they hold zl. Each topic write counts (be_wrote, on
+ * the store's owner thread once the write's result is back there): an image
+ * read before is not installed (be_load). Counting there, not here, keeps
+ * the check rp_zk_topics_offered made on that thread true for the be_load
+ * that follows it (no read of ZooKeeper on shard 0). */
 static int be_put_topic(void *be, const rp__image_t *next, const rp_meta_topic_t *t)
 {
     (void)next;
     rp_zk_t *z = be;
     pthread_rwlock_rdlock(&z->zl);
     int rc = put_topic(z, t);
-    atomic_fetch_add(&z->store_writes, 1);
     pthread_rwlock_unlock(&z->zl);
     return rc;
+}
+
+static void be_wrote(void *be)
+{
+    rp_zk_t *z = be;
+    atomic_fetch_add(&z->store_writes, 1);
 }
 
 static int be_set_topic_config(void *be, const rp__image_t *next, const rp_meta_topic_t *t)
@@ -528,26 +537,32 @@ static int be_set_topic_config(void *be, const rp__image_t *next, const rp_meta_
     return be_put_topic(be, next, t);
 }
 
-/* Deletes path and everything below it. */
+/* Deletes path and everything below it. A child created meanwhile (the
+ * controller writing the first state of a topic being deleted) makes the
+ * delete of path fail with ZNOTEMPTY: listed and deleted again, a few times. */
 static int rdelete(rp_zk_t *z, const char *path)
 {
-    struct String_vector kids = {0};
-    int zrc = zoo_get_children(z->zh, path, 0, &kids);
-    if (zrc == ZNONODE)
-        return 0;
-    if (zrc != ZOK)
-        return zerr("list", path, zrc);
-    int rc = 0;
-    for (int i = 0; i < kids.count && !rc; i++) {
-        char sub[PATH_MAX_ZK];
-        snprintf(sub, sizeof sub, "%s/%s", path, kids.data[i]);
-        rc = rdelete(z, sub);
+    for (int tries = 0;; tries++) {
+        struct String_vector kids = {0};
+        int zrc = zoo_get_children(z->zh, path, 0, &kids);
+        if (zrc == ZNONODE)
+            return 0;
+        if (zrc != ZOK)
+            return zerr("list", path, zrc);
+        int rc = 0;
+        for (int i = 0; i < kids.count && !rc; i++) {
+            char sub[PATH_MAX_ZK];
+            snprintf(sub, sizeof sub, "%s/%s", path, kids.data[i]);
+            rc = rdelete(z, sub);
+        }
+        deallocate_String_vector(&kids);
+        if (rc)
+            return rc;
+        zrc = zoo_delete(z->zh, path, -1);
+        if (zrc == ZNOTEMPTY && tries < 10)
+            continue;
+        return zrc == ZOK || zrc == ZNONODE ? 0 : zerr("delete", path, zrc);
     }
-    deallocate_String_vector(&kids);
-    if (rc)
-        return rc;
-    zrc = zoo_delete(z->zh, path, -1);
-    return zrc == ZOK || zrc == ZNONODE ? 0 : zerr("delete", path, zrc);
 }
 
 static int be_delete_topic(void *be, const rp__image_t *next, const char *name)
@@ -558,7 +573,6 @@ static int be_delete_topic(void *be, const rp__image_t *next, const char *name)
     snprintf(path, sizeof path, "/brokers/topics/%s", name);
     pthread_rwlock_rdlock(&z->zl);
     int rc = z->zh ? rdelete(z, path) : SC_ERR_BROKER_NOT_AVAILABLE;
-    atomic_fetch_add(&z->store_writes, 1);
     pthread_rwlock_unlock(&z->zl);
     return rc;
 }
@@ -628,6 +642,7 @@ static const rp__meta_ops_t zk_ops = {
     .set_topic_config = be_set_topic_config,
     .alloc_producer_ids = be_alloc_producer_ids,
     .alloc_remote = be_alloc_remote,
+    .wrote = be_wrote,
     .close = be_close,
 };
 

@@ -30,10 +30,11 @@
  * stratad they are made from the cluster thread (broker/bk_cluster.c):
  * session, registration, controller, partition state, rp_zk_topics_read.
  * The metadata store (rp_meta_open_zk) belongs to another thread (shard 0):
- * its writes (CreateTopics & co.) still call ZooKeeper from there, holding a
- * read lock against rp_zk_reconnect replacing the session; its reload takes
- * the image the cluster thread offered (rp_zk_topics_offer) instead of
- * reading. Watches are set by the readers below (rp_zk_brokers,
+ * its writes (CreateTopics & co.) run as two-phase ops (rp_meta_op_*) whose
+ * ZooKeeper calls are made on shard 0's store worker (broker/bk_topics.c),
+ * holding a read lock against rp_zk_reconnect replacing the session; its
+ * reload takes the image the cluster thread offered (rp_zk_topics_offer)
+ * instead of reading. Watches are set by the readers below (rp_zk_brokers,
  * rp_zk_controller, rp_zk_pstate_get, the topic list); when any fires, or
  * the session changes state, the notify callback runs ON THE CLIENT'S
  * THREAD: it must only signal.
@@ -87,7 +88,7 @@ int rp_meta_open_zk(rp_zk_t *z, const char *cluster_id, rp_meta_t **out);
  * BROKER_NOT_AVAILABLE), looked at, then offered: the store's next reload
  * (rp_meta_reload, on its own thread) installs the offered image without
  * calling ZooKeeper. An image whose read began before a topic write made
- * through the store finished is stale (it could undo that write) and is
+ * through the store finished (its result back on the store's thread) is stale (it could undo that write) and is
  * dropped. rp_zk_topics_offered: 1 = a current image waits, 0 = none,
  * -1 = the waiting one was stale and is dropped (read again). offer takes
  * ownership; free of NULL is a no-op. */

@@ -11,7 +11,12 @@
  *   - registration: a second live broker with the same id is refused;
  *   - offered_image: the registry read for another thread's store
  *     (rp_zk_topics_*) is what its next reload installs; an image read
- *     before a topic write made through the store is dropped, not installed. */
+ *     before a topic write made through the store is dropped, not installed;
+ *   - two_phase: rp_meta_op_* (prepare / run / finish, the write run between
+ *     two owner-thread steps): checks at prepare, nothing visible before
+ *     finish, a reload in between that already holds the change leaves it
+ *     there once, an image read before the finish is dropped, deletes /
+ *     partitions / configs / producer-id blocks; the local store refuses. */
 #include "rp_meta.h"
 #include "rp_meta_int.h"
 #include "rp_zk.h"
@@ -246,6 +251,117 @@ START_TEST(offered_image)
 }
 END_TEST
 
+static size_t count_named(const rp_meta_t *m, const char *name)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < rp_meta_topic_count(m); i++)
+        k += strcmp(rp_meta_topic_at(m, i)->name, name) == 0;
+    return k;
+}
+
+START_TEST(two_phase)
+{
+    use_chroot("twophase");
+    rp_zk_t *a = zopen(), *b = zopen();
+    rp_meta_t *ma = NULL, *mb = NULL;
+    rp_meta_op_t *op = NULL;
+    ck_assert_int_eq(rp_meta_open_zk(a, "cid-2p", &ma), 0);
+    ck_assert_int_eq(rp_meta_open_zk(b, "cid-2p", &mb), 0);
+
+    /* checks at prepare */
+    ck_assert_int_eq(rp_meta_op_topic_create(mb, "", 1, 1, NULL, 0, &op),
+                     SC_ERR_INVALID_TOPIC_EXCEPTION);
+    ck_assert_ptr_null(op);
+    ck_assert_int_eq(rp_meta_op_topic_delete(mb, "nope", &op), SC_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+
+    /* create: written by run, visible after finish; an image read before
+     * the finish is dropped */
+    ck_assert_int_eq(rp_meta_op_topic_create(mb, "p1", 2, 1, NULL, 0, &op), 0);
+    rp_zk_topics_t *img = NULL;
+    ck_assert_int_eq(rp_zk_topics_read(b, &img), 0);
+    rp_meta_op_run(op);
+    ck_assert_ptr_null(rp_meta_topic_find(mb, "p1", 2));
+    ck_assert_int_eq(rp_meta_op_finish(mb, op), 0);
+    ck_assert_int_eq(rp_meta_topic_find(mb, "p1", 2)->partitions, 2);
+    rp_zk_topics_offer(b, img);
+    ck_assert_int_eq(rp_zk_topics_offered(b), -1);
+    ck_assert_int_eq(rp_meta_reload(ma), 0);
+    ck_assert_ptr_nonnull(rp_meta_topic_find(ma, "p1", 2));
+
+    /* a reload between run and finish already holds the topic: once */
+    ck_assert_int_eq(rp_meta_op_topic_create(mb, "p2", 1, 1, NULL, 0, &op), 0);
+    rp_meta_op_run(op);
+    ck_assert_int_eq(rp_zk_topics_read(b, &img), 0);
+    rp_zk_topics_offer(b, img);
+    ck_assert_int_eq(rp_zk_topics_offered(b), 1);
+    ck_assert_int_eq(rp_meta_reload(mb), 0);
+    ck_assert_ptr_nonnull(rp_meta_topic_find(mb, "p2", 2));
+    ck_assert_int_eq(rp_meta_op_finish(mb, op), 0);
+    ck_assert_uint_eq(count_named(mb, "p2"), 1);
+    ck_assert_uint_eq(rp_meta_topic_count(mb), 2);
+
+    /* a create racing another broker's loses cleanly */
+    ck_assert_int_eq(rp_meta_op_topic_create(mb, "p3", 1, 1, NULL, 0, &op), 0);
+    ck_assert_int_eq(rp_meta_topic_create(ma, "p3", 4, 1, NULL, 0), 0);
+    rp_meta_op_run(op);
+    ck_assert_int_eq(rp_meta_op_finish(mb, op), SC_ERR_TOPIC_ALREADY_EXISTS);
+    ck_assert_ptr_null(rp_meta_topic_find(mb, "p3", 2));
+
+    /* partitions, configs, delete */
+    ck_assert_int_eq(rp_meta_op_topic_set_partitions(mb, "p1", 2, &op), SC_ERR_INVALID_PARTITIONS);
+    ck_assert_int_eq(rp_meta_op_topic_set_partitions(mb, "p1", 5, &op), 0);
+    rp_meta_op_run(op);
+    ck_assert_int_eq(rp_meta_topic_find(mb, "p1", 2)->partitions, 2);
+    ck_assert_int_eq(rp_meta_op_finish(mb, op), 0);
+    ck_assert_int_eq(rp_meta_topic_find(mb, "p1", 2)->partitions, 5);
+    rp_meta_kv_t kv[] = {{"retention.ms", "1000"}};
+    ck_assert_int_eq(rp_meta_op_topic_set_configs(mb, "p1", kv, 1, &op), 0);
+    rp_meta_op_run(op);
+    ck_assert_int_eq(rp_meta_op_finish(mb, op), 0);
+    ck_assert_str_eq(rp_meta_topic_config(rp_meta_topic_find(mb, "p1", 2), "retention.ms"),
+                     "1000");
+    ck_assert_int_eq(rp_meta_reload(ma), 0);
+    ck_assert_int_eq(rp_meta_topic_find(ma, "p1", 2)->partitions, 5);
+    ck_assert_int_eq(rp_meta_op_topic_delete(mb, "p2", &op), 0);
+    rp_meta_op_run(op);
+    ck_assert_ptr_nonnull(rp_meta_topic_find(mb, "p2", 2));
+    ck_assert_int_eq(rp_meta_op_finish(mb, op), 0);
+    ck_assert_ptr_null(rp_meta_topic_find(mb, "p2", 2));
+
+    /* a producer-id block: ids from it without a write, none shared with
+     * another store's block */
+    int64_t pid = -1, other = -1;
+    ck_assert_int_eq(rp_meta_producer_id_cached(mb, &pid), 0);
+    ck_assert_int_eq(rp_meta_op_producer_ids(mb, &op), 0);
+    rp_meta_op_run(op);
+    ck_assert_int_eq(rp_meta_op_finish(mb, op), 0);
+    ck_assert_int_eq(rp_meta_producer_id_cached(mb, &pid), 1);
+    ck_assert_int_eq(rp_meta_producer_id_next(ma, &other), 0);
+    ck_assert(other >= pid + RP_META_PID_BLOCK || other + RP_META_PID_BLOCK <= pid);
+    /* a prepared op that never runs */
+    ck_assert_int_eq(rp_meta_op_topic_create(mb, "p4", 1, 1, NULL, 0, &op), 0);
+    rp_meta_op_free(op);
+    ck_assert_ptr_null(rp_meta_topic_find(mb, "p4", 2));
+    rp_meta_close(ma);
+    rp_meta_close(mb);
+    rp_zk_close(a);
+    rp_zk_close(b);
+
+    /* the local store writes from its image: no two-phase ops */
+    char dir[] = "/tmp/rp_zk_2p_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    rp_meta_t *ml = NULL;
+    ck_assert_int_eq(rp_meta_open_local(dir, "cid-local", &ml), 0);
+    ck_assert_int_eq(rp_meta_op_topic_create(ml, "x", 1, 1, NULL, 0, &op), SC_ERR_INVALID_REQUEST);
+    ck_assert_ptr_null(op);
+    rp_meta_close(ml);
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, RP_META_LOCAL_FILE);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 START_TEST(registration)
 {
     use_chroot("reg");
@@ -353,6 +469,7 @@ int main(void)
     tcase_add_test(tc, shared_store);
     tcase_add_test(tc, registration);
     tcase_add_test(tc, offered_image);
+    tcase_add_test(tc, two_phase);
     tcase_add_test(tc, bad_connect);
     suite_add_tcase(s, tc);
     int rc = t_run_suite(s);
