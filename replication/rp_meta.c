@@ -300,33 +300,50 @@ fail:
     return rc;
 }
 
+/* The checks and the new record of a partition-count change (both paths):
+ * *idx = the topic's place in the image, *out = its copy with count. */
+static int partitions_prepare(rp_meta_t *m, const char *name, int32_t count, size_t *idx,
+                              rp_meta_topic_t **out)
+{
+    if (!name || !find_index(&m->img, name, strlen(name), idx))
+        return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    const rp_meta_topic_t *cur = m->img.topics[*idx];
+    if (count <= cur->partitions)
+        return SC_ERR_INVALID_PARTITIONS;
+    if (!(*out = topic_dup(cur, cur->configs, cur->nconfigs)))
+        return SC_ERR_NO_MEMORY;
+    (*out)->partitions = count;
+    return 0;
+}
+
+/* The same for a config change: the topic's copy with kv as its configs. */
+static int configs_prepare(rp_meta_t *m, const char *name, const rp_meta_kv_t *kv, size_t n,
+                           size_t *idx, rp_meta_topic_t **out)
+{
+    int rc;
+    if (!name || !find_index(&m->img, name, strlen(name), idx))
+        return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    if ((rc = kv_check(kv, n)) != 0)
+        return rc;
+    if (!(*out = topic_dup(m->img.topics[*idx], kv, n)))
+        return SC_ERR_NO_MEMORY;
+    return 0;
+}
+
 int rp_meta_topic_set_partitions(rp_meta_t *m, const char *name, int32_t count)
 {
     size_t idx;
-    if (!name || !find_index(&m->img, name, strlen(name), &idx))
-        return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-    const rp_meta_topic_t *cur = m->img.topics[idx];
-    if (count <= cur->partitions)
-        return SC_ERR_INVALID_PARTITIONS;
-    rp_meta_topic_t *t = topic_dup(cur, cur->configs, cur->nconfigs);
-    if (!t)
-        return SC_ERR_NO_MEMORY;
-    t->partitions = count;
-    return replace_topic(m, idx, t, 0);
+    rp_meta_topic_t *t;
+    int rc = partitions_prepare(m, name, count, &idx, &t);
+    return rc ? rc : replace_topic(m, idx, t, 0);
 }
 
 int rp_meta_topic_set_configs(rp_meta_t *m, const char *name, const rp_meta_kv_t *kv, size_t n)
 {
     size_t idx;
-    int rc;
-    if (!name || !find_index(&m->img, name, strlen(name), &idx))
-        return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-    if ((rc = kv_check(kv, n)) != 0)
-        return rc;
-    rp_meta_topic_t *t = topic_dup(m->img.topics[idx], kv, n);
-    if (!t)
-        return SC_ERR_NO_MEMORY;
-    return replace_topic(m, idx, t, 1);
+    rp_meta_topic_t *t;
+    int rc = configs_prepare(m, name, kv, n, &idx, &t);
+    return rc ? rc : replace_topic(m, idx, t, 1);
 }
 
 int rp_meta_reload(rp_meta_t *m)
@@ -444,33 +461,20 @@ int rp_meta_op_topic_set_partitions(rp_meta_t *m, const char *name, int32_t coun
                                     rp_meta_op_t **out)
 {
     size_t idx;
+    rp_meta_topic_t *t;
     *out = NULL;
-    if (!name || !find_index(&m->img, name, strlen(name), &idx))
-        return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-    const rp_meta_topic_t *cur = m->img.topics[idx];
-    if (count <= cur->partitions)
-        return SC_ERR_INVALID_PARTITIONS;
-    rp_meta_topic_t *t = topic_dup(cur, cur->configs, cur->nconfigs);
-    if (!t)
-        return SC_ERR_NO_MEMORY;
-    t->partitions = count;
-    return op_new(m, OP_PARTITIONS, t, NULL, out);
+    int rc = partitions_prepare(m, name, count, &idx, &t);
+    return rc ? rc : op_new(m, OP_PARTITIONS, t, NULL, out);
 }
 
 int rp_meta_op_topic_set_configs(rp_meta_t *m, const char *name, const rp_meta_kv_t *kv,
                                  size_t n, rp_meta_op_t **out)
 {
     size_t idx;
-    int rc;
+    rp_meta_topic_t *t;
     *out = NULL;
-    if (!name || !find_index(&m->img, name, strlen(name), &idx))
-        return SC_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-    if ((rc = kv_check(kv, n)) != 0)
-        return rc;
-    rp_meta_topic_t *t = topic_dup(m->img.topics[idx], kv, n);
-    if (!t)
-        return SC_ERR_NO_MEMORY;
-    return op_new(m, OP_CONFIGS, t, NULL, out);
+    int rc = configs_prepare(m, name, kv, n, &idx, &t);
+    return rc ? rc : op_new(m, OP_CONFIGS, t, NULL, out);
 }
 
 int rp_meta_op_producer_ids(rp_meta_t *m, rp_meta_op_t **out)
